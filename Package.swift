@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "SecureRouter",
+    products: [
+        .executable(name: "securerouter", targets: ["securerouter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libhdf5-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+
+        .target(
+            name: "Tensor", dependencies: ["CBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "TextData", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            "ZIPFoundation",
+        ]),
+        .target(name: "Transformer", dependencies: ["Tensor"]),
+        .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
+        .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
+        .executableTarget(name: "securerouter", dependencies: [
+            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
+        .testTarget(name: "CLITests", dependencies: ["securerouter"]),
+    ]
+)

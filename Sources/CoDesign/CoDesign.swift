@@ -1,0 +1,1 @@
+// Module CoDesign: see docs/architecture.md.

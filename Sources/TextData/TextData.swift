@@ -1,0 +1,1 @@
+// Module TextData: see docs/architecture.md.

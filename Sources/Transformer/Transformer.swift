@@ -1,0 +1,1 @@
+// Module Transformer: see docs/architecture.md.
