@@ -36,6 +36,6 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
-        .testTarget(name: "CLITests", dependencies: ["securerouter"]),
+        .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
     ]
 )

@@ -1,0 +1,78 @@
+import Foundation
+import Transformer
+
+/// The `config` attribute of a model checkpoint (DESIGN §4), as JSON.
+///
+/// Everything a reader needs to rebuild the model and interpret its outputs:
+/// the architecture, the nonlinearity variant, the fixed-point quantization the
+/// secure runtime will use, the task and its label names, and training results.
+public struct CheckpointConfig: Codable, Equatable, Sendable {
+    /// Bumped when the layout changes incompatibly; readers refuse newer versions.
+    public static let currentFormatVersion = 1
+
+    public var formatVersion: Int
+    public var architecture: BertConfig
+    public var variant: Variant
+    public var quantization: Quantization
+    public var task: String
+    public var labels: [String]
+    /// Model name inside a pool (file stem), when known.
+    public var name: String?
+    /// Accuracy on the task's dev split at the kept (best-dev) epoch.
+    public var devAccuracy: Double?
+    /// Accuracy on the task's test split of the kept weights.
+    public var testAccuracy: Double?
+    /// Maximum sequence length the model was trained with.
+    public var maxLength: Int?
+
+    /// Softmax and activation kinds with their constants (only `exact`/`gelu` for now).
+    public struct Variant: Codable, Equatable, Sendable {
+        public var softmax: String
+        public var activation: String
+        public init(softmax: String = "exact", activation: String = "gelu") {
+            self.softmax = softmax
+            self.activation = activation
+        }
+    }
+
+    /// Fixed-point parameters for the secure runtime's ring Z_2^ring_bits.
+    public struct Quantization: Codable, Equatable, Sendable {
+        public var ringBits: Int
+        public var fracBits: Int
+        /// Bits of weight quantization, if weights were fake-quantized in training.
+        public var weightBits: Int?
+        public init(ringBits: Int = 64, fracBits: Int = 16, weightBits: Int? = nil) {
+            self.ringBits = ringBits
+            self.fracBits = fracBits
+            self.weightBits = weightBits
+        }
+        enum CodingKeys: String, CodingKey {
+            case ringBits = "ring_bits", fracBits = "frac_bits", weightBits = "weight_bits"
+        }
+    }
+
+    public init(
+        architecture: BertConfig, variant: Variant = Variant(), quantization: Quantization = Quantization(),
+        task: String, labels: [String], name: String? = nil
+    ) {
+        self.formatVersion = Self.currentFormatVersion
+        self.architecture = architecture
+        self.variant = variant
+        self.quantization = quantization
+        self.task = task
+        self.labels = labels
+        self.name = name
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", architecture, variant, quantization, task, labels, name
+        case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", maxLength = "max_length"
+    }
+
+    /// Compact JSON with sorted keys (stable bytes for hashing).
+    public func jsonString() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+}

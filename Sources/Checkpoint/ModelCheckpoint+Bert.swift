@@ -1,0 +1,54 @@
+import Foundation
+import Tensor
+import Transformer
+
+extension CheckpointConfig {
+    /// Decodes a checkpoint's `config` attribute.
+    /// - Throws: `CheckpointError` naming the file when the JSON is malformed, lacks a key, or is from a newer format.
+    public static func decode(_ json: String, path: String) throws -> CheckpointConfig {
+        let config: CheckpointConfig
+        do {
+            config = try JSONDecoder().decode(CheckpointConfig.self, from: Data(json.utf8))
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            let at = (ctx.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
+            throw CheckpointError.invalid(path: path, "its config attribute lacks '\(at)'")
+        } catch {
+            throw CheckpointError.invalid(path: path, "its config attribute is not a SecureRouter model config (\(error))")
+        }
+        guard config.formatVersion <= currentFormatVersion else {
+            throw CheckpointError.invalid(
+                path: path, "format_version \(config.formatVersion) is newer than this tool reads (\(currentFormatVersion)); update securerouter")
+        }
+        guard config.variant.softmax == "exact", config.variant.activation == "gelu" else {
+            throw CheckpointError.invalid(
+                path: path, "unknown variant softmax=\(config.variant.softmax) activation=\(config.variant.activation) (this build supports exact/gelu)")
+        }
+        guard config.labels.count == config.architecture.numLabels else {
+            throw CheckpointError.invalid(
+                path: path, "lists \(config.labels.count) labels but the classifier has \(config.architecture.numLabels) outputs")
+        }
+        return config
+    }
+}
+
+extension BertForSequenceClassification {
+    /// Rebuilds a model from a checkpoint, checking every tensor's presence and shape.
+    /// - Throws: `CheckpointError` on a bad config, `ModelError` on missing or misshapen tensors.
+    public static func load(checkpoint: ModelCheckpoint, path: String = "<checkpoint>") throws -> BertForSequenceClassification {
+        let config = try CheckpointConfig.decode(checkpoint.configJSON, path: path)
+        guard checkpoint.vocab.isEmpty || checkpoint.vocab.count == config.architecture.vocabSize else {
+            throw CheckpointError.invalid(
+                path: path, "its vocabulary has \(checkpoint.vocab.count) tokens but the embedding table has \(config.architecture.vocabSize) rows")
+        }
+        let rng = SeededGenerator(seed: 0)
+        let model = BertForSequenceClassification(config: config.architecture, rng: rng)
+        var weights: [String: (shape: [Int], data: [Float])] = [:]
+        for (k, v) in checkpoint.weights { weights[k] = (v.shape, v.data) }
+        do {
+            try model.load(weights: weights)
+        } catch {
+            throw CheckpointError.invalid(path: path, "\(error)")
+        }
+        return model
+    }
+}

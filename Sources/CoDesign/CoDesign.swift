@@ -1,1 +1,0 @@
-// Module CoDesign: see docs/architecture.md.

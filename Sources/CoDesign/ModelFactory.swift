@@ -1,0 +1,81 @@
+import Foundation
+import Checkpoint
+import Tensor
+import TextData
+import Transformer
+
+/// A freshly initialised pool member, ready to train.
+public struct InitialModel {
+    public var model: BertForSequenceClassification
+    public var config: CheckpointConfig
+    public var vocab: [String]
+    public var doLowerCase: Bool
+}
+
+/// Builds pool members from their `init` entry: pretrained weights (a Hugging Face
+/// directory or one of our checkpoints, optionally truncated to N layers) or random.
+public enum ModelFactory {
+    public static func make(_ member: PoolMemberConfig, task: TaskInfo, seed: UInt64) throws -> InitialModel {
+        let rng = SeededGenerator(seed: seed)
+        switch member.initialization {
+        case let .pretrained(path, layers):
+            let source = try PretrainedSource.load(path: path, layers: layers)
+            var arch = source.architecture
+            arch.numLabels = task.numLabels
+            if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
+            let model = BertForSequenceClassification(config: arch, rng: rng)
+            // The classifier (and the pooler, if the source lacks one) keep their fresh init.
+            var w: [String: (shape: [Int], data: [Float])] = [:]
+            for (k, v) in source.weights where !k.hasPrefix("classifier.") { w[k] = (v.shape, v.data) }
+            try model.load(weights: w, strict: false)
+            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labels, name: member.name)
+            return InitialModel(model: model, config: config, vocab: source.vocab, doLowerCase: source.doLowerCase)
+        case let .random(layers, hidden, heads, intermediate, vocabPath):
+            let vocab = try WordPieceTokenizer.readVocab(path: vocabPath)
+            var arch = BertConfig(
+                layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, vocabSize: vocab.count,
+                maxPosition: 512, typeVocabSize: 2, numLabels: task.numLabels)
+            if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
+            let model = BertForSequenceClassification(config: arch, rng: rng)
+            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labels, name: member.name)
+            return InitialModel(model: model, config: config, vocab: vocab, doLowerCase: true)
+        }
+    }
+}
+
+/// Pretrained weights and vocabulary from a Hugging Face directory or a SecureRouter checkpoint.
+public struct PretrainedSource {
+    public var architecture: BertConfig
+    public var weights: [String: StoredTensor]
+    public var vocab: [String]
+    public var doLowerCase: Bool
+
+    /// - Parameters:
+    ///   - path: a directory with config.json, model.safetensors and vocab.txt, or an `.h5` checkpoint.
+    ///   - layers: keep only the first N encoder layers.
+    public static func load(path: String, layers: Int?) throws -> PretrainedSource {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ConfigError("pretrained model not found at \(path); run `securerouter data fetch` first or fix the path")
+        }
+        if isDir.boolValue {
+            let hf = try HuggingFaceImport.load(modelDir: URL(fileURLWithPath: path), layers: layers)
+            return PretrainedSource(architecture: hf.architecture, weights: hf.weights, vocab: hf.vocab, doLowerCase: hf.doLowerCase)
+        }
+        let ckpt = try ModelCheckpoint.read(from: path)
+        var config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
+        var weights = ckpt.weights
+        if let n = layers {
+            guard n <= config.architecture.layers else {
+                throw ConfigError("\(path) has \(config.architecture.layers) layers; cannot keep \(n)")
+            }
+            weights = weights.filter { k, _ in
+                guard k.hasPrefix("bert.encoder.layer.") else { return true }
+                let idx = k.dropFirst("bert.encoder.layer.".count).prefix { $0 != "." }
+                return Int(idx)! < n
+            }
+            config.architecture.layers = n
+        }
+        return PretrainedSource(architecture: config.architecture, weights: weights, vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Yams
+
+/// Hyper-parameters of one fine-tuning run; every key has a default.
+///
+/// YAML keys (snake case): `epochs`, `batch_size`, `lr`, `warmup` (fraction of
+/// all steps), `weight_decay`, `max_grad_norm`, `max_length`, `dropout`,
+/// `seed`, `eval_batch_size`, `save_every` (steps between resumable states).
+public struct TrainingOptions: Equatable, Sendable {
+    public var epochs = 3
+    public var batchSize = 32
+    public var learningRate: Float = 1e-4
+    public var warmupFraction: Float = 0.1
+    public var weightDecay: Float = 0.01
+    public var maxGradNorm: Float = 1.0
+    /// Maximum tokens per sequence, [CLS] and [SEP] included; nil: the task's default.
+    public var maxLength: Int?
+    /// Hidden and attention dropout; nil keeps the initial checkpoint's (0.1 for random init).
+    public var dropout: Float?
+    public var seed: UInt64 = 42
+    public var evalBatchSize = 64
+    /// A resumable training state is saved every this many optimizer steps (and at each epoch end).
+    public var saveEvery = 100
+
+    public init() {}
+
+    static let keys: Set<String> = [
+        "epochs", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm",
+        "max_length", "dropout", "seed", "eval_batch_size", "save_every",
+    ]
+
+    /// Overrides the fields present in `node`.
+    mutating func apply(_ node: [String: Any], at path: String, file: String) throws {
+        let r = YAMLReader(file: file, path: path, node: node)
+        try r.checkKeys(Self.keys)
+        if let v = try r.int("epochs", min: 1) { epochs = v }
+        if let v = try r.int("batch_size", min: 1) { batchSize = v }
+        if let v = try r.float("lr", min: 0) { learningRate = v }
+        if let v = try r.float("warmup", min: 0, max: 1) { warmupFraction = v }
+        if let v = try r.float("weight_decay", min: 0) { weightDecay = v }
+        if let v = try r.float("max_grad_norm", min: 0) { maxGradNorm = v }
+        if let v = try r.int("max_length", min: 3) { maxLength = v }
+        if let v = try r.float("dropout", min: 0, max: 0.99) { dropout = v }
+        if let v = try r.int("seed", min: 0) { seed = UInt64(v) }
+        if let v = try r.int("eval_batch_size", min: 1) { evalBatchSize = v }
+        if let v = try r.int("save_every", min: 1) { saveEvery = v }
+    }
+}
+
+/// Where a pool member's initial weights come from.
+public enum ModelInit: Equatable, Sendable {
+    /// A Hugging Face BERT directory or one of our checkpoints, keeping the first `layers` layers
+    /// (nil: all of them).
+    case pretrained(path: String, layers: Int?)
+    /// Random (HF-style) initialisation of the given shape, with the vocabulary of `vocab` (a vocab.txt).
+    case random(layers: Int, hidden: Int, heads: Int, intermediate: Int, vocab: String)
+}
+
+/// One member of a model pool.
+public struct PoolMemberConfig: Equatable, Sendable {
+    /// File-name-safe identifier; the checkpoint is `<out>/pool/<name>.h5`.
+    public var name: String
+    public var initialization: ModelInit
+    public var training: TrainingOptions
+}
+
+/// A `train-pool` configuration: one task and the models to train on it.
+///
+/// ```yaml
+/// task: mr                      # mr | imdb | r8 | trec | sst2 | mrpc | qnli | rte
+/// data_dir: datasets            # optional; holds <task>/{train,dev,test}.tsv
+/// training: {epochs: 3, lr: 1.0e-4}   # optional defaults for every model
+/// models:
+///   - name: minilm-l6
+///     init: pretrained          # pretrained | random
+///     from: checkpoints/pretrained/minilm-l6   # HF directory or .h5 (pretrained only)
+///     layers: 6                 # keep the first N layers (pretrained) or depth (random)
+///   - name: tiny
+///     init: random
+///     layers: 2
+///     hidden: 128
+///     heads: 2
+///     intermediate: 512
+///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
+///     training: {lr: 5.0e-4}    # per-model overrides
+/// ```
+/// Unknown keys are errors, so a typo never silently falls back to a default.
+public struct PoolConfig: Equatable, Sendable {
+    public var task: String
+    public var dataDir: String
+    public var models: [PoolMemberConfig]
+
+    /// Reads and validates a YAML pool config.
+    /// - Throws: `ConfigError` naming the file and the offending key or value.
+    public static func load(path: String) throws -> PoolConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(path: path, "cannot read the config file (does it exist?)")
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Parses YAML text; `file` only labels error messages.
+    public static func parse(yaml text: String, file: String = "<config>") throws -> PoolConfig {
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch {
+            throw ConfigError(path: file, "is not valid YAML: \(error)")
+        }
+        guard let top = root as? [String: Any] else {
+            throw ConfigError(path: file, "the top level must be a mapping with keys task and models")
+        }
+        let r = YAMLReader(file: file, path: "", node: top)
+        try r.checkKeys(["task", "data_dir", "training", "models"])
+        guard let task = try r.string("task") else {
+            throw ConfigError(path: file, "missing key 'task' (e.g. task: mr)")
+        }
+        var defaults = TrainingOptions()
+        if let t = try r.mapping("training") { try defaults.apply(t, at: "training", file: file) }
+        guard let list = top["models"] as? [Any], !list.isEmpty else {
+            throw ConfigError(path: file, "'models' must be a non-empty list of model entries")
+        }
+        var members: [PoolMemberConfig] = []
+        for (i, item) in list.enumerated() {
+            guard let m = item as? [String: Any] else {
+                throw ConfigError(path: file, "models[\(i)] must be a mapping")
+            }
+            let member = try parseMember(m, index: i, defaults: defaults, file: file)
+            if members.contains(where: { $0.name == member.name }) {
+                throw ConfigError(path: file, "models[\(i)]: duplicate model name '\(member.name)'")
+            }
+            members.append(member)
+        }
+        return PoolConfig(task: task, dataDir: try r.string("data_dir") ?? "datasets", models: members)
+    }
+
+    private static func parseMember(
+        _ m: [String: Any], index i: Int, defaults: TrainingOptions, file: String
+    ) throws -> PoolMemberConfig {
+        let at = "models[\(i)]"
+        let r = YAMLReader(file: file, path: at, node: m)
+        try r.checkKeys(["name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "training"])
+        guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
+        guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
+            throw ConfigError(path: file, "\(at).name '\(name)' may only use letters, digits, '.', '_' and '-'")
+        }
+        var training = defaults
+        if let t = try r.mapping("training") { try training.apply(t, at: "\(at).training", file: file) }
+        let initialization: ModelInit
+        switch try r.string("init") ?? "pretrained" {
+        case "pretrained":
+            for k in ["hidden", "heads", "intermediate", "vocab"] where m[k] != nil {
+                throw ConfigError(path: file, "\(at).\(k) applies only to init: random (a pretrained model keeps its width)")
+            }
+            initialization = .pretrained(
+                path: try r.string("from") ?? "checkpoints/pretrained/minilm-l6",
+                layers: try r.int("layers", min: 1))
+        case "random":
+            if m["from"] != nil { throw ConfigError(path: file, "\(at).from applies only to init: pretrained") }
+            func req(_ k: String) throws -> Int {
+                guard let v = try r.int(k, min: 1) else {
+                    throw ConfigError(path: file, "\(at): init: random needs '\(k)'")
+                }
+                return v
+            }
+            let hidden = try req("hidden"), heads = try req("heads")
+            guard hidden % heads == 0 else {
+                throw ConfigError(path: file, "\(at): hidden (\(hidden)) must be a multiple of heads (\(heads))")
+            }
+            initialization = .random(
+                layers: try req("layers"), hidden: hidden, heads: heads, intermediate: try req("intermediate"),
+                vocab: try r.string("vocab") ?? "checkpoints/pretrained/minilm-l6/vocab.txt")
+        case let other:
+            throw ConfigError(path: file, "\(at).init must be 'pretrained' or 'random', not '\(other)'")
+        }
+        return PoolMemberConfig(name: name, initialization: initialization, training: training)
+    }
+}
+
+/// Typed access to one YAML mapping, with errors that name the file and key path.
+struct YAMLReader {
+    let file: String
+    let path: String
+    let node: [String: Any]
+
+    private func key(_ k: String) -> String { path.isEmpty ? k : "\(path).\(k)" }
+
+    func checkKeys(_ allowed: Set<String>) throws {
+        for k in node.keys.sorted() where !allowed.contains(k) {
+            throw ConfigError(path: file, "unknown key '\(key(k))' (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ k: String) throws -> String? {
+        guard let v = node[k] else { return nil }
+        if let s = v as? String { return s }
+        if let n = v as? Int { return String(n) }
+        throw ConfigError(path: file, "'\(key(k))' must be a string")
+    }
+
+    func int(_ k: String, min: Int) throws -> Int? {
+        guard let v = node[k] else { return nil }
+        guard let n = v as? Int else { throw ConfigError(path: file, "'\(key(k))' must be an integer") }
+        guard n >= min else { throw ConfigError(path: file, "'\(key(k))' must be at least \(min), not \(n)") }
+        return n
+    }
+
+    func float(_ k: String, min: Float, max: Float = .infinity) throws -> Float? {
+        guard let v = node[k] else { return nil }
+        let x: Double
+        if let d = v as? Double { x = d } else if let n = v as? Int { x = Double(n) } else if let s = v as? String, let d = Double(s) {
+            x = d  // YAML 1.1 reads `1e-4` (no dot) as a string
+        } else {
+            throw ConfigError(path: file, "'\(key(k))' must be a number")
+        }
+        guard Float(x) >= min, Float(x) <= max else {
+            throw ConfigError(path: file, "'\(key(k))' must be in [\(min), \(max)], not \(x)")
+        }
+        return Float(x)
+    }
+
+    func mapping(_ k: String) throws -> [String: Any]? {
+        guard let v = node[k] else { return nil }
+        guard let m = v as? [String: Any] else { throw ConfigError(path: file, "'\(key(k))' must be a mapping") }
+        return m
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Checkpoint
+import TextData
+import Transformer
+
+/// One row of `pool_summary.json` (DESIGN §2).
+public struct PoolSummaryEntry: Codable, Sendable {
+    public var name: String
+    public var file: String
+    public var devAccuracy: Double
+    public var testAccuracy: Double?
+    public var params: Int
+    public var variant: String
+    public var ringBits: Int
+    public var bestEpoch: Int
+    public var trainSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name, file, params, variant
+        case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", ringBits = "ring_bits"
+        case bestEpoch = "best_epoch", trainSeconds = "train_seconds"
+    }
+}
+
+/// `<out>/pool_summary.json`.
+public struct PoolSummary: Codable, Sendable {
+    public var task: String
+    public var models: [PoolSummaryEntry]
+}
+
+/// Trains every member of a pool config in turn and writes the pool summary.
+public final class PoolTrainer {
+    public let config: PoolConfig
+    public let outDir: URL
+    public var progress: ((TrainingProgress) -> Void)?
+    /// Informational messages (data loading, skipped members) for stderr.
+    public var note: ((String) -> Void)?
+
+    public init(config: PoolConfig, outDir: URL) {
+        self.config = config
+        self.outDir = outDir
+    }
+
+    /// Trains the pool. With `resume`, members with a finished checkpoint and no
+    /// pending state are skipped and an interrupted member continues where it stopped.
+    public func run(resume: Bool) throws -> PoolSummary {
+        guard let task = TaskRegistry.task(named: config.task) else {
+            throw ConfigError("unknown task '\(config.task)' (known: \(TaskRegistry.names.joined(separator: ", ")))")
+        }
+        let poolDir = outDir.appendingPathComponent("pool")
+        try FileManager.default.createDirectory(at: poolDir, withIntermediateDirectories: true)
+        let splits = try loadSplits(task: task)
+        var entries: [PoolSummaryEntry] = []
+        var cache: [String: TaskData] = [:]
+        for member in config.models {
+            let tuner = FineTuner(member: member, poolDir: poolDir)
+            tuner.progress = progress
+            let result: MemberResult
+            if resume, let done = try finished(tuner) {
+                note?("\(member.name): already trained (dev \(String(format: "%.2f", done.devAccuracy * 100))%), skipping")
+                result = done
+            } else {
+                let initial = try ModelFactory.make(member, task: task, seed: member.training.seed)
+                let maxLength = member.training.maxLength ?? task.defaultMaxLength
+                let key = "\(initial.vocab.count)-\(initial.vocab.first ?? "")-\(initial.vocab.last ?? "")-\(maxLength)"
+                if cache[key] == nil {
+                    note?("tokenizing \(task.name) (max length \(maxLength))")
+                    cache[key] = try tokenize(splits, task: task, vocab: initial.vocab, lower: initial.doLowerCase, maxLength: maxLength)
+                }
+                note?("\(member.name): \(initial.config.architecture.layers) layers, hidden \(initial.config.architecture.hidden), "
+                      + "\(initial.model.namedParameters().reduce(0) { $0 + $1.tensor.data.count }) parameters")
+                result = try tuner.run(model: initial.model, baseConfig: initial.config, vocab: initial.vocab,
+                                       doLowerCase: initial.doLowerCase, data: cache[key]!, resume: resume)
+                try? FileManager.default.removeItem(at: tuner.stateURL)
+            }
+            entries.append(PoolSummaryEntry(
+                name: result.name, file: "pool/\(result.name).h5", devAccuracy: result.devAccuracy,
+                testAccuracy: result.testAccuracy, params: result.parameters,
+                variant: "\(result.config.variant.softmax)/\(result.config.variant.activation)",
+                ringBits: result.config.quantization.ringBits, bestEpoch: result.bestEpoch, trainSeconds: result.seconds))
+            let summary = PoolSummary(task: task.name, models: entries)
+            try writeSummary(summary)
+        }
+        return PoolSummary(task: task.name, models: entries)
+    }
+
+    /// A member whose checkpoint exists with a test accuracy and whose resumable state is gone is done.
+    private func finished(_ tuner: FineTuner) throws -> MemberResult? {
+        let path = tuner.checkpointURL.path
+        guard FileManager.default.fileExists(atPath: path),
+              !FileManager.default.fileExists(atPath: tuner.stateURL.path) else { return nil }
+        let ckpt = try ModelCheckpoint.read(from: path)
+        let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
+        guard let dev = config.devAccuracy, config.testAccuracy != nil else { return nil }
+        return MemberResult(
+            name: tuner.member.name, file: path, devAccuracy: dev, testAccuracy: config.testAccuracy, bestEpoch: -1,
+            parameters: ckpt.weights.values.reduce(0) { $0 + $1.data.count }, seconds: 0, config: config)
+    }
+
+    private func writeSummary(_ summary: PoolSummary) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let url = outDir.appendingPathComponent("pool_summary.json")
+        try enc.encode(summary).write(to: url, options: .atomic)
+    }
+
+    struct Splits { var train: [Example]; var dev: [Example]; var test: [Example] }
+
+    private func loadSplits(task: TaskInfo) throws -> Splits {
+        let dir = URL(fileURLWithPath: config.dataDir).appendingPathComponent(task.name)
+        func read(_ split: String, required: Bool) throws -> [Example] {
+            let url = dir.appendingPathComponent("\(split).tsv")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                if required {
+                    throw ConfigError("\(url.path) not found; run `securerouter data fetch --task \(task.name)` or set data_dir")
+                }
+                return []
+            }
+            return try TSVReader.read(path: url.path, task: task)
+        }
+        let s = Splits(train: try read("train", required: true), dev: try read("dev", required: true), test: try read("test", required: false))
+        note?("\(task.name): \(s.train.count) train, \(s.dev.count) dev, \(s.test.count) test examples")
+        return s
+    }
+
+    private func tokenize(_ s: Splits, task: TaskInfo, vocab: [String], lower: Bool, maxLength: Int) throws -> TaskData {
+        let tok = WordPieceTokenizer(vocab: vocab, doLowerCase: lower)
+        func enc(_ xs: [Example]) -> [EncodedExample] {
+            xs.map { e in
+                let r = tok.encode(e.text, pair: e.pair, maxLength: maxLength)
+                return EncodedExample(ids: r.ids.map { Int32($0) }, typeIds: r.typeIds.map { Int32($0) }, label: e.label)
+            }
+        }
+        return TaskData(task: task, tokenizer: tok, train: enc(s.train), dev: enc(s.dev), test: enc(s.test))
+    }
+}

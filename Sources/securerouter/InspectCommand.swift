@@ -1,0 +1,57 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy.")
+
+    @Argument(help: "A checkpoint or bundle (.h5).")
+    var file: String
+
+    @Flag(help: "List every weight tensor with its shape.")
+    var tensors = false
+
+    @OptionGroup var json: JSONOutputOptions
+
+    func run() throws {
+        let members = try ModelCheckpoint.bundleMembers(path: file)
+        let groups: [(String?, String?)] = members.isEmpty ? [(nil, nil)] : members.map { ($0, "models/\($0)") }
+        var models: [[String: Any]] = []
+        for (name, group) in groups {
+            let ckpt = try ModelCheckpoint.read(from: file, group: group)
+            let config = try CheckpointConfig.decode(ckpt.configJSON, path: file)
+            let a = config.architecture
+            let params = ckpt.weights.values.reduce(0) { $0 + $1.data.count }
+            var entry: [String: Any] = [
+                "name": name ?? config.name ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
+                "task": config.task, "labels": config.labels, "params": params,
+                "architecture": ["layers": a.layers, "hidden": a.hidden, "heads": a.heads, "intermediate": a.intermediate,
+                                 "vocab_size": a.vocabSize, "max_position": a.maxPosition, "num_labels": a.numLabels],
+                "variant": ["softmax": config.variant.softmax, "activation": config.variant.activation],
+                "quantization": ["ring_bits": config.quantization.ringBits, "frac_bits": config.quantization.fracBits],
+                "vocab_size": ckpt.vocab.count,
+            ]
+            if let d = config.devAccuracy { entry["dev_accuracy"] = d }
+            if let t = config.testAccuracy { entry["test_accuracy"] = t }
+            if let m = config.maxLength { entry["max_length"] = m }
+            if tensors {
+                entry["tensors"] = Dictionary(uniqueKeysWithValues: ckpt.weights.map { ($0.key, $0.value.shape) })
+            }
+            models.append(entry)
+            if !json.usesStdout {
+                print("model \(entry["name"]!): task \(config.task) (\(config.labels.count) labels), \(a.layers) layers, hidden \(a.hidden), "
+                      + "heads \(a.heads), intermediate \(a.intermediate), \(params) parameters")
+                print("  variant softmax=\(config.variant.softmax) activation=\(config.variant.activation); "
+                      + "ring Z_2^\(config.quantization.ringBits), \(config.quantization.fracBits) fractional bits")
+                let acc = [config.devAccuracy.map { String(format: "dev %.2f%%", $0 * 100) },
+                           config.testAccuracy.map { String(format: "test %.2f%%", $0 * 100) }].compactMap { $0 }
+                if !acc.isEmpty { print("  accuracy: " + acc.joined(separator: ", ")) }
+                if tensors {
+                    for (k, v) in ckpt.weights.sorted(by: { $0.key < $1.key }) { print("  \(k) \(v.shape)") }
+                }
+            }
+        }
+        try json.write(["file": file, "models": models])
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+
+/// `--json PATH` for report commands: `-` writes to stdout.
+struct JSONOutputOptions: ParsableArguments {
+    @Option(name: .customLong("json"), help: "Also write the report as one JSON object to PATH (`-` = stdout).")
+    var path: String?
+
+    /// Writes `object` (JSON-serialisable) to the requested destination.
+    func write(_ object: Any) throws {
+        guard let path else { return }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        if path == "-" {
+            FileHandle.standardOutput.write(data)
+            FileHandle.standardOutput.write(Data([0x0A]))
+        } else {
+            do { try (data + Data([0x0A])).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                throw ValidationError("cannot write the JSON report to \(path): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// True when the JSON goes to stdout, so human-readable output must go elsewhere or be skipped.
+    var usesStdout: Bool { path == "-" }
+}
+
+/// `--quiet` for long-running commands.
+struct ProgressOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Do not print progress on stderr.")
+    var quiet = false
+}
+
+/// Writes a line to stderr.
+func printErr(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// An in-place progress line on stderr (carriage return when stderr is a terminal, new lines otherwise
+/// but at most one every few seconds, so logs stay readable).
+final class ProgressLine {
+    private let enabled: Bool
+    private let isTTY = isatty(2) != 0
+    private var lastPrint = Date.distantPast
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ s: String, force: Bool = false) {
+        guard enabled else { return }
+        let now = Date()
+        if isTTY {
+            guard force || now.timeIntervalSince(lastPrint) > 0.2 else { return }
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + s).utf8))
+        } else {
+            guard force || now.timeIntervalSince(lastPrint) > 5 else { return }
+            FileHandle.standardError.write(Data((s + "\n").utf8))
+        }
+        lastPrint = now
+    }
+
+    func finish(_ s: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data(((isTTY ? "\r\u{1B}[K" : "") + s + "\n").utf8))
+        lastPrint = Date()
+    }
+}
+
+/// Formats seconds as 1h02m, 3m05s or 12s.
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "?" }
+    let t = Int(s.rounded())
+    if t >= 3600 { return String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) }
+    if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
+    return "\(t)s"
+}
+
+/// Reads a text file with one query per line; empty lines are an error naming the line.
+func readQueryLines(_ path: String) throws -> [String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw ValidationError("cannot read text file \(path) (missing, unreadable or not UTF-8)")
+    }
+    var lines = text.components(separatedBy: "\n")
+    if lines.last == "" { lines.removeLast() }
+    for (i, l) in lines.enumerated() where l.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        throw ValidationError("\(path):\(i + 1): empty text; every line must hold one query")
+    }
+    guard !lines.isEmpty else { throw ValidationError("\(path) holds no text; put one query per line") }
+    return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+}

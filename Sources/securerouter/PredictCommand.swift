@@ -1,0 +1,64 @@
+import ArgumentParser
+import CoDesign
+import Foundation
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plaintext inference: one prediction per line of text.",
+        discussion: """
+            Human-readable lines on stdout; with --json, {"predictions":[{"label":int,"logits":[float]}...]}.
+            Inputs longer than the model's max length are truncated (a warning says how many).
+            """)
+
+    @Option(help: "A single-model checkpoint (.h5).")
+    var checkpoint: String?
+
+    @Option(help: "A bundle (.h5) written by export.")
+    var bundle: String?
+
+    @Option(help: "With --bundle: which pool member to run (default: the first).")
+    var model: String?
+
+    @Option(help: "Text file, one query per line.")
+    var textFile: String
+
+    @Option(help: "Sequences per forward pass.")
+    var batchSize: Int = 32
+
+    @OptionGroup var json: JSONOutputOptions
+
+    func validate() throws {
+        guard (checkpoint == nil) != (bundle == nil) else {
+            throw ValidationError("give exactly one of --checkpoint FILE.h5 or --bundle FILE.h5")
+        }
+        if model != nil && bundle == nil { throw ValidationError("--model applies only with --bundle") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
+        let lines = try readQueryLines(textFile)
+        let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition
+        var truncated = 0
+        let examples = lines.map { line -> EncodedExample in
+            let e = loaded.tokenizer.encode(line, pair: nil, maxLength: nil)
+            var ids = e.ids
+            if ids.count > maxLength {
+                truncated += 1
+                ids = Array(ids.prefix(maxLength - 1)) + [ids.last!]
+            }
+            return EncodedExample(ids: ids.map { Int32($0) }, typeIds: [Int32](repeating: 0, count: ids.count), label: 0)
+        }
+        if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(maxLength) tokens") }
+        let logits = Evaluation.logits(
+            model: loaded.model, examples: examples, batchSize: batchSize, padId: loaded.tokenizer.padId)
+        let labels = logits.map(Evaluation.argmax)
+        if !json.usesStdout {
+            for (i, (l, z)) in zip(labels, logits).enumerated() {
+                let name = l < loaded.config.labels.count ? loaded.config.labels[l] : "\(l)"
+                print("\(i + 1)\t\(l)\t\(name)\t" + z.map { String(format: "%.5f", $0) }.joined(separator: " "))
+            }
+        }
+        try json.write(["predictions": zip(labels, logits).map { ["label": $0, "logits": $1.map(Double.init)] as [String: Any] }])
+    }
+}

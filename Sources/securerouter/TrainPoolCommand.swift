@@ -1,0 +1,57 @@
+import ArgumentParser
+import CoDesign
+import Foundation
+
+struct TrainPoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-pool",
+        abstract: "Train every model of a pool config on its task.",
+        discussion: """
+            Writes <out>/pool/<model>.h5 (the best-dev epoch's weights, DESIGN §4 layout),
+            <out>/pool/<model>.log.jsonl (one JSON record per logged step and epoch) and
+            <out>/pool_summary.json. A resumable state <model>.state.h5 is saved every
+            `save_every` steps; after a kill, rerun with --resume to continue from it.
+            See configs/*.yaml and docs/training.md for the config keys.
+            """)
+
+    @Option(help: "YAML pool config (see configs/).")
+    var config: String
+
+    @Option(help: "Output directory (default: runs/<config file name>).")
+    var out: String?
+
+    @Flag(help: "Continue an interrupted run: skip finished members, resume the interrupted one from its last saved step.")
+    var resume = false
+
+    @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var json: JSONOutputOptions
+
+    func run() throws {
+        let pool = try PoolConfig.load(path: config)
+        let outDir = out ?? "runs/" + URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
+        let trainer = PoolTrainer(config: pool, outDir: URL(fileURLWithPath: outDir))
+        let line = ProgressLine(enabled: !progressOptions.quiet)
+        trainer.note = { if !progressOptions.quiet { printErr("train-pool: " + $0) } }
+        trainer.progress = { p in
+            if let dev = p.devAccuracy {
+                line.finish(String(format: "%@ epoch %d/%d: train loss %.4f, dev accuracy %.2f%%",
+                                   p.model, p.epoch, p.epochs, p.loss, dev * 100))
+            } else {
+                line.update(String(format: "%@ epoch %d/%d step %d/%d loss %.4f %.0f tok/s ETA %@",
+                                   p.model, p.epoch, p.epochs, p.step, p.totalSteps, p.loss, p.tokensPerSecond,
+                                   formatDuration(p.etaSeconds)))
+            }
+        }
+        let summary = try trainer.run(resume: resume)
+        if !json.usesStdout {
+            print("task \(summary.task): \(summary.models.count) model(s) in \(outDir)/pool")
+            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "   params    dev%   test%  best epoch")
+            for m in summary.models {
+                print(m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                      + String(format: " %9d  %6.2f  %6.2f  %d", m.params, m.devAccuracy * 100, (m.testAccuracy ?? .nan) * 100, m.bestEpoch))
+            }
+        }
+        let data = try JSONEncoder().encode(summary)
+        try json.write(try JSONSerialization.jsonObject(with: data))
+    }
+}

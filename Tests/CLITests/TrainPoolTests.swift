@@ -1,0 +1,144 @@
+import Checkpoint
+import Foundation
+import Testing
+
+/// train-pool end to end on a tiny synthetic task: checkpoint, summary, log, predict, interop, resume.
+@Suite(.serialized) struct TrainPoolTests {
+    /// Trains the tiny pool once in `dir` and returns the checkpoint path.
+    func trainTiny(in dir: URL, epochs: Int = 2) throws -> String {
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: epochs).write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "train-pool failed:\n\(r.stderr)")
+        return dir.appendingPathComponent("run/pool/tiny.h5").path
+    }
+
+    @Test func summaryLogAndPredictAgree() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try trainTiny(in: dir)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/pool_summary.json"))) as! [String: Any]
+        #expect(summary["task"] as? String == "mr")
+        let model = (summary["models"] as! [[String: Any]])[0]
+        let dev = model["dev_accuracy"] as! Double
+        #expect(model["file"] as? String == "pool/tiny.h5")
+        #expect((model["params"] as! Int) > 0)
+
+        // The log has one record per epoch and a final one.
+        let log = try String(contentsOfFile: dir.appendingPathComponent("run/pool/tiny.log.jsonl").path, encoding: .utf8)
+        #expect(log.split(separator: "\n").filter { $0.contains("\"event\":\"epoch\"") }.count == 2)
+        #expect(log.contains("\"event\":\"done\""))
+
+        // predict on the dev sentences reproduces the summary's dev accuracy (the kept weights are the best-dev ones).
+        let devRows = try String(contentsOf: dir.appendingPathComponent("datasets/mr/dev.tsv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: "\t") }
+        try devRows.map { String($0[0]) }.joined(separator: "\n").appending("\n")
+            .write(to: dir.appendingPathComponent("dev.txt"), atomically: true, encoding: .utf8)
+        let p = try CLI.run(["predict", "--checkpoint", ckpt, "--text-file", "dev.txt", "--json", "-"], cwd: dir)
+        #expect(p.status == 0, "\(p.stderr)")
+        let preds = (try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any])["predictions"] as! [[String: Any]]
+        let right = zip(preds, devRows).filter { ($0.0["label"] as! Int) == Int($0.1[1])! }.count
+        #expect(abs(Double(right) / Double(devRows.count) - dev) < 1e-9)
+    }
+
+    @Test func missingAndMisshapenTensorsAreRefused() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try trainTiny(in: dir, epochs: 1)
+        try "good movie\n".write(to: dir.appendingPathComponent("q.txt"), atomically: true, encoding: .utf8)
+        var c = try ModelCheckpoint.read(from: ckpt)
+        let name = "bert.encoder.layer.1.output.dense.weight"
+        let saved = c.weights[name]!
+        c.weights[name] = nil
+        try c.write(to: dir.appendingPathComponent("missing.h5").path)
+        c.weights[name] = StoredTensor(shape: [saved.shape[1], saved.shape[0]], data: saved.data)
+        try c.write(to: dir.appendingPathComponent("shape.h5").path)
+        for (file, fragment) in [("missing.h5", name), ("shape.h5", name)] {
+            let r = try CLI.run(["predict", "--checkpoint", file, "--text-file", "q.txt"], cwd: dir)
+            #expect(r.status != 0)
+            #expect(r.stderr.contains(fragment) && r.stderr.contains(file), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        }
+    }
+
+    @Test(.enabled(if: Python.hasH5py, "python3 with h5py and numpy is needed for the interop check"))
+    func numpyBertReadsTheCheckpointWithTheSameLogits() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try trainTiny(in: dir, epochs: 1)
+        let texts = ["the movie was very good .", "awful plot", "a sad , poor movie"]
+        try texts.joined(separator: "\n").appending("\n").write(to: dir.appendingPathComponent("q.txt"), atomically: true, encoding: .utf8)
+        let tok = try CLI.run(["tokenize", "--vocab", ckpt, "--text-file", "q.txt"], cwd: dir)
+        #expect(tok.status == 0, "\(tok.stderr)")
+        try tok.stdout.write(to: dir.appendingPathComponent("ids.json"), atomically: true, encoding: .utf8)
+        let p = try CLI.run(["predict", "--checkpoint", ckpt, "--text-file", "q.txt", "--json", "-"], cwd: dir)
+        let ours = ((try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any])["predictions"] as! [[String: Any]])
+            .map { $0["logits"] as! [Double] }
+        let py = try Python.run([CLI.root.appendingPathComponent("scripts/interop/numpy_bert.py").path, ckpt, "--ids-json", dir.appendingPathComponent("ids.json").path])
+        let theirs = (try JSONSerialization.jsonObject(with: Data(py.utf8)) as! [String: Any])["logits"] as! [[Double]]
+        #expect(theirs.count == ours.count)
+        var maxDiff = 0.0
+        for (a, b) in zip(ours, theirs) { for (x, y) in zip(a, b) { maxDiff = max(maxDiff, abs(x - y)) } }
+        #expect(maxDiff <= 1e-4, "max |logit difference| \(maxDiff)")
+    }
+
+    @Test func killedRunResumesAndLosesNothing() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir, trainRows: 1600)
+        try TinyTask.config(epochs: 2, saveEvery: 20).write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+
+        // Reference: an uninterrupted run.
+        let ref = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "ref", "--quiet"], cwd: dir, timeout: 300)
+        #expect(ref.status == 0, "\(ref.stderr)")
+
+        // Kill a second run with SIGKILL as soon as it has saved a mid-run state.
+        let p = Process()
+        p.executableURL = CLI.executable
+        p.arguments = ["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"]
+        p.currentDirectoryURL = dir
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let state = dir.appendingPathComponent("run/pool/tiny.state.h5").path
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning && !FileManager.default.fileExists(atPath: state) && Date() < deadline { usleep(2_000) }
+        guard p.isRunning else {
+            Issue.record("training finished before it could be killed; make the task larger")
+            return
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+
+        let resumed = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--resume", "--quiet"], cwd: dir, timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let log = try String(contentsOfFile: dir.appendingPathComponent("run/pool/tiny.log.jsonl").path, encoding: .utf8)
+        #expect(log.contains("\"event\":\"resume\""), "the resumed run did not start from the saved state")
+
+        let a = try ModelCheckpoint.read(from: dir.appendingPathComponent("ref/pool/tiny.h5").path)
+        let b = try ModelCheckpoint.read(from: dir.appendingPathComponent("run/pool/tiny.h5").path)
+        #expect(Set(a.weights.keys) == Set(b.weights.keys))
+        var maxDiff: Float = 0
+        for (k, t) in a.weights { for (x, y) in zip(t.data, b.weights[k]!.data) { maxDiff = max(maxDiff, abs(x - y)) } }
+        #expect(maxDiff <= 1e-5, "resumed weights differ from the uninterrupted run by \(maxDiff)")
+    }
+}
+
+/// Finds python3 with h5py for the interop tests.
+enum Python {
+    static let hasH5py: Bool = (try? run(["-c", "import h5py, numpy"])) != nil
+
+    /// Runs python3 with `args`; returns stdout or throws on a non-zero exit.
+    static func run(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = DataCollector(out.fileHandleForReading), e = DataCollector(err.fileHandleForReading)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            struct PythonFailed: Error, CustomStringConvertible { var description: String }
+            throw PythonFailed(description: "python3 \(args.joined(separator: " ")) failed: \(e.string())")
+        }
+        return o.string()
+    }
+}
