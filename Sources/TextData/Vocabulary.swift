@@ -28,10 +28,12 @@ public struct Vocabulary: Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw TokenizerError.unreadableVocabulary(path: url.path, reason: error.localizedDescription)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard String(data: data, encoding: .utf8) != nil else {
             throw TokenizerError.unreadableVocabulary(path: url.path, reason: "not valid UTF-8")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Split on "\n" bytes only (HF strips "\n" and keeps any "\r").
+        var lines = [UInt8](data).split(separator: 0x0A, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         if lines.last == "" { lines.removeLast() }
         self.init(tokens: lines)
     }
