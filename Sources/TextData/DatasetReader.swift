@@ -69,7 +69,7 @@ public struct DatasetReader: Sendable {
         guard let first = lines.first else { throw DatasetError.unknownHeader(path: path, header: "") }
         let header = ByteLines.fields(ByteLines.dropBOM(first))
         guard let layout = Self.layout(forHeader: header) else {
-            throw DatasetError.unknownHeader(path: path, header: header.joined(separator: "\t"))
+            throw DatasetError.unknownHeader(path: path, header: header.joined(separator: "\\t"))
         }
         let labelIndex = Dictionary(task.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var examples: [Example] = []
