@@ -1,1 +1,0 @@
-// Module TextData: see docs/architecture.md.
