@@ -33,9 +33,10 @@ let package = Package(
         ]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "TextDataTests", dependencies: ["TextData"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData"], exclude: ["fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
     ]
 )

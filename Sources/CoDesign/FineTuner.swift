@@ -89,7 +89,7 @@ public final class FineTuner {
             while state.stepInEpoch < stepsPerEpoch {
                 let lo = state.stepInEpoch * opts.batchSize
                 let idx = Array(order[lo..<min(lo + opts.batchSize, order.count)])
-                let batch = Batching.makeBatch(idx.map { data.train[$0] }, padId: data.tokenizer.padId)
+                let batch = Batching.makeBatch(idx.map { data.train[$0] }, padId: Int32(data.tokenizer.padId))
                 let rng = SeededGenerator(seed: opts.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(state.globalStep))
                 let loss = crossEntropy(model.forward(batch.encoded, training: true, rng: rng), labels: batch.labels)
                 optimizer.zeroGrad()
@@ -116,7 +116,7 @@ public final class FineTuner {
                     try state.save(to: stateURL, model: model, optimizer: optimizer)
                 }
             }
-            let dev = Evaluation.accuracy(model: model, examples: data.dev, batchSize: opts.evalBatchSize, padId: data.tokenizer.padId)
+            let dev = Evaluation.accuracy(model: model, examples: data.dev, batchSize: opts.evalBatchSize, padId: Int32(data.tokenizer.padId))
             state.epochsDone += 1
             state.stepInEpoch = 0
             log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(lossSum / Float(max(lossCount, 1))),
@@ -139,7 +139,7 @@ public final class FineTuner {
         let best = try ModelCheckpoint.read(from: checkpointURL.path)
         let kept = try BertForSequenceClassification.load(checkpoint: best)
         var final = try CheckpointConfig.decode(best.configJSON, path: checkpointURL.path)
-        let test = data.test.isEmpty ? nil : Evaluation.accuracy(model: kept, examples: data.test, batchSize: opts.evalBatchSize, padId: data.tokenizer.padId)
+        let test = data.test.isEmpty ? nil : Evaluation.accuracy(model: kept, examples: data.test, batchSize: opts.evalBatchSize, padId: Int32(data.tokenizer.padId))
         final.testAccuracy = test
         try Self.checkpoint(model: kept, config: final, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
         let seconds = Date().timeIntervalSince(start)

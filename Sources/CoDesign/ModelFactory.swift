@@ -28,16 +28,16 @@ public enum ModelFactory {
             var w: [String: (shape: [Int], data: [Float])] = [:]
             for (k, v) in source.weights where !k.hasPrefix("classifier.") { w[k] = (v.shape, v.data) }
             try model.load(weights: w, strict: false)
-            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labels, name: member.name)
+            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labelNames, name: member.name)
             return InitialModel(model: model, config: config, vocab: source.vocab, doLowerCase: source.doLowerCase)
         case let .random(layers, hidden, heads, intermediate, vocabPath):
-            let vocab = try WordPieceTokenizer.readVocab(path: vocabPath)
+            let vocab = try Vocabulary(contentsOf: URL(fileURLWithPath: vocabPath)).tokens
             var arch = BertConfig(
                 layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, vocabSize: vocab.count,
                 maxPosition: 512, typeVocabSize: 2, numLabels: task.numLabels)
             if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
             let model = BertForSequenceClassification(config: arch, rng: rng)
-            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labels, name: member.name)
+            let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labelNames, name: member.name)
             return InitialModel(model: model, config: config, vocab: vocab, doLowerCase: true)
         }
     }

@@ -44,9 +44,7 @@ public final class PoolTrainer {
     /// Trains the pool. With `resume`, members with a finished checkpoint and no
     /// pending state are skipped and an interrupted member continues where it stopped.
     public func run(resume: Bool) throws -> PoolSummary {
-        guard let task = TaskRegistry.task(named: config.task) else {
-            throw ConfigError("unknown task '\(config.task)' (known: \(TaskRegistry.names.joined(separator: ", ")))")
-        }
+        let task = try TaskInfo.named(config.task)
         let poolDir = outDir.appendingPathComponent("pool")
         try FileManager.default.createDirectory(at: poolDir, withIntermediateDirectories: true)
         let splits = try loadSplits(task: task)
@@ -116,7 +114,7 @@ public final class PoolTrainer {
                 }
                 return []
             }
-            return try TSVReader.read(path: url.path, task: task)
+            return try DatasetReader(task: task).read(url)
         }
         let s = Splits(train: try read("train", required: true), dev: try read("dev", required: true), test: try read("test", required: false))
         note?("\(task.name): \(s.train.count) train, \(s.dev.count) dev, \(s.test.count) test examples")
@@ -124,11 +122,11 @@ public final class PoolTrainer {
     }
 
     private func tokenize(_ s: Splits, task: TaskInfo, vocab: [String], lower: Bool, maxLength: Int) throws -> TaskData {
-        let tok = WordPieceTokenizer(vocab: vocab, doLowerCase: lower)
+        let tok = try WordPieceTokenizer(tokens: vocab, doLowerCase: lower)
         func enc(_ xs: [Example]) -> [EncodedExample] {
             xs.map { e in
                 let r = tok.encode(e.text, pair: e.pair, maxLength: maxLength)
-                return EncodedExample(ids: r.ids.map { Int32($0) }, typeIds: r.typeIds.map { Int32($0) }, label: e.label)
+                return EncodedExample(ids: r.ids.map { Int32($0) }, typeIds: r.tokenTypeIds.map { Int32($0) }, label: e.label)
             }
         }
         return TaskData(task: task, tokenizer: tok, train: enc(s.train), dev: enc(s.dev), test: enc(s.test))

@@ -31,11 +31,15 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let fetcher = DataFetcher(root: URL(fileURLWithPath: root))
-            let say: (String) -> Void = { if !progressOptions.quiet { printErr("data fetch: " + $0) } }
-            try fetcher.fetchPretrained(progress: say)
-            let tasks = task == "all" ? ["mr", "imdb", "r8", "trec"] : task == "none" ? [] : [task]
-            for t in tasks { try fetcher.fetch(task: t, progress: say) }
+            let fetcher = DataFetcher()
+            let quiet = progressOptions.quiet
+            let say: (String) -> Void = { if !quiet { printErr("data fetch: " + $0) } }
+            let rootURL = URL(fileURLWithPath: root)
+            if task == "none" {
+                try fetcher.fetchPretrained(root: rootURL, progress: say)
+            } else {
+                try fetcher.fetch(task: task, root: rootURL, includePretrained: true, progress: say)
+            }
         }
     }
 }

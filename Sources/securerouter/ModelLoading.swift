@@ -27,7 +27,7 @@ func loadModel(path: String, bundleMember: String? = nil, isBundle: Bool = false
     let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
     let model = try BertForSequenceClassification.load(checkpoint: ckpt, path: path)
     guard !ckpt.vocab.isEmpty else { throw ValidationError("\(path) has no tokenizer/vocab dataset") }
-    return LoadedModel(model: model, config: config, tokenizer: WordPieceTokenizer(vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase))
+    return LoadedModel(model: model, config: config, tokenizer: try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase))
 }
 
 /// A tokenizer from a vocab.txt or from a checkpoint's tokenizer/vocab.
@@ -35,7 +35,7 @@ func loadTokenizer(_ path: String) throws -> WordPieceTokenizer {
     guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no such file: \(path)") }
     if path.hasSuffix(".h5") {
         let ckpt = try ModelCheckpoint.read(from: path)
-        return WordPieceTokenizer(vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
+        return try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
     }
-    return WordPieceTokenizer(vocab: try WordPieceTokenizer.readVocab(path: path), doLowerCase: true)
+    return try WordPieceTokenizer(vocabURL: URL(fileURLWithPath: path), doLowerCase: true)
 }

@@ -51,7 +51,7 @@ struct PredictCommand: ParsableCommand {
         }
         if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(maxLength) tokens") }
         let logits = Evaluation.logits(
-            model: loaded.model, examples: examples, batchSize: batchSize, padId: loaded.tokenizer.padId)
+            model: loaded.model, examples: examples, batchSize: batchSize, padId: Int32(loaded.tokenizer.padId))
         let labels = logits.map(Evaluation.argmax)
         if !json.usesStdout {
             for (i, (l, z)) in zip(labels, logits).enumerated() {
