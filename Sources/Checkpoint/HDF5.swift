@@ -8,17 +8,29 @@ import Foundation
 //   is closed by a `defer` right after it is opened.
 // - HDF5's automatic error printing is switched off once per process; when a call fails,
 //   its error stack is walked with `H5Ewalk2` and put into the thrown `CheckpointError`.
-// - NOT thread-safe: Debian's libhdf5 serial build has no internal lock, so `H5File` and
-//   `H5Group` are deliberately not `Sendable`. Use one file from one thread at a time, and
-//   do not use libhdf5 from two threads at once even on different files.
+// - Threads: Debian's libhdf5 1.10 "serial" package happens to be built thread-safe
+//   (`H5_HAVE_THREADSAFE`: one global lock inside the library, per-thread error stacks), but
+//   other builds are not, and an `H5File`'s ids must not be used from two threads at once.
+//   So `H5File` and `H5Group` are not `Sendable`, and all our file-level entry points
+//   (`ModelCheckpoint.read/write/writeBundle/listModels`, `H5File.writeAtomically`) run
+//   under one process-wide recursive lock; wrap other direct use in
+//   `H5File.withLibraryLock { ... }` when other threads may touch HDF5. The error stack
+//   is read on the failing thread right after the failing call.
 // - A group keeps its file object alive, so a file is closed when its last group is gone.
 
-/// Initialises libhdf5 and silences its automatic error printing (runs once, lazily).
-private let hdf5Ready: Bool = {
-    _ = H5open()
+/// Serialises all use of libhdf5 in this process (see the threading note above).
+private let hdf5Lock = NSRecursiveLock()
+
+/// Initialises libhdf5 (runs once, lazily).
+private let hdf5Initialized: Bool = { H5open() >= 0 }()
+
+/// Initialises libhdf5 and silences its automatic error printing for the calling thread.
+/// Debian's build has `H5_HAVE_THREADSAFE`, where the error-printing setting (like the error
+/// stack) is per thread, so this runs at every entry point; it is a cheap call.
+func prepareHDF5Thread() {
+    _ = hdf5Initialized
     _ = H5Eset_auto2(shim_H5E_DEFAULT(), nil, nil)
-    return true
-}()
+}
 
 private final class LineCollector {
     var lines: [String] = []
@@ -101,12 +113,21 @@ public final class H5File {
         self.id = id
     }
 
-    deinit { _ = H5Fclose(id) }
+    deinit { H5File.withLibraryLock { _ = H5Fclose(id) } }
+
+    /// Runs `body` holding the process-wide libhdf5 lock (recursive: nested calls are fine).
+    /// Every `H5File`/`H5Group` created inside should also be released inside.
+    public static func withLibraryLock<T>(_ body: () throws -> T) rethrows -> T {
+        hdf5Lock.lock()
+        defer { hdf5Lock.unlock() }
+        prepareHDF5Thread()
+        return try body()
+    }
 
     /// Creates (or truncates) the file at `path` for writing.
     /// - Throws: `CheckpointError` (`.hdf5`) with HDF5's error stack when creation fails.
     public static func create(path: String) throws -> H5File {
-        _ = hdf5Ready
+        prepareHDF5Thread()
         let id = H5Fcreate(path, shim_H5F_ACC_TRUNC(), shim_H5P_DEFAULT(), shim_H5P_DEFAULT())
         if id < 0 {
             throw CheckpointError(
@@ -120,7 +141,7 @@ public final class H5File {
     /// - Throws: `.noSuchFile` ("no such file: PATH"), `.notHDF5` (no HDF5 signature),
     ///   `.corrupt` (signature present but the file cannot be opened, e.g. truncated).
     public static func open(path: String, writable: Bool = false) throws -> H5File {
-        _ = hdf5Ready
+        prepareHDF5Thread()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue
         else {
@@ -145,6 +166,7 @@ public final class H5File {
 
     /// The root group `/`.
     public func root() throws -> H5Group {
+        prepareHDF5Thread()
         let gid = H5Gopen2(id, "/", shim_H5P_DEFAULT())
         if gid < 0 {
             throw CheckpointError(.hdf5, path: path, object: "/", message: "cannot open the root group",
@@ -164,6 +186,10 @@ public final class H5File {
     /// flushes, fsyncs, and renames it to `path` atomically. On any error the temporary file
     /// is removed and `path` is left untouched, so a crash never leaves a half checkpoint.
     public static func writeAtomically(to path: String, _ body: (H5File) throws -> Void) throws {
+        try withLibraryLock { try writeAtomicallyLocked(to: path, body) }
+    }
+
+    private static func writeAtomicallyLocked(to path: String, _ body: (H5File) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-" + UUID().uuidString
@@ -220,7 +246,7 @@ public final class H5Group {
         self.name = name
     }
 
-    deinit { _ = H5Gclose(id) }
+    deinit { H5File.withLibraryLock { _ = H5Gclose(id) } }
 
     /// The absolute object path of `relative` (for error messages).
     func objectPath(_ relative: String) -> String {

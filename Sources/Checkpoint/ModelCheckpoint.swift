@@ -57,6 +57,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
     }
 
     /// Writes this model into `group` (the root of a file, or `/models/<name>` of a bundle).
+    /// Call it inside `H5File.withLibraryLock` (or `writeAtomically`) when other threads may use HDF5.
     public func write(into group: H5Group) throws {
         guard Self.isJSONObject(configJSON) else {
             throw CheckpointError(.invalidArgument, path: group.file.path, object: group.objectPath("@config"),
@@ -103,6 +104,10 @@ public struct ModelCheckpoint: Equatable, Sendable {
     /// - Throws: `.noSuchFile`, `.notHDF5`, `.corrupt`, `.missingObject` (no such model),
     ///   `.missingConfig`, `.missingWeights`, `.wrongType` (a weight that is not float32).
     public static func read(from path: String, group: String? = nil) throws -> ModelCheckpoint {
+        try H5File.withLibraryLock { try readLocked(from: path, group: group) }
+    }
+
+    private static func readLocked(from path: String, group: String?) throws -> ModelCheckpoint {
         let file = try H5File.open(path: path)
         let root = try file.root()
         guard let group else { return try read(from: root) }
@@ -117,6 +122,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
     }
 
     /// Reads the model stored in `group` (see the type's documentation for the layout).
+    /// Call it inside `H5File.withLibraryLock` when other threads may use HDF5.
     public static func read(from group: H5Group) throws -> ModelCheckpoint {
         let path = group.file.path
         guard group.hasAttribute("config") else {
@@ -161,7 +167,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
 
     /// The model names of a bundle (members of `/models`), sorted; empty when there is no `/models` group.
     public static func listModels(inBundle path: String) throws -> [String] {
-        try listModels(in: H5File.open(path: path))
+        try H5File.withLibraryLock { try listModels(in: H5File.open(path: path)) }
     }
 
     static func listModels(in file: H5File) throws -> [String] {
