@@ -111,5 +111,20 @@ let minilmPresent = FileManager.default.fileExists(atPath: minilmDirectory + "/m
         expectError(.invalidModel, mentioning: "use 1...6") {
             _ = try importHuggingFace(modelDir: URL(fileURLWithPath: minilmDirectory), layers: 7)
         }
+
+        // End to end: imported weights + a classifier -> our HDF5 file -> h5py state dict check.
+        var checkpoint = model.checkpoint(configJSON: "{\"architecture\": \(try model.architecture.json()), \"format_version\": 1}")
+        checkpoint.weights["classifier.weight"] = StoredTensor(shape: [2, 384], data: SplitMix(state: 5).floatsArray(768))
+        checkpoint.weights["classifier.bias"] = StoredTensor(shape: [2], data: [0, 0])
+        try checkpoint.validate(expected: model.architecture.expectedParameters())
+        let dir = try ScratchDirectory()
+        defer { dir.cleanup() }
+        try checkpoint.write(to: dir.file("minilm-l2.h5"))
+        #expect(try ModelCheckpoint.read(from: dir.file("minilm-l2.h5")) == checkpoint)
+        if pythonInteropAvailable {
+            let result = try runPython(["scripts/interop/check_h5.py", dir.file("minilm-l2.h5")])
+            #expect(result.status == 0 && result.out.contains("load_state_dict(strict=True) would succeed"),
+                    "\(result.out)\(result.err)")
+        }
     }
 }

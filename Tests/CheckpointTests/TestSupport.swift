@@ -16,7 +16,11 @@ struct ScratchDirectory {
 
     func contents() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: path).sorted() }
 
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+    /// Removes the directory, unless CHECKPOINT_TESTS_KEEP is set (to inspect files with h5dump).
+    func cleanup() {
+        if ProcessInfo.processInfo.environment["CHECKPOINT_TESTS_KEEP"] != nil { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
 
 /// The package root (three levels above this file: Tests/CheckpointTests/TestSupport.swift).
@@ -44,6 +48,10 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+    func floatsArray(_ count: Int, scale: Float = 0.1) -> [Float] {
+        var copy = self
+        return copy.floats(count, scale: scale)
     }
     mutating func floats(_ count: Int, scale: Float = 0.1) -> [Float] {
         (0..<count).map { _ in (Float(next() >> 40) / Float(1 << 24) - 0.5) * 2 * scale }
