@@ -4,7 +4,7 @@
 ///
 /// Every error carries the file `path` and the `object` (dataset, group, attribute or tensor
 /// name; empty when the error concerns the whole file). Errors raised by libhdf5 also carry
-/// HDF5's error stack (`hdf5Stack`, innermost first), which is appended to `description`.
+/// HDF5's error stack (`hdf5Stack`, outermost API call first), which is appended to `description`.
 public struct CheckpointError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What went wrong, for callers that branch on it.
     public enum Kind: String, Sendable, Equatable {

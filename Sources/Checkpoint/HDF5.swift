@@ -151,14 +151,14 @@ public final class H5File {
         if signature == 0 {
             _ = hdf5ErrorStack()
             throw CheckpointError(
-                .notHDF5, path: path, message: "not an HDF5 file: \(path) (no HDF5 signature; is it a checkpoint?)")
+                .notHDF5, path: path, message: "not an HDF5 file (no HDF5 signature; is it a checkpoint?)")
         }
         let flags = writable ? shim_H5F_ACC_RDWR() : shim_H5F_ACC_RDONLY()
         let id = signature > 0 ? H5Fopen(path, flags, shim_H5P_DEFAULT()) : -1
         if id < 0 {
             throw CheckpointError(
                 .corrupt, path: path,
-                message: "corrupt or truncated HDF5 file: \(path) (re-create it; a partial copy?)",
+                message: "corrupt or truncated HDF5 file (re-create it; a partial copy?)",
                 hdf5Stack: hdf5ErrorStack())
         }
         return H5File(path: path, id: id)

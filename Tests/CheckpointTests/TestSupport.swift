@@ -8,7 +8,7 @@ struct ScratchDirectory {
     let path: String
 
     init() throws {
-        path = NSTemporaryDirectory() + "/ckpt-tests-" + UUID().uuidString
+        path = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ckpt-tests-" + UUID().uuidString).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 

@@ -54,6 +54,12 @@ class NumpyBert:
 
     def forward(self, ids, mask=None):
         """Logits [L] for one sequence of token ids (length S <= max_position)."""
+        x = self.encode(ids, mask)
+        pooled = np.tanh(self.linear(x[0], "bert.pooler.dense"))               # [H]
+        return self.linear(pooled, "classifier")                               # [L]
+
+    def encode(self, ids, mask=None):
+        """Last hidden states [S, H] for one sequence of token ids."""
         w, a = self.w, self.arch
         ids = np.asarray(ids, dtype=np.int64)
         s = len(ids)
@@ -74,8 +80,7 @@ class NumpyBert:
             x = self.ln(x + self.linear(ctx, p + "attention.output.dense"), p + "attention.output.LayerNorm")
             h = gelu(self.linear(x, p + "intermediate.dense"))                  # [S, I]
             x = self.ln(x + self.linear(h, p + "output.dense"), p + "output.LayerNorm")
-        pooled = np.tanh(self.linear(x[0], "bert.pooler.dense"))               # [H]
-        return self.linear(pooled, "classifier")                               # [L]
+        return x
 
 
 def load(path, group=None):
