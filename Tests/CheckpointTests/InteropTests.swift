@@ -92,4 +92,30 @@ struct InteropTests {
         let fromFile = try runPython(["scripts/interop/numpy_bert.py", path, "--ids-json", idsFile])
         #expect(fromFile.out == inline.out)
     }
+
+    /// The whole import path on the real model: safetensors -> importHuggingFace -> our HDF5 ->
+    /// h5py -> NumPy encoder. Paraphrases must be close and unrelated sentences far apart
+    /// (all-MiniLM-L6-v2 gives cosines ~0.75 and ~0.05 here); a wrong name mapping, shape or
+    /// transposition destroys that.
+    @Test(.enabled(if: minilmPresent, "checkpoints/pretrained/minilm-l6 missing"))
+    func importedMiniLMEmbedsSentences() throws {
+        let model = try importHuggingFace(modelDir: URL(fileURLWithPath: minilmDirectory), layers: nil)
+        var checkpoint = model.checkpoint(configJSON: "{\"architecture\": \(try model.architecture.json())}")
+        checkpoint.weights["classifier.weight"] = StoredTensor(shape: [2, 384], data: [Float](repeating: 0, count: 768))
+        checkpoint.weights["classifier.bias"] = StoredTensor(shape: [2], data: [0, 0])
+        let dir = try ScratchDirectory()
+        defer { dir.cleanup() }
+        try checkpoint.write(to: dir.file("minilm.h5"))
+        let ids = "[[101, 1037, 2158, 2003, 5983, 2833, 1012, 102], "  // A man is eating food.
+            + "[101, 1037, 2158, 2003, 5983, 1037, 3538, 1997, 7852, 1012, 102], "  // ... a piece of bread.
+            + "[101, 1037, 10608, 2003, 2652, 3846, 1012, 102]]"  // A monkey is playing drums.
+        let result = try runPython(["scripts/interop/numpy_bert.py", dir.file("minilm.h5"), "--ids", ids, "--embed"])
+        #expect(result.status == 0, "\(result.err)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]
+        let e = try #require(object?["embeddings"] as? [[Double]], "\(result.out)")
+        func cosine(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { $0 * $1 }.reduce(0, +) }
+        let (paraphrase, unrelated) = (cosine(e[0], e[1]), cosine(e[0], e[2]))
+        #expect(paraphrase > 0.7 && paraphrase < 0.8, "cos(food, bread) = \(paraphrase)")
+        #expect(abs(unrelated) < 0.15, "cos(food, drums) = \(unrelated)")
+    }
 }

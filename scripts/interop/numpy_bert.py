@@ -5,7 +5,9 @@
     python3 scripts/interop/numpy_bert.py FILE --ids-json ids.json        # {"ids": [[int, ...], ...]}
     python3 scripts/interop/numpy_bert.py BUNDLE --group models/NAME --ids '[[101, 102]]'
 
-Prints {"logits": [[float, ...], ...]} (one row per sequence). Sequences are run one at a
+Prints {"logits": [[float, ...], ...]} (one row per sequence); with --embed instead
+{"embeddings": [[float, ...], ...]}: the unit-length mean of the last hidden states (the
+sentence-transformers pooling of all-MiniLM-L6-v2), a sanity check for imported encoders. Sequences are run one at a
 time, so they need no padding; token types are all 0; an optional "mask" list (same shape
 as "ids", 1 = keep, 0 = padding) in the ids JSON is applied as an additive attention mask.
 
@@ -100,6 +102,7 @@ def main():
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--ids", help="JSON list of token-id lists, e.g. '[[101, 102]]'")
     source.add_argument("--ids-json", help='file with {"ids": [[...], ...], optional "mask": [[...], ...]}')
+    parser.add_argument("--embed", action="store_true", help="print mean-pooled unit embeddings instead of logits")
     args = parser.parse_args()
     if args.ids is not None:
         batch, masks = json.loads(args.ids), None
@@ -109,6 +112,14 @@ def main():
         batch, masks = doc["ids"], doc.get("mask")
     weights, arch = load(args.file, args.group)
     model = NumpyBert(weights, arch)
+    if args.embed:
+        rows = []
+        for i, ids in enumerate(batch):
+            keep = np.ones(len(ids)) if masks is None else np.asarray(masks[i], dtype=np.float64)
+            mean = (model.encode(ids, None if masks is None else masks[i]) * keep[:, None]).sum(0) / keep.sum()
+            rows.append((mean / np.linalg.norm(mean)).tolist())
+        print(json.dumps({"embeddings": rows}))
+        return 0
     logits = [model.forward(ids, None if masks is None else masks[i]).tolist() for i, ids in enumerate(batch)]
     print(json.dumps({"logits": logits}))
     return 0
