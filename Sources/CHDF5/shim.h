@@ -20,3 +20,8 @@ static inline unsigned shim_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline unsigned shim_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline size_t shim_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 static inline int shim_hdf5_init(void) { return H5open(); }
+static inline hid_t shim_H5E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline hid_t shim_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+static inline hid_t shim_H5T_NATIVE_INT8(void) { return H5T_NATIVE_INT8; }
+static inline hid_t shim_H5T_STD_U8LE(void) { return H5T_STD_U8LE; }
+static inline hid_t shim_H5T_IEEE_F64LE(void) { return H5T_IEEE_F64LE; }
