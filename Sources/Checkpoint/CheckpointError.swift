@@ -56,10 +56,16 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable, Sendab
         self.hdf5Stack = hdf5Stack
     }
 
+    /// One line: the path, the object and the message (what a CLI user sees).
     public var description: String {
         var text = "\(path)"
         if !object.isEmpty { text += " [\(object)]" }
-        text += ": \(message)"
+        return text + ": \(message)"
+    }
+
+    /// `description` followed by HDF5's error stack, for logs and bug reports.
+    public var detailedDescription: String {
+        var text = description
         if !hdf5Stack.isEmpty {
             text += "\nHDF5 error stack:\n" + hdf5Stack.map { "  " + $0 }.joined(separator: "\n")
         }

@@ -146,7 +146,7 @@ import Testing
                 _ = try H5File.open(path: truncated)
             } catch let error as CheckpointError {
                 #expect(!error.hdf5Stack.isEmpty, "HDF5's error stack should be captured")
-                #expect(error.description.contains("HDF5 error stack:"))
+                #expect(error.detailedDescription.contains("HDF5 error stack:"))
             }
             expectError(.hdf5, mentioning: dir.file("no/such/dir.h5")) { _ = try H5File.create(path: dir.file("no/such/dir.h5")) }
         }
