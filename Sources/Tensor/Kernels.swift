@@ -1,0 +1,78 @@
+import CBLAS
+import Dispatch
+
+/// The one checked layer over CBLAS: every matrix product of the module goes
+/// through `gemm`, with shapes validated against the buffers.
+enum BLAS {
+    /// `C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C`, row-major.
+    ///
+    /// `op(X)` is `X` or `X^T` depending on the flag; `A` is stored `[m,k]`
+    /// (or `[k,m]` when transposed) with leading dimension `lda`, likewise `B`.
+    @inline(__always)
+    static func gemm(
+        _ c: UnsafeMutablePointer<Float>, ldc: Int,
+        _ a: UnsafePointer<Float>, lda: Int, transA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transB: Bool,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= max(1, transA ? m : k), "gemm: lda \(lda) too small")
+        precondition(ldb >= max(1, transB ? k : n), "gemm: ldb \(ldb) too small")
+        precondition(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Sets the number of threads OpenBLAS uses for one product.
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+}
+
+/// Sets the number of threads OpenBLAS uses inside one matrix product.
+public func setBLASThreads(_ n: Int) { BLAS.setThreads(n) }
+
+/// Work splitting for row kernels: runs `body(range)` over `0..<n` in up to
+/// `Parallel.workers` chunks when `n * costPerItem` is large enough that the
+/// dispatch overhead (~10 us) is negligible, else inline.
+enum Parallel {
+    /// Number of chunks for large kernels (the machine has 2 cores).
+    static let workers = 2
+    /// Minimum total work (roughly, scalar operations) worth splitting.
+    static let threshold = 1 << 15
+
+    @inline(__always)
+    static func rows(_ n: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+        if n < 2 || n * cost < threshold {
+            body(0..<n)
+            return
+        }
+        let chunks = min(workers, n)
+        // The chunks write disjoint rows, so sharing `body` across threads is safe.
+        withoutActuallyEscaping(body) { escapable in
+            nonisolated(unsafe) let work = escapable
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                work(n * c / chunks..<n * (c + 1) / chunks)
+            }
+        }
+    }
+}
+
+/// Unsafe pointer helpers that skip Array's copy-on-write checks inside kernels.
+extension Array where Element == Float {
+    @inline(__always)
+    func withPointer<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+
+    @inline(__always)
+    mutating func withMutablePointer<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        try withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+    }
+
+    /// A buffer of `n` elements left uninitialised: callers overwrite every element.
+    @inline(__always)
+    static func uninitialized(_ n: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
+    }
+}
