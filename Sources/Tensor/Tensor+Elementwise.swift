@@ -181,10 +181,44 @@ extension Tensor {
     }
 
     /// GeLU, erf form (HF "gelu"): `0.5 * x * (1 + erf(x / sqrt 2))`.
+    ///
+    /// erf comes from Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7,
+    /// below Float32 resolution near 1), whose `exp(-x^2/2)` factor is also the
+    /// normal density needed by the derivative `Phi(x) + x * phi(x)`; the
+    /// forward pass stores that derivative so the backward pass is one multiply.
     public func gelu() -> Tensor {
-        unary(cost: 16, { x in 0.5 * x * (1 + erff(x * 0.707_106_781)) }) { x, _ in
-            // d/dx = Phi(x) + x * phi(x)
-            0.5 * (1 + erff(x * 0.707_106_781)) + x * 0.398_942_28 * expf(-0.5 * x * x)
+        let x = self, n = count
+        var out = [Float].uninitialized(n)
+        var derivative = [Float].uninitialized(n)
+        out.withMutablePointer { po in
+            derivative.withMutablePointer { pd in
+                x.data.withPointer { px in
+                    Parallel.rows(n, cost: 24) { r in
+                        for i in r {
+                            let v = px[i]
+                            let z = abs(v) * 0.707_106_781
+                            let t = 1 / (1 + 0.327_591_1 * z)
+                            let e = expf(-0.5 * v * v)
+                            let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741
+                                + t * (-1.453_152_027 + t * 1.061_405_429))))
+                            let erfAbs = 1 - poly * e
+                            let cdf = 0.5 * (1 + (v < 0 ? -erfAbs : erfAbs))
+                            po[i] = v * cdf
+                            pd[i] = cdf + v * e * 0.398_942_28
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor.result(shape: shape, data: out, parents: [x]) { o in
+            o.grad!.withPointer { pg in
+                derivative.withPointer { pd in
+                    x.accumulateGrad { g in
+                        let pgx = g.baseAddress!
+                        Parallel.rows(n, cost: 2) { r in for i in r { pgx[i] += pg[i] * pd[i] } }
+                    }
+                }
+            }
         }
     }
 
