@@ -58,14 +58,15 @@ public final class AdamW {
                 m[k].withMutablePointer { pm in
                     v[k].withMutablePointer { pv in
                         p.data.withMutablePointer { pp in
-                            for i in 0..<n {
+                            // Memory-bound: split large parameters (embeddings) over the cores.
+                            Parallel.rows(n, cost: 4) { range in for i in range {
                                 let g = pg[i]
                                 let mi = b1 * pm[i] + (1 - b1) * g
                                 let vi = b2 * pv[i] + (1 - b2) * g * g
                                 pm[i] = mi
                                 pv[i] = vi
                                 pp[i] = pp[i] * decayFactor - stepSize * mi / (vi.squareRoot() / rootBC2 + eps)
-                            }
+                            } }
                         }
                     }
                 }

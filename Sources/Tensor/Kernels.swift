@@ -20,9 +20,34 @@ enum BLAS {
         precondition(ldb >= max(1, transB ? k : n), "gemm: ldb \(ldb) too small")
         precondition(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
         if m == 0 || n == 0 { return }
+        // With OpenBLAS single-threaded (see `Runtime.configureForTraining`),
+        // split large products over the cores by rows of C ourselves: one
+        // threading system instead of OpenBLAS's spinning workers competing
+        // with the dispatch workers of the elementwise kernels.
+        if m >= 2 && m * n * k >= 1 << 18 && openblas_get_num_threads() == 1 {
+            Parallel.rows(m, cost: 1 << 15) { rows in
+                let a0 = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(rows.count), Int32(n), Int32(k), alpha, a0, Int32(lda), b, Int32(ldb), beta,
+                    c + rows.lowerBound * ldc, Int32(ldc))
+            }
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Runs a loop of independent small products (batched attention), split
+    /// over the cores when OpenBLAS is single-threaded and the work is large.
+    @inline(__always)
+    static func batched(_ count: Int, flops: Int, _ body: (Range<Int>) -> Void) {
+        if openblas_get_num_threads() == 1 {
+            Parallel.rows(count, cost: flops, body)
+        } else {
+            body(0..<count)
+        }
     }
 
     /// Sets the number of threads OpenBLAS uses for one product.
@@ -75,4 +100,22 @@ extension Array where Element == Float {
     static func uninitialized(_ n: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
     }
+}
+
+/// `exp(x)` in Float32 without a libm call, so loops that use it vectorise.
+///
+/// Cody-Waite reduction `x = k ln2 + r`, `|r| <= ln2 / 2`, then a degree-6
+/// Taylor polynomial (truncation < 2e-8 relative) and `2^k` built from the
+/// exponent bits; total relative error ~2 ulp. Inputs below -87.3 (where
+/// the result would be subnormal) return exactly 0, which the attention mask
+/// relies on; inputs above 88.7 saturate at ~`Float.greatestFiniteMagnitude`.
+@inline(__always)
+func fastExp(_ x: Float) -> Float {
+    let clamped = min(x, 88.7)
+    let k = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+    let r = (clamped - k * 0.693_145_75) - k * 1.428_606_8e-6
+    let p = 1 + r * (1 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334
+        + r * 0.001_388_889)))))
+    let scale = Float(bitPattern: UInt32(bitPattern: (Int32(max(k, -126)) &+ 127) << 23))
+    return x < -87.3 ? 0 : p * scale
 }

@@ -198,7 +198,7 @@ extension Tensor {
                             let v = px[i]
                             let z = abs(v) * 0.707_106_781
                             let t = 1 / (1 + 0.327_591_1 * z)
-                            let e = expf(-0.5 * v * v)
+                            let e = fastExp(-0.5 * v * v)
                             let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741
                                 + t * (-1.453_152_027 + t * 1.061_405_429))))
                             let erfAbs = 1 - poly * e

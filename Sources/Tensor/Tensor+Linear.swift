@@ -41,10 +41,10 @@ extension Tensor {
                                   m: batch * m, n: n, k: k, alpha: alpha)
                         return
                     }
-                    for i in 0..<batch {
+                    BLAS.batched(batch, flops: m * n * k) { range in for i in range {
                         BLAS.gemm(pc + i * strideC, ldc: n, pa + i * strideA, lda: lda, transA: tA,
                                   pb + i * strideB, ldb: ldb, transB: tB, m: m, n: n, k: k, alpha: alpha)
-                    }
+                    } }
                 }
             }
         }
@@ -54,7 +54,7 @@ extension Tensor {
                 // dA = alpha * dC * op(B)^T   (or its transpose when A was transposed)
                 a.accumulateGrad { ga in
                     b.data.withPointer { pb in
-                        for i in 0..<batch {
+                        BLAS.batched(batch, flops: m * n * k) { range in for i in range {
                             let dA = ga.baseAddress! + i * strideA
                             let gi = pg + i * strideC, bi = pb + i * strideB
                             if !tA {  // dA[M,K] = dC[M,N] * op(B)^T
@@ -64,7 +64,7 @@ extension Tensor {
                                 BLAS.gemm(dA, ldc: m, bi, lda: ldb, transA: tB, gi, ldb: n, transB: true,
                                           m: k, n: m, k: n, alpha: alpha, beta: 1)
                             }
-                        }
+                        } }
                     }
                 }
                 // dB = alpha * op(A)^T * dC   (or its transpose when B was transposed)
@@ -81,7 +81,7 @@ extension Tensor {
                             }
                             return
                         }
-                        for i in 0..<batch {
+                        BLAS.batched(batch, flops: m * n * k) { range in for i in range {
                             let dB = gb.baseAddress! + i * strideB
                             let gi = pg + i * strideC, ai = pa + i * strideA
                             if !tB {  // dB[K,N] = op(A)^T[K,M] * dC[M,N]
@@ -91,7 +91,7 @@ extension Tensor {
                                 BLAS.gemm(dB, ldc: k, gi, lda: n, transA: true, ai, ldb: lda, transB: tA,
                                           m: n, n: k, k: m, alpha: alpha, beta: 1)
                             }
-                        }
+                        } }
                     }
                 }
             }

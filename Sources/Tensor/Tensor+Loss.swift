@@ -52,7 +52,7 @@ extension Tensor {
         for j in 0..<c { mx = max(mx, x[j] / t) }
         var total: Float = 0
         for j in 0..<c {
-            let e = expf(x[j] / t - mx)
+            let e = fastExp(x[j] / t - mx)
             probs[j] = e
             total += e
         }

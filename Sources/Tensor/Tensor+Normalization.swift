@@ -144,7 +144,7 @@ extension Tensor {
                             }
                             var total: Float = 0
                             for j in 0..<l {
-                                let e = expf(yr[j] - mx)
+                                let e = fastExp(yr[j] - mx)
                                 yr[j] = e
                                 total += e
                             }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Tensor
+@testable import Tensor
 
 @Suite struct ForwardValueTests {
     @Test func matmulValues() {
@@ -125,5 +125,30 @@ import Tensor
         let small = clipGradNorm([a, b], maxNorm: 10)
         expectClose([small], [1], rtol: 1e-5)
         expectClose(a.grad! + b.grad!, [0.6, 0.8], rtol: 1e-5)
+    }
+}
+
+@Suite struct KernelTests {
+    @Test func fastExpMatchesLibm() {
+        var worst: Double = 0
+        for i in 0...20000 {
+            let x = Float(i) / 20000 * 170 - 85
+            let rel = abs(Double(fastExp(x)) - exp(Double(x))) / exp(Double(x))
+            worst = max(worst, rel)
+        }
+        #expect(worst < 1e-6, "max relative error \(worst)")
+        #expect(fastExp(-10_000) == 0 && fastExp(-88) == 0)
+        #expect(fastExp(0) == 1)
+    }
+
+    @Test func trainingRuntimeSplitsProductsCorrectly() {
+        Runtime.configureForTraining(blasThreads: 1)
+        defer { setBLASThreads(2) }
+        let a = Tensor.randn([300, 70], rng: SeededGenerator(seed: 1))
+        let b = Tensor.randn([90, 70], rng: SeededGenerator(seed: 2))
+        let split = a.matmul(b, transposeOther: true).data
+        setBLASThreads(2)
+        let whole = a.matmul(b, transposeOther: true).data
+        expectClose(split, whole, rtol: 1e-5, atol: 1e-5)
     }
 }
