@@ -30,7 +30,7 @@ public final class AdamW {
         parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
         eps: Float = 1e-8, weightDecay: Float = 0.01, decay: [Bool]? = nil
     ) {
-        precondition(decay == nil || decay!.count == parameters.count, "AdamW: decay flags must match parameters")
+        check(decay == nil || decay!.count == parameters.count, "AdamW: decay flags must match parameters")
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1

@@ -15,10 +15,10 @@ enum BLAS {
         _ b: UnsafePointer<Float>, ldb: Int, transB: Bool,
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
     ) {
-        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=\(m) n=\(n) k=\(k)")
-        precondition(lda >= max(1, transA ? m : k), "gemm: lda \(lda) too small")
-        precondition(ldb >= max(1, transB ? k : n), "gemm: ldb \(ldb) too small")
-        precondition(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
+        check(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=\(m) n=\(n) k=\(k)")
+        check(lda >= max(1, transA ? m : k), "gemm: lda \(lda) too small")
+        check(ldb >= max(1, transB ? k : n), "gemm: ldb \(ldb) too small")
+        check(ldc >= max(1, n), "gemm: ldc \(ldc) too small")
         if m == 0 || n == 0 { return }
         // With OpenBLAS single-threaded (see `Runtime.configureForTraining`),
         // split large products over the cores by rows of C ourselves: one
@@ -118,4 +118,22 @@ func fastExp(_ x: Float) -> Float {
         + r * 0.001_388_889)))))
     let scale = Float(bitPattern: UInt32(bitPattern: (Int32(max(k, -126)) &+ 127) << 23))
     return x < -87.3 ? 0 : p * scale
+}
+
+/// A precondition that also holds in this module's `-Ounchecked` builds,
+/// where `precondition` is assumed true and a violated shape contract would
+/// corrupt memory instead of trapping. For programmer mistakes only (shapes,
+/// index ranges); user-caused problems throw in the calling modules.
+@inline(__always)
+func check(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}
+
+/// An unconditional `check` failure.
+@inline(never)
+func checkFailure(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
+    fatalError(message, file: file, line: line)
 }

@@ -81,7 +81,7 @@ extension Tensor {
 
     static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         guard let shape = broadcastShape(a.shape, b.shape) else {
-            preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) do not broadcast")
+            checkFailure("\(op): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         let n = shape.reduce(1, *)
         // Index maps: nil means "same layout as the output".
@@ -240,7 +240,7 @@ extension Tensor {
     /// Inverted dropout: zeroes each element with probability `p` and scales
     /// the rest by `1 / (1 - p)`. Identity when `p == 0` or not `training`.
     public func dropout(p: Float, training: Bool, rng: SeededGenerator) -> Tensor {
-        precondition(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
+        check(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
         guard training && p > 0 else { return self }
         let x = self, n = count
         let keep = 1 / (1 - p)

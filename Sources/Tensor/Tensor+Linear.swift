@@ -15,17 +15,17 @@ extension Tensor {
     public func matmul(
         _ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false, alpha: Float = 1
     ) -> Tensor {
-        precondition(rank >= 2 && other.rank >= 2, "matmul: needs rank >= 2, got \(shape) and \(other.shape)")
+        check(rank >= 2 && other.rank >= 2, "matmul: needs rank >= 2, got \(shape) and \(other.shape)")
         let tA = transposeSelf, tB = transposeOther
         let m = tA ? shape[rank - 1] : shape[rank - 2]
         let k = tA ? shape[rank - 2] : shape[rank - 1]
         let kB = tB ? other.shape[other.rank - 1] : other.shape[other.rank - 2]
         let n = tB ? other.shape[other.rank - 2] : other.shape[other.rank - 1]
-        precondition(k == kB, "matmul: inner dims differ, \(shape) x \(other.shape) (transposes \(tA), \(tB))")
+        check(k == kB, "matmul: inner dims differ, \(shape) x \(other.shape) (transposes \(tA), \(tB))")
         let batchDims = Array(shape.dropLast(2))
         let batch = batchDims.reduce(1, *)
         let sharedOther = other.rank == 2 && rank > 2
-        precondition(
+        check(
             sharedOther || Array(other.shape.dropLast(2)) == batchDims,
             "matmul: batch dims differ, \(shape) x \(other.shape)")
         let a = self, b = other
@@ -103,10 +103,10 @@ extension Tensor {
     /// - `x`: `[..., In]`; `weight`: `[Out, In]`; `bias`: `[Out]` or nil.
     /// - Returns: `[..., Out]`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        precondition(weight.rank == 2, "linear: weight must be [Out, In], got \(weight.shape)")
+        check(weight.rank == 2, "linear: weight must be [Out, In], got \(weight.shape)")
         let nIn = weight.shape[1], nOut = weight.shape[0]
-        precondition(x.shape.last == nIn, "linear: x \(x.shape) does not end in In = \(nIn)")
-        if let bias { precondition(bias.shape == [nOut], "linear: bias \(bias.shape) is not [\(nOut)]") }
+        check(x.shape.last == nIn, "linear: x \(x.shape) does not end in In = \(nIn)")
+        if let bias { check(bias.shape == [nOut], "linear: bias \(bias.shape) is not [\(nOut)]") }
         let rows = x.count / nIn
         var out = [Float].uninitialized(rows * nOut)
         out.withMutablePointer { py in

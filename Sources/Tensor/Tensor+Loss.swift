@@ -15,7 +15,7 @@ extension Tensor {
     /// - `logits`: `[N, C]`; `labels`: N labels in `0..<C`.
     /// - Returns: `[1]`.
     public static func crossEntropy(logits: Tensor, labels: [Int32]) -> Tensor {
-        precondition(logits.rank == 2 && logits.shape[0] == labels.count,
+        check(logits.rank == 2 && logits.shape[0] == labels.count,
                      "crossEntropy: logits \(logits.shape) vs \(labels.count) labels")
         let (n, c) = (logits.shape[0], logits.shape[1])
         var probs = [Float].uninitialized(n * c)
@@ -24,7 +24,7 @@ extension Tensor {
             logits.data.withPointer { pl in
                 for r in 0..<n {
                     let label = Int(labels[r])
-                    precondition(label >= 0 && label < c, "crossEntropy: label \(label) outside 0..<\(c)")
+                    check(label >= 0 && label < c, "crossEntropy: label \(label) outside 0..<\(c)")
                     let lse = logSoftmaxRow(pl + r * c, into: pp + r * c, count: c, temperature: 1)
                     loss -= Double(pl[r * c + label] - lse)
                 }
@@ -65,7 +65,7 @@ extension Tensor {
     ///
     /// - `prediction`, `target`: same shape. Returns `[1]`.
     public static func mse(_ prediction: Tensor, _ target: Tensor) -> Tensor {
-        precondition(prediction.shape == target.shape, "mse: shapes \(prediction.shape) and \(target.shape) differ")
+        check(prediction.shape == target.shape, "mse: shapes \(prediction.shape) and \(target.shape) differ")
         let n = prediction.count
         var total: Double = 0
         for i in 0..<n {
@@ -93,9 +93,9 @@ extension Tensor {
     ///
     /// - `student`, `teacher`: `[N, C]`. Returns `[1]`.
     public static func distillationLoss(student: Tensor, teacher: Tensor, temperature t: Float) -> Tensor {
-        precondition(student.shape == teacher.shape && student.rank == 2,
+        check(student.shape == teacher.shape && student.rank == 2,
                      "distillationLoss: student \(student.shape) and teacher \(teacher.shape) must be equal [N, C]")
-        precondition(t > 0, "distillationLoss: temperature must be positive, got \(t)")
+        check(t > 0, "distillationLoss: temperature must be positive, got \(t)")
         let (n, c) = (student.shape[0], student.shape[1])
         var q = [Float].uninitialized(n * c)  // student probabilities at temperature T
         var p = [Float].uninitialized(n * c)  // teacher probabilities at temperature T

@@ -18,7 +18,7 @@ extension Tensor {
     /// mean subtracted before squaring (two-pass), so cancellation is benign.
     public func layerNorm(gamma: Tensor, beta: Tensor, eps: Float = 1e-12) -> Tensor {
         let h = shape[rank - 1], rows = count / h
-        precondition(gamma.shape == [h] && beta.shape == [h], "layerNorm: gamma/beta must be [\(h)]")
+        check(gamma.shape == [h] && beta.shape == [h], "layerNorm: gamma/beta must be [\(h)]")
         let x = self
         var out = [Float].uninitialized(count)
         // Saved for backward: normalised input xhat [N, H] and 1/std per row [N].
@@ -116,9 +116,9 @@ extension Tensor {
         let x = self
         var maskRows = 1
         if let mask {
-            precondition(mask.count % l == 0, "softmax: mask \(mask.shape) does not end in \(l)")
+            check(mask.count % l == 0, "softmax: mask \(mask.shape) does not end in \(l)")
             maskRows = mask.count / l
-            precondition(rows % maskRows == 0, "softmax: \(maskRows) mask rows do not divide \(rows) rows")
+            check(rows % maskRows == 0, "softmax: \(maskRows) mask rows do not divide \(rows) rows")
         }
         let perMask = rows / maskRows
         var out = [Float].uninitialized(count)

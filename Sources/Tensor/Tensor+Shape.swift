@@ -9,7 +9,7 @@ extension Tensor {
             let known = dims.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *)
             dims[k] = count / max(known, 1)
         }
-        precondition(dims.reduce(1, *) == count, "reshape: \(shape) cannot become \(newShape)")
+        check(dims.reduce(1, *) == count, "reshape: \(shape) cannot become \(newShape)")
         let x = self
         return Tensor.result(shape: dims, data: data, parents: [x]) { o in
             o.grad!.withPointer { pg in x.accumulateGrad { g in for i in 0..<g.count { g[i] += pg[i] } } }
@@ -21,7 +21,7 @@ extension Tensor {
     /// Attention uses `[B,S,A,D] -> [B,A,S,D]` (order `[0,2,1,3]`) and back; when
     /// the last dimension stays last, rows of it are copied as blocks.
     public func permuted(_ order: [Int]) -> Tensor {
-        precondition(order.sorted() == Array(0..<rank), "permute: \(order) is not a permutation of 0..<\(rank)")
+        check(order.sorted() == Array(0..<rank), "permute: \(order) is not a permutation of 0..<\(rank)")
         let x = self
         let outShape = order.map { shape[$0] }
         let map = Tensor.permutationOffsets(shape: shape, order: order)
@@ -85,7 +85,7 @@ extension Tensor {
 
     /// Selects one position along dimension 1: `[B,S,H] -> [B,H]` (e.g. `[CLS]` at index 0).
     public func selectToken(_ index: Int = 0) -> Tensor {
-        precondition(rank == 3 && index >= 0 && index < shape[1], "selectToken(\(index)): needs [B,S,H], got \(shape)")
+        check(rank == 3 && index >= 0 && index < shape[1], "selectToken(\(index)): needs [B,S,H], got \(shape)")
         let x = self
         let (b, s, h) = (shape[0], shape[1], shape[2])
         var out = [Float].uninitialized(b * h)
@@ -117,7 +117,7 @@ extension Tensor {
 
     private func reduce(dim: Int, keepDim: Bool, scale: Float) -> Tensor {
         let d = dim < 0 ? dim + rank : dim
-        precondition(d >= 0 && d < rank, "reduce: dim \(dim) out of range for \(shape)")
+        check(d >= 0 && d < rank, "reduce: dim \(dim) out of range for \(shape)")
         let x = self
         let outer = shape.prefix(d).reduce(1, *), len = shape[d], inner = shape.suffix(from: d + 1).reduce(1, *)
         var out = [Float](repeating: 0, count: outer * inner)
@@ -160,11 +160,11 @@ extension Tensor {
     /// - `shape`: leading dims of the result (product N), e.g. `[B, S]`; default `[N]`.
     /// - Returns: `shape + [H]`. Backward scatter-adds into the rows of `table`.
     public static func embedding(_ table: Tensor, ids: [Int32], shape leading: [Int]? = nil) -> Tensor {
-        precondition(table.rank == 2, "embedding: table must be [V, H], got \(table.shape)")
+        check(table.rank == 2, "embedding: table must be [V, H], got \(table.shape)")
         let (v, h) = (table.shape[0], table.shape[1])
         let dims = leading ?? [ids.count]
-        precondition(dims.reduce(1, *) == ids.count, "embedding: shape \(dims) does not hold \(ids.count) ids")
-        for id in ids { precondition(id >= 0 && Int(id) < v, "embedding: id \(id) outside vocabulary 0..<\(v)") }
+        check(dims.reduce(1, *) == ids.count, "embedding: shape \(dims) does not hold \(ids.count) ids")
+        for id in ids { check(id >= 0 && Int(id) < v, "embedding: id \(id) outside vocabulary 0..<\(v)") }
         var out = [Float].uninitialized(ids.count * h)
         out.withMutablePointer { po in
             table.data.withPointer { pt in

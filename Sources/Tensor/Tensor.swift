@@ -31,7 +31,7 @@ public final class Tensor {
     /// Creates a tensor from row-major data.
     /// - Precondition: `data.count` equals the product of `shape`.
     public init(shape: [Int], data: [Float], requiresGrad: Bool = false) {
-        precondition(
+        check(
             shape.reduce(1, *) == data.count,
             "Tensor: shape \(shape) needs \(shape.reduce(1, *)) elements, got \(data.count)")
         self.shape = shape
@@ -47,7 +47,7 @@ public final class Tensor {
 
     /// The single value of a one-element tensor.
     public var item: Float {
-        precondition(data.count == 1, "item: tensor of shape \(shape) is not a scalar")
+        check(data.count == 1, "item: tensor of shape \(shape) is not a scalar")
         return data[0]
     }
 
@@ -133,13 +133,13 @@ public final class Tensor {
     /// into `t.grad` for every tensor `t` with `requiresGrad` reachable from it.
     /// The graph is released afterwards (like PyTorch without `retain_graph`).
     public func backward() {
-        precondition(data.count == 1, "backward(): call on a scalar, or pass a gradient (shape \(shape))")
+        check(data.count == 1, "backward(): call on a scalar, or pass a gradient (shape \(shape))")
         backward(gradient: [1])
     }
 
     /// Backpropagates from this tensor with the given output gradient (same layout as `data`).
     public func backward(gradient: [Float]) {
-        precondition(gradient.count == data.count, "backward: gradient has \(gradient.count) elements, need \(data.count)")
+        check(gradient.count == data.count, "backward: gradient has \(gradient.count) elements, need \(data.count)")
         guard requiresGrad else { return }
         let order = topologicalOrder()
         if grad == nil {
