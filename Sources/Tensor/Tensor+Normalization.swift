@@ -175,3 +175,80 @@ extension Tensor {
         }
     }
 }
+
+/// Softmax stand-ins that avoid `exp`, for MPC-friendly models.
+public enum PolynomialSoftmax: Sendable, Equatable {
+    /// `(x_i + c)^2 / sum_j (x_j + c)^2` (MPCFormer "2Quad", c = 5 in the paper).
+    case twoQuad(c: Float)
+    /// `relu(x_i) / (sum_j relu(x_j) + eps)`.
+    case reluNorm(eps: Float)
+}
+
+extension Tensor {
+    /// Row normalisation over the last dimension with a polynomial kernel
+    /// instead of `exp` (see `PolynomialSoftmax`).
+    ///
+    /// - `self`: `[N..., L]`; `mask`: additive `[B, L]` as in `softmax(mask:)`;
+    ///   keys whose mask value is below -1 get exactly zero weight.
+    /// - Returns: same shape as `self`; rows that are entirely zero stay zero.
+    public func polynomialSoftmax(_ kind: PolynomialSoftmax, mask: Tensor? = nil) -> Tensor {
+        let l = shape[rank - 1], rows = count / l
+        let x = self
+        let maskRows = mask.map { $0.count / l } ?? 1
+        check(mask == nil || (mask!.count % l == 0 && rows % maskRows == 0),
+              "polynomialSoftmax: mask \(mask?.shape ?? []) does not fit \(shape)")
+        let perMask = rows / maskRows
+        // Kernel value e(x) and derivative e'(x) for one element.
+        @inline(__always) func kernel(_ v: Float) -> (Float, Float) {
+            switch kind {
+            case .twoQuad(let c): return ((v + c) * (v + c), 2 * (v + c))
+            case .reluNorm: return v > 0 ? (v, 1) : (0, 0)
+            }
+        }
+        let eps: Float = { if case .reluNorm(let e) = kind { return e } else { return 0 } }()
+        var out = [Float].uninitialized(count)
+        var slope = [Float].uninitialized(count)  // e'(x) / Z, saved for backward
+        out.withMutablePointer { po in
+            slope.withMutablePointer { ps in
+                x.data.withPointer { px in
+                    (mask?.data ?? [0]).withPointer { pm in
+                        for r in 0..<rows {
+                            let xr = px + r * l, yr = po + r * l, sr = ps + r * l
+                            let mr = pm + (r / perMask) * l
+                            var total: Float = 0
+                            for j in 0..<l {
+                                let kept = mask == nil || mr[j] > -1
+                                let (e, de) = kept ? kernel(xr[j]) : (0, 0)
+                                yr[j] = e
+                                sr[j] = de
+                                total += e
+                            }
+                            let inv = total + eps > 0 ? 1 / (total + eps) : 0
+                            for j in 0..<l {
+                                yr[j] *= inv
+                                sr[j] *= inv
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor.result(shape: shape, data: out, parents: [x]) { o in
+            // y = e / Z  =>  dx_j = e'(x_j) / Z * (dy_j - sum_k dy_k y_k)
+            o.grad!.withPointer { pg in
+                o.data.withPointer { py in
+                    slope.withPointer { ps in
+                        x.accumulateGrad { gx in
+                            for r in 0..<rows {
+                                let gr = pg + r * l, yr = py + r * l, sr = ps + r * l
+                                var dot: Float = 0
+                                for j in 0..<l { dot += gr[j] * yr[j] }
+                                for j in 0..<l { gx[r * l + j] += sr[j] * (gr[j] - dot) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

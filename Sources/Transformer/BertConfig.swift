@@ -1,11 +1,11 @@
-/// Softmax used in attention. Only `exact` is implemented; the others are
-/// MPC-friendly approximations reserved for later (MPCFormer, Li et al. 2023).
+/// Softmax used in attention: `exact`, or an MPC-friendly approximation
+/// without `exp` (MPCFormer, Li et al. 2023).
 public enum SoftmaxVariant: String, Codable, Sendable, Equatable, CaseIterable {
     /// `exp(x_i) / sum_j exp(x_j)`.
     case exact
-    /// `(x_i + c)^2 / sum_j (x_j + c)^2` (not implemented yet).
+    /// `(x_i + c)^2 / sum_j (x_j + c)^2` with c = 5.
     case twoQuad = "2quad"
-    /// `relu(x_i) / sum_j relu(x_j)` (not implemented yet).
+    /// `relu(x_i) / (sum_j relu(x_j) + 1e-6)`.
     case reluNorm = "relu-norm"
 }
 
@@ -96,7 +96,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         activation = try c.decodeIfPresent(ActivationVariant.self, forKey: .activation) ?? d.activation
     }
 
-    /// Checks that the sizes are consistent and the variants implemented.
+    /// Checks that the sizes are consistent.
     /// - Throws: `ModelError.invalidConfig` with the offending field.
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws {
@@ -109,7 +109,6 @@ public struct BertConfig: Codable, Sendable, Equatable {
                   "intermediate, vocab_size, max_position, type_vocab_size and num_labels must be positive")
         try check((0..<1).contains(hiddenDropout) && (0..<1).contains(attentionDropout),
                   "dropout probabilities must be in [0, 1)")
-        try check(softmax == .exact, "softmax variant '\(softmax.rawValue)' is not implemented yet; use 'exact'")
     }
 }
 

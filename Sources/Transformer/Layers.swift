@@ -93,8 +93,8 @@ public final class BertLayer {
     private func attentionProbabilities(_ scores: Tensor, mask: Tensor?) -> Tensor {
         switch config.softmax {
         case .exact: return scores.softmax(mask: mask)
-        case .twoQuad, .reluNorm:
-            preconditionFailure("softmax variant \(config.softmax.rawValue) is not implemented; validate() the config")
+        case .twoQuad: return scores.polynomialSoftmax(.twoQuad(c: 5), mask: mask)
+        case .reluNorm: return scores.polynomialSoftmax(.reluNorm(eps: 1e-6), mask: mask)
         }
     }
 

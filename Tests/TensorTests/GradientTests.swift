@@ -110,3 +110,26 @@ import Tensor
         checkGradients([logits]) { Tensor.distillationLoss(student: $0[0], teacher: teacher, temperature: 2) }
     }
 }
+
+@Suite struct PolynomialSoftmaxTests {
+    @Test func gradients() {
+        let x = param([2, 2, 3, 5], seed: 30)
+        let mask = Tensor(shape: [2, 1, 1, 5], data: [0, 0, 0, -10_000, -10_000, 0, 0, 0, 0, -10_000])
+        checkGradients([x]) { $0[0].polynomialSoftmax(.twoQuad(c: 5), mask: mask) }
+        checkGradients([x]) { $0[0].polynomialSoftmax(.twoQuad(c: 5)) }
+        // Shift away from the ReLU kink at 0 so central differences are valid.
+        let y = Tensor(shape: [3, 4], data: [0.5, -0.7, 1.2, 0.9, -0.4, 0.8, 0.3, -1.1, 1.5, 0.6, -0.2, 0.7],
+                       requiresGrad: true)
+        checkGradients([y], h: 1e-3) { $0[0].polynomialSoftmax(.reluNorm(eps: 1e-6)) }
+    }
+
+    @Test func rowsSumToOneAndMaskedKeysAreZero() {
+        let x = Tensor(shape: [1, 4], data: [1, -2, 3, 0.5])
+        let mask = Tensor(shape: [1, 4], data: [0, 0, 0, -10_000])
+        for kind in [PolynomialSoftmax.twoQuad(c: 5), .reluNorm(eps: 0)] {
+            let y = x.polynomialSoftmax(kind, mask: mask)
+            #expect(y.data[3] == 0)
+            expectClose([y.data.reduce(0, +)], [1], rtol: 1e-6)
+        }
+    }
+}

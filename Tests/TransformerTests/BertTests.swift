@@ -178,3 +178,20 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
         #expect(throws: ModelError.self) { try bad.validate() }
     }
 }
+
+@Suite struct VariantTests {
+    @Test(arguments: SoftmaxVariant.allCases, ActivationVariant.allCases)
+    func variantsRunAndPaddingStaysInvisible(softmax: SoftmaxVariant, activation: ActivationVariant) throws {
+        var config = tiny
+        config.softmax = softmax
+        config.activation = activation
+        try config.validate()
+        let model = BertForSequenceClassification(config: config, rng: SeededGenerator(seed: 12))
+        let short = EncodedBatch(batch: 1, seqLen: 3, inputIds: [1, 2, 3])
+        let long = EncodedBatch(batch: 1, seqLen: 5, inputIds: [1, 2, 3, 0, 0], attentionMask: [1, 1, 1, 0, 0])
+        let a = Tensor.withNoGrad { model.forward(short, training: false, rng: SeededGenerator(seed: 0)) }
+        let b = Tensor.withNoGrad { model.forward(long, training: false, rng: SeededGenerator(seed: 0)) }
+        #expect(maxAbsDiff(a.data, b.data) < 1e-5)
+        #expect(a.data.allSatisfy { $0.isFinite })
+    }
+}
