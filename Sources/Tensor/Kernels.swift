@@ -110,7 +110,7 @@ extension Array where Element == Float {
 /// the result would be subnormal) return exactly 0, which the attention mask
 /// relies on; inputs above 88.7 saturate at ~`Float.greatestFiniteMagnitude`.
 @inline(__always)
-func fastExp(_ x: Float) -> Float {
+public func fastExp(_ x: Float) -> Float {
     let clamped = min(x, 88.7)
     let k = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
     let r = (clamped - k * 0.693_145_75) - k * 1.428_606_8e-6

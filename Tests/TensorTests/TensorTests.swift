@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Tensor
+import Tensor
 
 @Suite struct ForwardValueTests {
     @Test func matmulValues() {
