@@ -1,1 +1,0 @@
-// Module Transformer: see docs/architecture.md.

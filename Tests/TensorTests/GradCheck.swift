@@ -1,0 +1,69 @@
+import Testing
+import Tensor
+
+/// Compares every element of `actual` with `expected` using
+/// `|a - e| <= atol + rtol * |e|`; on failure reports both arrays' heads and the max difference.
+func expectClose(
+    _ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, atol: Float = 1e-6, _ what: String = "",
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard actual.count == expected.count else {
+        Issue.record("\(what): count \(actual.count) != expected \(expected.count)", sourceLocation: sourceLocation)
+        return
+    }
+    var maxDiff: Float = 0, worst = 0, ok = true
+    for i in actual.indices {
+        let d = abs(actual[i] - expected[i])
+        if d > maxDiff { maxDiff = d; worst = i }
+        if !(d <= atol + rtol * abs(expected[i])) { ok = false }
+    }
+    if !ok {
+        Issue.record(
+            """
+            \(what): max difference \(maxDiff) at index \(worst) (actual \(actual[worst]), expected \(expected[worst]))
+              expected: \(expected.prefix(8))
+              actual:   \(actual.prefix(8))
+            """, sourceLocation: sourceLocation)
+    }
+}
+
+/// Finite-difference gradient check: backpropagates a random projection
+/// `L = sum(w * f(inputs))` and compares each input's gradient with central
+/// differences of L, which is accumulated in Double. Float32 ops with step
+/// `h = 1e-2` give truncation error ~h^2 and rounding ~1e-7 * |L| / h, hence
+/// the default tolerances.
+func checkGradients(
+    _ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3, seed: UInt64 = 7,
+    sourceLocation: SourceLocation = #_sourceLocation, _ f: ([Tensor]) -> Tensor
+) {
+    for x in inputs { x.zeroGrad() }
+    let out = f(inputs)
+    let rng = SeededGenerator(seed: seed)
+    let w = (0..<out.count).map { _ in rng.nextFloat() * 2 - 1 }
+    out.backward(gradient: w)
+    func projected() -> Double {
+        let y = Tensor.withNoGrad { f(inputs) }
+        var s = 0.0
+        for i in 0..<y.count { s += Double(w[i]) * Double(y.data[i]) }
+        return s
+    }
+    for (k, x) in inputs.enumerated() where x.requiresGrad {
+        let analytic = x.grad ?? [Float](repeating: 0, count: x.count)
+        var numeric = [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            let saved = x.data[i]
+            x.data[i] = saved + h
+            let plus = projected()
+            x.data[i] = saved - h
+            let minus = projected()
+            x.data[i] = saved
+            numeric[i] = Float((plus - minus) / (2 * Double(h)))
+        }
+        expectClose(analytic, numeric, rtol: rtol, atol: atol, "gradient of input \(k)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A leaf tensor of normal samples that requires a gradient.
+func param(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
+    Tensor.randn(shape, std: std, rng: SeededGenerator(seed: seed), requiresGrad: true)
+}
