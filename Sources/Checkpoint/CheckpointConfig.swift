@@ -25,7 +25,7 @@ public struct CheckpointConfig: Codable, Equatable, Sendable {
     /// Maximum sequence length the model was trained with.
     public var maxLength: Int?
 
-    /// Softmax and activation kinds with their constants (only `exact`/`gelu` for now).
+    /// Softmax (`exact | 2quad | relu-norm`) and activation (`gelu | quad | relu`) kinds.
     public struct Variant: Codable, Equatable, Sendable {
         public var softmax: String
         public var activation: String
@@ -51,13 +51,14 @@ public struct CheckpointConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// The variant is taken from the architecture's softmax and activation kinds.
     public init(
-        architecture: BertConfig, variant: Variant = Variant(), quantization: Quantization = Quantization(),
+        architecture: BertConfig, quantization: Quantization = Quantization(),
         task: String, labels: [String], name: String? = nil
     ) {
         self.formatVersion = Self.currentFormatVersion
         self.architecture = architecture
-        self.variant = variant
+        self.variant = Variant(softmax: architecture.softmax.rawValue, activation: architecture.activation.rawValue)
         self.quantization = quantization
         self.task = task
         self.labels = labels

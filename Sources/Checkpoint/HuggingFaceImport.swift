@@ -1,37 +1,11 @@
 import Foundation
 
-/// BERT hyper-parameters under DESIGN §4's `architecture` keys
-/// (`layers, hidden, heads, intermediate, vocab_size, max_position, type_vocab_size, num_labels, layer_norm_eps`).
-public struct BertArchitecture: Codable, Equatable, Sendable {
-    public var layers: Int
-    public var hidden: Int
-    public var heads: Int
-    public var intermediate: Int
-    public var vocabSize: Int
-    public var maxPosition: Int
-    public var typeVocabSize: Int
-    public var numLabels: Int
-    public var layerNormEps: Double
+import Transformer
 
-    enum CodingKeys: String, CodingKey {
-        case layers, hidden, heads, intermediate
-        case vocabSize = "vocab_size", maxPosition = "max_position", typeVocabSize = "type_vocab_size"
-        case numLabels = "num_labels", layerNormEps = "layer_norm_eps"
-    }
+/// DESIGN §4's `architecture` entry is the Transformer module's `BertConfig`.
+public typealias BertArchitecture = BertConfig
 
-    public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, vocabSize: Int, maxPosition: Int,
-                typeVocabSize: Int, numLabels: Int, layerNormEps: Double) {
-        self.layers = layers
-        self.hidden = hidden
-        self.heads = heads
-        self.intermediate = intermediate
-        self.vocabSize = vocabSize
-        self.maxPosition = maxPosition
-        self.typeVocabSize = typeVocabSize
-        self.numLabels = numLabels
-        self.layerNormEps = layerNormEps
-    }
-
+extension BertConfig {
     /// This architecture as a JSON object string with sorted keys (for the `architecture` entry of `config`).
     /// - Throws: `EncodingError` only when `layerNormEps` is not finite.
     public func json() throws -> String {
@@ -137,7 +111,7 @@ public func importHuggingFace(modelDir: URL, layers: Int?, numLabels: Int = 2) t
         layers: keep, hidden: config.hidden_size, heads: config.num_attention_heads,
         intermediate: config.intermediate_size, vocabSize: config.vocab_size,
         maxPosition: config.max_position_embeddings, typeVocabSize: config.type_vocab_size ?? 2,
-        numLabels: numLabels, layerNormEps: config.layer_norm_eps ?? 1e-12)
+        numLabels: numLabels, layerNormEps: Float(config.layer_norm_eps ?? 1e-12))
 
     let tensorsPath = modelDir.appendingPathComponent("model.safetensors").path
     let source = try SafeTensorsFile(path: tensorsPath)

@@ -2,11 +2,18 @@ import Foundation
 import Tensor
 import Transformer
 
+extension CheckpointError {
+    /// A checkpoint whose content does not describe a usable model.
+    static func invalid(path: String, _ message: String) -> CheckpointError {
+        CheckpointError(.invalidModel, path: path, message: message)
+    }
+}
+
 extension CheckpointConfig {
     /// Decodes a checkpoint's `config` attribute.
     /// - Throws: `CheckpointError` naming the file when the JSON is malformed, lacks a key, or is from a newer format.
     public static func decode(_ json: String, path: String) throws -> CheckpointConfig {
-        let config: CheckpointConfig
+        var config: CheckpointConfig
         do {
             config = try JSONDecoder().decode(CheckpointConfig.self, from: Data(json.utf8))
         } catch let DecodingError.keyNotFound(key, ctx) {
@@ -19,9 +26,18 @@ extension CheckpointConfig {
             throw CheckpointError.invalid(
                 path: path, "format_version \(config.formatVersion) is newer than this tool reads (\(currentFormatVersion)); update securerouter")
         }
-        guard config.variant.softmax == "exact", config.variant.activation == "gelu" else {
+        // `variant` is authoritative; the architecture carries the same kinds for the model code.
+        guard let softmax = SoftmaxVariant(rawValue: config.variant.softmax),
+              let activation = ActivationVariant(rawValue: config.variant.activation)
+        else {
             throw CheckpointError.invalid(
-                path: path, "unknown variant softmax=\(config.variant.softmax) activation=\(config.variant.activation) (this build supports exact/gelu)")
+                path: path, "unknown variant softmax=\(config.variant.softmax) activation=\(config.variant.activation) "
+                    + "(known: softmax \(SoftmaxVariant.allCases.map(\.rawValue)), activation \(ActivationVariant.allCases.map(\.rawValue)))")
+        }
+        config.architecture.softmax = softmax
+        config.architecture.activation = activation
+        do { try config.architecture.validate() } catch {
+            throw CheckpointError.invalid(path: path, "its architecture is inconsistent: \(error)")
         }
         guard config.labels.count == config.architecture.numLabels else {
             throw CheckpointError.invalid(

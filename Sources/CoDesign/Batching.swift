@@ -65,7 +65,7 @@ public enum Evaluation {
         Tensor.withNoGrad {
             for idx in Batching.evaluationBatches(examples, batchSize: batchSize) {
                 let batch = Batching.makeBatch(idx.map { examples[$0] }, padId: padId)
-                let logits = model.forward(batch.encoded, training: false, rng: nil)
+                let logits = model.forward(batch.encoded, training: false, rng: SeededGenerator(seed: 0))
                 let k = logits.shape[1]
                 let d = logits.data
                 for (row, i) in idx.enumerated() { out[i] = Array(d[(row * k)..<(row * k + k)]) }

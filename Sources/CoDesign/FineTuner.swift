@@ -58,7 +58,6 @@ public final class FineTuner {
     ) throws -> MemberResult {
         let opts = member.training
         let start = Date()
-        let log = TrainingLog(path: logURL.path)
         let params = model.namedParameters()
         let stepsPerEpoch = (data.train.count + opts.batchSize - 1) / opts.batchSize
         let totalSteps = stepsPerEpoch * opts.epochs
@@ -67,14 +66,15 @@ public final class FineTuner {
             baseLR: opts.learningRate)
         let optimizer = AdamW(
             parameters: params.map { $0.tensor }, learningRate: opts.learningRate, weightDecay: opts.weightDecay,
-            noDecay: Set(params.indices.filter { Self.isNoDecay(params[$0].name) }))
+            decay: model.weightDecayMask())
 
+        let resuming = resume && FileManager.default.fileExists(atPath: stateURL.path)
+        if !resuming { try? FileManager.default.removeItem(at: logURL) }
+        let log = TrainingLog(path: logURL.path)
         var state = TrainingState(epochsDone: 0, stepInEpoch: 0, globalStep: 0, bestDev: -1, bestEpoch: -1)
-        if resume, FileManager.default.fileExists(atPath: stateURL.path) {
+        if resuming {
             state = try TrainingState.restore(from: stateURL, model: model, optimizer: optimizer)
             log.write("resume", ["global_step": state.globalStep, "epoch": state.epochsDone])
-        } else {
-            try? FileManager.default.removeItem(at: logURL)
         }
 
         var config = baseConfig
@@ -91,11 +91,12 @@ public final class FineTuner {
                 let idx = Array(order[lo..<min(lo + opts.batchSize, order.count)])
                 let batch = Batching.makeBatch(idx.map { data.train[$0] }, padId: Int32(data.tokenizer.padId))
                 let rng = SeededGenerator(seed: opts.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(state.globalStep))
-                let loss = crossEntropy(model.forward(batch.encoded, training: true, rng: rng), labels: batch.labels)
+                let loss = Tensor.crossEntropy(
+                    logits: model.forward(batch.encoded, training: true, rng: rng), labels: batch.labels.map { Int32($0) })
                 optimizer.zeroGrad()
                 loss.backward()
                 _ = clipGradNorm(params.map { $0.tensor }, maxNorm: opts.maxGradNorm)
-                optimizer.learningRate = schedule.learningRate(step: state.globalStep)
+                optimizer.learningRate = schedule.learningRate(at: state.globalStep)
                 optimizer.step()
                 state.stepInEpoch += 1
                 state.globalStep += 1
@@ -148,11 +149,6 @@ public final class FineTuner {
             name: member.name, file: checkpointURL.path, devAccuracy: state.bestDev, testAccuracy: test,
             bestEpoch: state.bestEpoch, parameters: params.reduce(0) { $0 + $1.tensor.data.count }, seconds: seconds,
             config: final)
-    }
-
-    /// Biases and LayerNorm parameters are exempt from weight decay (HF convention).
-    static func isNoDecay(_ name: String) -> Bool {
-        name.hasSuffix(".bias") || name.contains("LayerNorm")
     }
 
     /// Packs a model, its config and vocabulary into the DESIGN §4 layout.

@@ -27,7 +27,7 @@ public enum ModelFactory {
             // The classifier (and the pooler, if the source lacks one) keep their fresh init.
             var w: [String: (shape: [Int], data: [Float])] = [:]
             for (k, v) in source.weights where !k.hasPrefix("classifier.") { w[k] = (v.shape, v.data) }
-            try model.load(weights: w, strict: false)
+            try model.load(weights: w, strict: false, keepMissing: true)
             let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labelNames, name: member.name)
             return InitialModel(model: model, config: config, vocab: source.vocab, doLowerCase: source.doLowerCase)
         case let .random(layers, hidden, heads, intermediate, vocabPath):
@@ -59,7 +59,7 @@ public struct PretrainedSource {
             throw ConfigError("pretrained model not found at \(path); run `securerouter data fetch` first or fix the path")
         }
         if isDir.boolValue {
-            let hf = try HuggingFaceImport.load(modelDir: URL(fileURLWithPath: path), layers: layers)
+            let hf = try importHuggingFace(modelDir: URL(fileURLWithPath: path), layers: layers)
             return PretrainedSource(architecture: hf.architecture, weights: hf.weights, vocab: hf.vocab, doLowerCase: hf.doLowerCase)
         }
         let ckpt = try ModelCheckpoint.read(from: path)

@@ -17,10 +17,10 @@ struct TrainingState: Codable {
         var weights: [String: StoredTensor] = [:]
         let params = model.namedParameters()
         for (i, (name, t)) in params.enumerated() {
-            weights["model/" + name] = StoredTensor(shape: t.shape, data: t.data)
+            weights["model." + name] = StoredTensor(shape: t.shape, data: t.data)
             let (m, v) = optimizer.moments(index: i)
-            weights["adam_m/" + name] = StoredTensor(shape: t.shape, data: m)
-            weights["adam_v/" + name] = StoredTensor(shape: t.shape, data: v)
+            weights["adam_m." + name] = StoredTensor(shape: t.shape, data: m)
+            weights["adam_v." + name] = StoredTensor(shape: t.shape, data: v)
         }
         var doc = self
         doc.optimizerStep = optimizer.stepCount
@@ -36,8 +36,8 @@ struct TrainingState: Codable {
         }
         var model_: [String: (shape: [Int], data: [Float])] = [:]
         for (name, t) in model.namedParameters() {
-            guard let w = file.weights["model/" + name], let m = file.weights["adam_m/" + name],
-                  let v = file.weights["adam_v/" + name], w.shape == t.shape
+            guard let w = file.weights["model." + name], let m = file.weights["adam_m." + name],
+                  let v = file.weights["adam_v." + name], w.shape == t.shape
             else {
                 throw ConfigError(path: url.path, "does not match this model (tensor \(name)); the config changed since it was saved: delete it or run without --resume")
             }
@@ -46,7 +46,7 @@ struct TrainingState: Codable {
         }
         try model.load(weights: model_)
         for (i, (name, _)) in model.namedParameters().enumerated() {
-            optimizer.setMoments(index: i, m: file.weights["adam_m/" + name]!.data, v: file.weights["adam_v/" + name]!.data)
+            optimizer.setMoments(index: i, m: file.weights["adam_m." + name]!.data, v: file.weights["adam_v." + name]!.data)
         }
         optimizer.stepCount = state.optimizerStep ?? state.globalStep
         return state

@@ -18,7 +18,8 @@ public final class AdamW {
     /// Weight decay per parameter (0 for biases and LayerNorm by convention).
     public let weightDecays: [Float]
     /// Number of steps taken so far.
-    public private(set) var stepCount = 0
+    /// Number of steps taken so far (settable to restore a saved optimizer).
+    public var stepCount = 0
     private var m: [[Float]]
     private var v: [[Float]]
 
@@ -72,6 +73,16 @@ public final class AdamW {
                 }
             }
         }
+    }
+
+    /// The first and second moment estimates of parameter `index` (for saving a resumable state).
+    public func moments(index: Int) -> (m: [Float], v: [Float]) { (m[index], v[index]) }
+
+    /// Restores the moment estimates of parameter `index`.
+    public func setMoments(index: Int, m newM: [Float], v newV: [Float]) {
+        check(newM.count == m[index].count && newV.count == v[index].count, "AdamW: moment sizes must match the parameter")
+        m[index] = newM
+        v[index] = newV
     }
 
     /// Clears the gradients of all parameters.

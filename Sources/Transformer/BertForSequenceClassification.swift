@@ -111,13 +111,19 @@ public final class BertForSequenceClassification {
 
     /// Replaces every parameter's values with `weights` (HF names).
     ///
-    /// - Parameter strict: when true, names the model does not use are an error.
+    /// - Parameters:
+    ///   - strict: when true, names the model does not use are an error.
+    ///   - keepMissing: parameters absent from `weights` keep their current values
+    ///     (initialising from a base model that has no classifier); otherwise an error.
     /// - Throws: `ModelError.missingTensor`, `.shapeMismatch`, `.badData`,
     ///   `.unexpectedTensors`; nothing is modified when it throws.
-    public func load(weights: [String: (shape: [Int], data: [Float])], strict: Bool = true) throws {
+    public func load(weights: [String: (shape: [Int], data: [Float])], strict: Bool = true, keepMissing: Bool = false) throws {
         let params = namedParameters()
         for (name, tensor) in params {
-            guard let w = weights[name] else { throw ModelError.missingTensor(name: name, expectedShape: tensor.shape) }
+            guard let w = weights[name] else {
+                if keepMissing { continue }
+                throw ModelError.missingTensor(name: name, expectedShape: tensor.shape)
+            }
             guard w.shape == tensor.shape else {
                 throw ModelError.shapeMismatch(name: name, expected: tensor.shape, found: w.shape)
             }
@@ -130,6 +136,6 @@ public final class BertForSequenceClassification {
             let extra = weights.keys.filter { !known.contains($0) }.sorted()
             if !extra.isEmpty { throw ModelError.unexpectedTensors(extra) }
         }
-        for (name, tensor) in params { tensor.data = weights[name]!.data }
+        for (name, tensor) in params { if let w = weights[name] { tensor.data = w.data } }
     }
 }

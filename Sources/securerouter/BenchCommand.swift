@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import Tensor
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +33,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
+            Runtime.configureForTraining()
             let r = TrainingBenchmark.run(
                 layers: layers, hidden: hidden, heads: heads, intermediate: inter, seq: seq, batch: batch, steps: steps)
             if !json.usesStdout {

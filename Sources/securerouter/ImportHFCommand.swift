@@ -33,13 +33,13 @@ struct ImportHFCommand: ParsableCommand {
     }
 
     func run() throws {
-        let hf = try HuggingFaceImport.load(modelDir: URL(fileURLWithPath: modelDir), layers: layers)
+        let hf = try importHuggingFace(modelDir: URL(fileURLWithPath: modelDir), layers: layers, numLabels: numLabels)
         var arch = hf.architecture
         arch.numLabels = numLabels
         let model = BertForSequenceClassification(config: arch, rng: SeededGenerator(seed: 0))
         var w: [String: (shape: [Int], data: [Float])] = [:]
         for (k, v) in hf.weights { w[k] = (v.shape, v.data) }
-        try model.load(weights: w, strict: false)
+        try model.load(weights: w, strict: false, keepMissing: true)
         let config = CheckpointConfig(
             architecture: arch, task: "none", labels: (0..<numLabels).map { "LABEL_\($0)" },
             name: URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent)

@@ -4,6 +4,7 @@ import Foundation
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy.")
 
     @Argument(help: "A checkpoint or bundle (.h5).")
@@ -15,7 +16,7 @@ struct InspectCommand: ParsableCommand {
     @OptionGroup var json: JSONOutputOptions
 
     func run() throws {
-        let members = try ModelCheckpoint.bundleMembers(path: file)
+        let members = try ModelCheckpoint.listModels(inBundle: file)
         let groups: [(String?, String?)] = members.isEmpty ? [(nil, nil)] : members.map { ($0, "models/\($0)") }
         var models: [[String: Any]] = []
         for (name, group) in groups {

@@ -15,7 +15,7 @@ struct LoadedModel {
 func loadModel(path: String, bundleMember: String? = nil, isBundle: Bool = false) throws -> LoadedModel {
     var group: String? = nil
     if isBundle {
-        let names = try ModelCheckpoint.bundleMembers(path: path)
+        let names = try ModelCheckpoint.listModels(inBundle: path)
         guard !names.isEmpty else { throw ValidationError("\(path) holds no /models/<name> group; is it a bundle?") }
         let name = bundleMember ?? names[0]
         guard names.contains(name) else {

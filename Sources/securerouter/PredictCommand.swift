@@ -1,9 +1,11 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import Tensor
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "predict",
         abstract: "Plaintext inference: one prediction per line of text.",
         discussion: """
             Human-readable lines on stdout; with --json, {"predictions":[{"label":int,"logits":[float]}...]}.
@@ -36,6 +38,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
+        Runtime.configureForTraining()
         let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
         let lines = try readQueryLines(textFile)
         let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition

@@ -4,6 +4,7 @@ import TextData
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "tokenize",
         abstract: "Tokenize text with a BERT WordPiece vocabulary (uncased rules).",
         discussion: "Prints {\"ids\":[[int]]} on stdout: one list per line, with [CLS] ... [SEP] and no padding.")
 

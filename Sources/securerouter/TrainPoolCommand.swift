@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import Tensor
 
 struct TrainPoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,6 +28,7 @@ struct TrainPoolCommand: ParsableCommand {
     @OptionGroup var json: JSONOutputOptions
 
     func run() throws {
+        Runtime.configureForTraining()
         let pool = try PoolConfig.load(path: config)
         let outDir = out ?? "runs/" + URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
         let trainer = PoolTrainer(config: pool, outDir: URL(fileURLWithPath: outDir))
