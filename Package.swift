@@ -25,6 +25,13 @@ let package = Package(
             "ZIPFoundation",
         ]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
+        .target(
+            name: "MPC",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
@@ -37,6 +44,7 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
+        .testTarget(name: "MPCTests", dependencies: ["MPC"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
     ]
 )

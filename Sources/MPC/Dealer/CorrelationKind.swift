@@ -1,0 +1,59 @@
+/// The kinds of correlated randomness the dealer produces. Every record on a dealer stream is tagged
+/// with its kind and shape, so a consumer that asks for the wrong thing fails with
+/// "expected X, found Y" instead of computing garbage.
+public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
+    /// The 16-byte PRG seed shared between the dealer and one party (first record of every stream).
+    case seed = 1
+    /// Elementwise Beaver triple (a, b, c = a ⊙ b), shape = the tensor shape.
+    case triple = 2
+    /// Matrix Beaver triple (A [m,k], B [k,n], C = A·B) per batch entry, shape = [batch, m, k, n].
+    case matmulTriple = 3
+    /// Square pair (a, c = a ⊙ a), shape = the tensor shape.
+    case squarePair = 4
+
+    public var description: String {
+        switch self {
+        case .seed: return "seed"
+        case .triple: return "triple"
+        case .matmulTriple: return "matmulTriple"
+        case .squarePair: return "squarePair"
+        }
+    }
+}
+
+/// A dealer record header plus its correction payload.
+///
+/// Wire format (one frame): magic "MPCD" (4 bytes), kind (1 byte), rank (1 byte), 2 zero bytes,
+/// `rank` little-endian UInt64 dimensions, then the payload words (little-endian UInt64).
+struct DealerRecord: Equatable {
+    static let magic: [UInt8] = Array("MPCD".utf8)
+    var kind: CorrelationKind
+    var shape: [Int]
+    var payload: [UInt64]
+
+    var tag: String { "\(kind)\(shape)" }
+
+    func encoded() -> [UInt8] {
+        var out = DealerRecord.magic + [kind.rawValue, UInt8(shape.count), 0, 0]
+        out += WordCoding.bytes(shape.map { UInt64($0) })
+        out += WordCoding.bytes(payload)
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> DealerRecord {
+        guard bytes.count >= 8, Array(bytes[0..<4]) == magic else {
+            throw DealerError.malformedRecord("missing magic (\(bytes.count) bytes)")
+        }
+        guard let kind = CorrelationKind(rawValue: bytes[4]) else {
+            throw DealerError.malformedRecord("unknown kind \(bytes[4])")
+        }
+        let rank = Int(bytes[5])
+        let headerBytes = 8 + 8 * rank
+        guard bytes.count >= headerBytes, (bytes.count - headerBytes) % 8 == 0 else {
+            throw DealerError.malformedRecord("\(kind): \(bytes.count) bytes do not fit rank \(rank)")
+        }
+        let dims = WordCoding.words(Array(bytes[8..<headerBytes]))
+        guard dims.allSatisfy({ $0 < 1 << 40 }) else { throw DealerError.malformedRecord("\(kind): absurd shape \(dims)") }
+        return DealerRecord(kind: kind, shape: dims.map { Int($0) }, payload: WordCoding.words(Array(bytes[headerBytes...])))
+    }
+}

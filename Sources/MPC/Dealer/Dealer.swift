@@ -1,0 +1,93 @@
+import Foundation
+
+/// The trusted dealer (offline phase): produces correlated randomness for both parties.
+///
+/// Seed compression: the dealer sends each party a fresh 16-byte PRG seed (first record of its stream)
+/// and keeps a copy of both PRGs. For every correlation, everything that can be pseudo-random is drawn
+/// from the parties' PRGs, and only the corrections that make the correlation hold travel, to party 1.
+/// Party 0 receives a header-only record (kind and shape, no payload) so both streams are tag-checked.
+///
+/// "One model, two runs": the dealer must be called with the same sequence of correlations (kinds and
+/// shapes) that the parties consume online. Who learns what: the dealer sees no inputs or outputs; each
+/// party learns only its own shares, which are uniform on their own.
+public final class Dealer: @unchecked Sendable {
+    private var prgs: [PRG]
+    private let links: [FramedConnection]
+
+    /// Starts dealing over `links` (to party 0, to party 1) with fresh seeds from the system CSPRNG.
+    public convenience init(toClient: FramedConnection, toServer: FramedConnection) throws {
+        try self.init(toClient: toClient, toServer: toServer, seeds: (.random(), .random()))
+    }
+
+    /// Starts dealing with given seeds (tests only: production seeds must be `PRGSeed.random()`).
+    public init(toClient: FramedConnection, toServer: FramedConnection, seeds: (PRGSeed, PRGSeed)) throws {
+        links = [toClient, toServer]
+        prgs = [PRG(seed: seeds.0), PRG(seed: seeds.1)]
+        for (p, seed) in [seeds.0, seeds.1].enumerated() {
+            try emit(PartyID(rawValue: p)!, DealerRecord(kind: .seed, shape: [16], payload: WordCoding.words(seed.bytes)))
+        }
+    }
+
+    /// Offline bytes: all payload bytes the dealer has sent to both parties (headers and seeds included).
+    public var offlineBytes: Int { links.reduce(0) { $0 + $1.counters.payloadBytesSent } }
+
+    /// Draws `count` words from the PRG shared with `party`, exactly as that party's stream will.
+    func draw(_ party: PartyID, _ count: Int) -> [UInt64] { prgs[party.rawValue].next(count) }
+
+    /// Sends one tagged record to `party`.
+    func emit(_ party: PartyID, _ record: DealerRecord) throws {
+        try links[party.rawValue].send(frame: record.encoded())
+    }
+
+    /// Sends the header-only record to party 0 and the correction to party 1.
+    func emitCorrection(_ kind: CorrelationKind, shape: [Int], correction: [UInt64]) throws {
+        try emit(.client, DealerRecord(kind: kind, shape: shape, payload: []))
+        try emit(.server, DealerRecord(kind: kind, shape: shape, payload: correction))
+    }
+}
+
+/// One party's side of the dealer stream: the PRG shared with the dealer, plus the tagged records.
+///
+/// Records are consumed in order; asking for a kind or shape other than the next record's throws
+/// `DealerError.unexpectedRecord` ("expected X, found Y").
+public final class DealerStream: @unchecked Sendable {
+    /// The party this stream belongs to.
+    public let party: PartyID
+    private var prg: PRG
+    private let link: FramedConnection
+    /// Records consumed so far (the seed record is number 0).
+    public private(set) var recordIndex = 0
+
+    /// Opens the stream: receives the seed record from the dealer.
+    /// - Throws: `TransportError` if the dealer is unreachable; `DealerError` if the first record is not a seed.
+    public init(party: PartyID, link: FramedConnection) throws {
+        self.party = party
+        self.link = link
+        let rec = try DealerRecord.decode(try link.receiveFrame())
+        guard rec.kind == .seed, rec.shape == [16], rec.payload.count == 2 else {
+            throw DealerError.unexpectedRecord(party: party.description, expected: "seed[16]", found: rec.tag, index: 0)
+        }
+        prg = PRG(seed: try PRGSeed(bytes: WordCoding.bytes(rec.payload)))
+        recordIndex = 1
+    }
+
+    /// Offline bytes received by this party from the dealer.
+    public var offlineBytesReceived: Int { link.counters.payloadBytesReceived }
+
+    /// Draws `count` words from the PRG shared with the dealer.
+    func draw(_ count: Int) -> [UInt64] { prg.next(count) }
+
+    /// Reads the next record, checking its kind and shape, and returns its payload
+    /// (which must hold `payloadCount` words).
+    func next(_ kind: CorrelationKind, shape: [Int], payloadCount: Int) throws -> [UInt64] {
+        let rec = try DealerRecord.decode(try link.receiveFrame())
+        defer { recordIndex += 1 }
+        guard rec.kind == kind, rec.shape == shape else {
+            throw DealerError.unexpectedRecord(party: party.description, expected: "\(kind)\(shape)", found: rec.tag, index: recordIndex)
+        }
+        guard rec.payload.count == payloadCount else {
+            throw DealerError.malformedRecord("\(rec.tag) at index \(recordIndex) for \(party): \(rec.payload.count) payload words, expected \(payloadCount)")
+        }
+        return rec.payload
+    }
+}

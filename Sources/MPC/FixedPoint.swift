@@ -1,0 +1,57 @@
+/// Two's-complement fixed-point encoding of reals into a ring Z_2^w.
+///
+/// A real `x` is encoded as `round(x * 2^fracBits)` taken mod 2^w; decoding reads the word as a signed
+/// integer and divides by `2^fracBits`. With w = 64 and the default `fracBits = 16` the representable range
+/// is |x| < 2^47 with resolution 2^-16 ≈ 1.5e-5 (one "ulp"). Products of two encodings carry `2 * fracBits`
+/// fractional bits and must be truncated (see `Party.truncate`).
+public struct FixedPoint: Sendable, Equatable {
+    /// Number of fractional bits `f`.
+    public let fracBits: Int
+    /// Width of the ring in bits (64 for Z_2^64).
+    public let ringBits: Int
+
+    /// - Parameters:
+    ///   - fracBits: fractional bits, `0 ... ringBits - 2`.
+    ///   - ringBits: ring width; 64 (Z_2^64) or 32 (Z_2^32).
+    public init(fracBits: Int = 16, ringBits: Int = 64) {
+        precondition(ringBits == 64 || ringBits == 32, "ring must be Z_2^64 or Z_2^32")
+        precondition(fracBits >= 0 && fracBits <= ringBits - 2, "fracBits out of range")
+        self.fracBits = fracBits
+        self.ringBits = ringBits
+    }
+
+    /// The scale `2^fracBits`.
+    @inlinable public var scale: Double { Double(sign: .plus, exponent: fracBits, significand: 1) }
+
+    /// Largest magnitude that encodes without wrapping: `2^(ringBits - 1 - fracBits)`.
+    @inlinable public var maxMagnitude: Double { Double(sign: .plus, exponent: ringBits - 1 - fracBits, significand: 1) }
+
+    /// Encodes a real into the 64-bit ring. Rounds to nearest.
+    /// - Precondition: `x` is finite and `|x| < maxMagnitude` (programmer's responsibility: scale inputs first).
+    @inlinable public func encode(_ x: Double) -> UInt64 {
+        let v = (x * scale).rounded()
+        precondition(v.isFinite && abs(v) < 9.2e18, "fixed-point encode: \(x) is out of range")
+        return UInt64(bitPattern: Int64(v))
+    }
+
+    /// Decodes a 64-bit ring element as a signed fixed-point real.
+    @inlinable public func decode(_ w: UInt64) -> Double { Double(Int64(bitPattern: w)) / scale }
+
+    /// Encodes a real into the 32-bit ring (wraps mod 2^32 after rounding).
+    @inlinable public func encode32(_ x: Double) -> UInt32 {
+        let v = (x * scale).rounded()
+        precondition(v.isFinite && abs(v) < 2.1e9, "fixed-point encode: \(x) is out of range")
+        return UInt32(bitPattern: Int32(v))
+    }
+
+    /// Decodes a 32-bit ring element as a signed fixed-point real.
+    @inlinable public func decode32(_ w: UInt32) -> Double { Double(Int32(bitPattern: w)) / scale }
+
+    /// Encodes a tensor of reals into the 64-bit ring.
+    public func encode(_ xs: [Double], shape: [Int]) -> RingTensor {
+        RingTensor(shape: shape, data: xs.map(encode))
+    }
+
+    /// Decodes a tensor of 64-bit ring elements.
+    public func decode(_ t: RingTensor) -> [Double] { t.data.map(decode) }
+}

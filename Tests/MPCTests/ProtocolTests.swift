@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+@testable import MPC
+
+@Suite(.timeLimit(.minutes(1))) struct ProtocolTests {
+    let fp = FixedPoint(fracBits: 16)
+    var ulp: Double { 1 / fp.scale }
+
+    @Test(arguments: [UInt64(1), 2, 3])
+    func shareAndReveal(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let xs = rng.doubles(1000, range: 1000), ys = rng.doubles(1000, range: 1000)
+        let (x, y) = (fp.encode(xs, shape: [10, 100]), fp.encode(ys, shape: [10, 100]))
+        let boundary = RingTensor(shape: [6], data: [0, 1, UInt64.max, 1 << 63, (1 << 63) - 1, 12345])
+        let (r0, r1, _) = try runTwoParties(seed: seed, deal: { _ in }) { p in
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
+            let sy = try p.shareBySending(p.id == .server ? y : nil, owner: .server, shape: y.shape)
+            let sb = p.share(p.id == .server ? boundary : nil, owner: .server, shape: [6])
+            let sum = p.add(sx, sy), diff = p.sub(sx, sy)
+            let shifted = p.addPublic(sx, fp.encode(Array(repeating: 1.5, count: 1000), shape: [10, 100]))
+            let opened = try p.revealToBoth([sum, diff, shifted, sb])
+            let toClient = try p.reveal(p.mulPublic(sx, 3), to: .client)
+            return (opened, toClient, p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+        }
+        #expect(r0.0 == r1.0)
+        #expect(r1.1 == nil)
+        let opened = r0.0
+        #expect(opened[0] == x + y && opened[1] == x - y && opened[3] == boundary)
+        #expect(maxAbsDiff(fp.decode(opened[2]), xs.map { $0 + 1.5 }) <= ulp)
+        #expect(r0.1 == x * 3)
+        #expect(r0.2 == 3 && r1.2 == 3, "rounds")
+        #expect(r0.3 == 8 * 3006 && r1.3 == 8 * (1000 + 3006 + 1000), "bytes sent")
+        // Party 0's view while y was shared: uniform, no plaintext.
+        expectUniformView([r0.4[0]], plaintext: y.data, seed: seed)
+    }
+
+    @Test(arguments: [UInt64(11), 12])
+    func beaverMultiplyAndSquare(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let n = 4096
+        let xs = rng.doubles(n, range: 100), ys = rng.doubles(n, range: 100)
+        let (x, y) = (fp.encode(xs, shape: [n]), fp.encode(ys, shape: [n]))
+        let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in
+            try d.triple(shape: [n]); try d.squarePair(shape: [n])
+        }) { p in
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: [n])
+            let sy = p.share(p.id == .server ? y : nil, owner: .server, shape: [n])
+            let z = try p.mul(sx, sy), s = try p.square(sx)
+            return (try p.revealToBoth([z, s]), p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+        }
+        #expect(r0.0 == r1.0)
+        let prod = fp.decode(r0.0[0]), sq = fp.decode(r0.0[1])
+        let errProd = maxAbsDiff(prod, zip(xs, ys).map { $0 * $1 })
+        let errSq = maxAbsDiff(sq, xs.map { $0 * $0 })
+        // Inputs carry ±0.5 ulp rounding each; product error ≤ (|x|+|y|)·0.5 ulp + 1 ulp truncation.
+        #expect(errProd <= 101 * ulp && errSq <= 101 * ulp, "mul err \(errProd), square err \(errSq), seed \(seed)")
+        #expect(r0.1 == 3 && r1.1 == 3)
+        #expect(r0.2 == 8 * (2 * n + n + 2 * n) && r1.2 == r0.2)
+        #expect(offline == 8 * n * 2 + 4 * 16 + 4 * 8 + 2 * (8 + 8))  // corrections + seed records + headers
+        // Online views (excluding the final opening): masked e, f and square mask.
+        expectUniformView(Array(r0.3.prefix(2)), plaintext: x.data + y.data, seed: seed)
+        expectUniformView(Array(r1.3.prefix(2)), plaintext: x.data + y.data, seed: seed)
+    }
+
+    @Test(arguments: [UInt64(21), 22])
+    func matmulBatchedAndPlain(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let (b, m, k, n) = (3, 8, 24, 16)
+        let xs = rng.doubles(b * m * k, range: 4), ws = rng.doubles(b * k * n, range: 4)
+        let x = fp.encode(xs, shape: [b, m, k]), w = fp.encode(ws, shape: [b, k, n])
+        let x2 = fp.encode(Array(xs[0..<m * k]), shape: [m, k]), w2 = fp.encode(Array(ws[0..<k * n]), shape: [k, n])
+        let (r0, r1, _) = try runTwoParties(seed: seed, deal: { d in
+            try d.matmulTriple(batch: b, m: m, k: k, n: n); try d.matmulTriple(m: m, k: k, n: n)
+        }) { p in
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
+            let sw = p.share(p.id == .server ? w : nil, owner: .server, shape: w.shape)
+            let sx2 = p.share(p.id == .client ? x2 : nil, owner: .client, shape: x2.shape)
+            let sw2 = p.share(p.id == .server ? w2 : nil, owner: .server, shape: w2.shape)
+            let z = try p.matmul(sx, sw), z2 = try p.matmul(sx2, sw2)
+            return (try p.revealToBoth([z, z2]), p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+        }
+        #expect(r0.0 == r1.0 && r0.1 == 3 && r0.2 == 8 * (b * (m * k + k * n) + m * k + k * n + b * m * n + m * n))
+        let got = fp.decode(r0.0[0])
+        var ref = [Double](repeating: 0, count: b * m * n)
+        for t in 0..<b { for i in 0..<m { for p in 0..<k { for j in 0..<n {
+            ref[(t * m + i) * n + j] += xs[(t * m + i) * k + p] * ws[(t * k + p) * n + j]
+        } } } }
+        // Each product term has ≤ (4+4)·0.5 ulp input rounding; k terms; plus 1 ulp truncation.
+        let err = maxAbsDiff(got, ref)
+        #expect(err <= Double(k) * 4 * ulp + ulp, "matmul err \(err), seed \(seed)")
+        #expect(maxAbsDiff(fp.decode(r0.0[1]), Array(got[0..<m * n])) <= 2 * ulp)  // truncation is ±1 ulp per run
+        expectUniformView([r0.3[0]], plaintext: x.data + w.data, seed: seed)
+        expectUniformView([r1.3[0]], plaintext: x.data + w.data, seed: seed)
+    }
+
+    /// SecureML truncation with |x| < 2^20 in fixed point after the shift: error ≤ 1 ulp on every sample.
+    @Test func truncationNeverFailsOnRealisticRanges() throws {
+        let seed: UInt64 = 31
+        var rng = TestData(seed: seed)
+        let n = 200_000
+        // Raw 2f-scale products of magnitude < 2^36 (real < 16): encode at 32 fractional bits.
+        let vs = rng.doubles(n, range: 15.999)
+        let raw = RingTensor(shape: [n], data: vs.map { UInt64(bitPattern: Int64(($0 * 4294967296).rounded())) })
+        let (r0, _, _) = try runTwoParties(seed: seed, deal: { _ in }) { p in
+            let s = p.share(p.id == .client ? raw : nil, owner: .client, shape: [n])
+            return try p.revealToBoth(p.truncate(s, bits: 16))
+        }
+        let exact = raw.data.map { Double(Int64(bitPattern: $0) >> 16) }
+        let got = r0.data.map { Double(Int64(bitPattern: $0)) }
+        let err = maxAbsDiff(got, exact)
+        #expect(err <= 1, "truncation error \(err) ring units, seed \(seed)")
+    }
+
+    @Test func wrongCorrelationThrowsExpectedFound() throws {
+        #expect {
+            _ = try runTwoParties(seed: 41, deal: { d in try d.triple(shape: [4]) }) { p in
+                let s = p.share(p.id == .client ? RingTensor(shape: [5]) : nil, owner: .client, shape: [5])
+                return try p.square(s)
+            }
+        } throws: { error in
+            guard case let DealerError.unexpectedRecord(_, expected, found, index) = error else { return false }
+            return expected == "squarePair[5]" && found == "triple[4]" && index == 1
+        }
+    }
+
+    @Test func partyOverTCP() throws {
+        let listener = try TCPListener(port: 0)
+        let port = listener.port
+        let n = 1000
+        var rng = TestData(seed: 51)
+        let xs = rng.doubles(n, range: 10), ys = rng.doubles(n, range: 10)
+        let (x, y) = (fp.encode(xs, shape: [n]), fp.encode(ys, shape: [n]))
+        let d0 = InMemoryChannel.pair(), d1 = InMemoryChannel.pair()
+        let dealer = try Dealer(toClient: FramedConnection(channel: d0.a), toServer: FramedConnection(channel: d1.a))
+        try dealer.triple(shape: [n])
+        let box = Box<RingTensor>()
+        let done = DispatchGroup()
+        for p in 0..<2 {
+            done.enter()
+            let dEnd: ByteChannel = p == 0 ? d0.b : d1.b
+            Thread {
+                defer { done.leave() }
+                do {
+                    let id = PartyID(rawValue: p)!
+                    let ch: ByteChannel = id == .server
+                        ? try listener.accept(peerName: "client", deadline: .now + .seconds(10))
+                        : try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "server", deadline: .now + .seconds(10))
+                    defer { ch.close() }
+                    let party = try Party(id: id, peer: FramedConnection(channel: ch, network: .lan, receiveTimeout: .seconds(10)),
+                                          dealer: DealerStream(party: id, link: FramedConnection(channel: dEnd)))
+                    let sx = party.share(id == .client ? x : nil, owner: .client, shape: [n])
+                    let sy = party.share(id == .server ? y : nil, owner: .server, shape: [n])
+                    box.set(p, .success(try party.revealToBoth(try party.mul(sx, sy))))
+                } catch { box.set(p, .failure(error)) }
+            }.start()
+        }
+        done.wait()
+        let z0 = try box.get(0)!.get(), z1 = try box.get(1)!.get()
+        #expect(z0 == z1)
+        #expect(maxAbsDiff(fp.decode(z0), zip(xs, ys).map { $0 * $1 }) <= 11 * ulp)
+    }
+}

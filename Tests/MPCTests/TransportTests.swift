@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+@testable import MPC
+
+/// A ByteChannel that delivers a fixed byte stream in chunks of a given size, then reports end of stream.
+final class ChunkedStream: ByteChannel, @unchecked Sendable {
+    let peerName = "chunked test stream"
+    private let pipe = InMemoryPipe()
+    init(_ bytes: [UInt8], chunk: Int) {
+        var i = 0
+        while i < bytes.count {
+            let j = min(bytes.count, i + chunk)
+            _ = bytes[i..<j].withUnsafeBytes { pipe.write($0) }
+            i = j
+        }
+        pipe.close()
+    }
+    func send(_ bytes: UnsafeRawBufferPointer) throws {}
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws {
+        switch pipe.read(into: buffer, deadline: deadline) {
+        case nil: return
+        case .timeout: throw TransportError.timeout(peer: peerName, waitingFor: "\(buffer.count) bytes")
+        case .closed: throw TransportError.peerClosed(peer: peerName, detail: "end")
+        }
+    }
+    func close() {}
+}
+
+func frame(_ payload: [UInt8]) -> [UInt8] {
+    withUnsafeBytes(of: UInt64(payload.count).littleEndian) { Array($0) } + payload
+}
+
+@Suite(.timeLimit(.minutes(1))) struct TransportTests {
+    let payloads: [[UInt8]] = [[], [1], Array(0..<200).map { UInt8($0) }, [UInt8](repeating: 9, count: 37)]
+
+    @Test func framingSurvivesEveryChunkSize() throws {
+        let stream = payloads.flatMap(frame)
+        for chunk in 1...stream.count {
+            let conn = FramedConnection(channel: ChunkedStream(stream, chunk: chunk), receiveTimeout: .seconds(5))
+            for p in payloads { #expect(try conn.receiveFrame() == p, "chunk size \(chunk)") }
+            #expect(throws: TransportError.self) { try conn.receiveFrame() }
+        }
+    }
+
+    @Test func truncatedFrameIsAnError() throws {
+        let full = frame(Array(repeating: 7, count: 100))
+        for cut in [3, 8, 9, 50, 107] {
+            let conn = FramedConnection(channel: ChunkedStream(Array(full[0..<cut]), chunk: 5), receiveTimeout: .seconds(5))
+            #expect(throws: TransportError.self, "cut at \(cut)") { try conn.receiveFrame() }
+        }
+    }
+
+    @Test func garbageLengthIsRejected() throws {
+        let garbage: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]
+        let conn = FramedConnection(channel: ChunkedStream(garbage, chunk: 4), maxFrameBytes: 1 << 20, receiveTimeout: .seconds(5))
+        do {
+            _ = try conn.receiveFrame()
+            Issue.record("garbage accepted")
+        } catch let TransportError.badFrame(peer, _) {
+            #expect(peer == "chunked test stream")
+        }
+    }
+
+    @Test func receiveTimesOut() throws {
+        let (a, _) = InMemoryChannel.pair()
+        let conn = FramedConnection(channel: a, receiveTimeout: .milliseconds(50))
+        let start = ContinuousClock.now
+        #expect(throws: TransportError.timeout(peer: "party 1 (server)", waitingFor: "8 bytes")) { try conn.receiveFrame() }
+        #expect(start.duration(to: .now) < .seconds(2))
+    }
+
+    @Test func inMemoryPeerClosedIsAnError() throws {
+        let (a, b) = InMemoryChannel.pair()
+        try FramedConnection(channel: b).send(frame: [1, 2, 3])
+        b.close()
+        let conn = FramedConnection(channel: a, receiveTimeout: .seconds(5))
+        #expect(try conn.receiveFrame() == [1, 2, 3])
+        #expect(throws: TransportError.self) { try conn.receiveFrame() }
+    }
+
+    @Test func tcpRoundTripOnEphemeralPort() throws {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        #expect(listener.port > 0)
+        let port = listener.port
+        let big = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let server = Thread {
+            guard let ch = try? listener.accept(peerName: "client", deadline: .now + .seconds(10)) else { return }
+            let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(10))
+            // Echo two frames back, sending before reading to exercise simultaneous large sends.
+            try? conn.send(frame: big)
+            if let f = try? conn.receiveFrame() { try? conn.send(frame: f) }
+            _ = try? conn.receiveFrame()
+            ch.close()
+        }
+        server.start()
+        let ch = try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "server", deadline: .now + .seconds(10))
+        let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(10))
+        try conn.send(frame: big)
+        #expect(try conn.receiveFrame() == big)
+        #expect(try conn.receiveFrame() == big)
+        try conn.send(frame: [])
+        // Server closes: next receive reports the peer closed, with its name.
+        do {
+            _ = try conn.receiveFrame()
+            Issue.record("expected peerClosed")
+        } catch let TransportError.peerClosed(peer, _) {
+            #expect(peer == "server")
+        }
+        ch.close()
+    }
+
+    @Test func tcpConnectionRefusedAtDeadline() throws {
+        let port: Int
+        do { let l = try TCPListener(port: 0); port = l.port; l.close() }  // a port nobody listens on now
+        do {
+            _ = try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "server", deadline: .now + .milliseconds(200))
+            Issue.record("connected to a closed port")
+        } catch let TransportError.connectionRefused(peer, address) {
+            #expect(peer == "server" && address == "127.0.0.1:\(port)")
+        }
+    }
+
+    @Test func acceptTimesOut() throws {
+        let l = try TCPListener(port: 0)
+        #expect(throws: TransportError.self) { _ = try l.accept(peerName: "client", deadline: .now + .milliseconds(100)) }
+    }
+
+    @Test func networkEmulationDelaysMessages() throws {
+        let (a, b) = InMemoryChannel.pair()
+        let slow = NetworkProfile(bitsPerSecond: 80e6, roundTripSeconds: 0.02)  // 10 MB/s, 10 ms one way
+        let sender = FramedConnection(channel: a, network: slow)
+        let receiver = FramedConnection(channel: b)
+        let start = ContinuousClock.now
+        try sender.send(frame: [UInt8](repeating: 0, count: 100_000))  // 10 ms + 10 ms
+        _ = try receiver.receiveFrame()
+        let t = start.duration(to: .now).seconds
+        #expect(t >= 0.019 && t < 0.5, "took \(t) s")
+        #expect(sender.counters.payloadBytesSent == 100_000 && sender.counters.wireBytesSent == 100_008)
+    }
+}
