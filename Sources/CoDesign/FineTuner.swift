@@ -20,9 +20,9 @@ public struct MemberResult: Sendable {
 public struct TaskData {
     public var task: TaskInfo
     public var tokenizer: WordPieceTokenizer
-    public var train: [EncodedExample]
-    public var dev: [EncodedExample]
-    public var test: [EncodedExample]
+    public var train: Batcher
+    public var dev: Batcher
+    public var test: Batcher
 }
 
 /// Fine-tunes one model on a task: AdamW with linear warm-up and decay, gradient
@@ -59,7 +59,7 @@ public final class FineTuner {
         let opts = member.training
         let start = Date()
         let params = model.namedParameters()
-        let stepsPerEpoch = (data.train.count + opts.batchSize - 1) / opts.batchSize
+        let stepsPerEpoch = data.train.batchCount
         let totalSteps = stepsPerEpoch * opts.epochs
         let schedule = LinearWarmupDecay(
             totalSteps: totalSteps, warmupSteps: Int((Float(totalSteps) * opts.warmupFraction).rounded()),
@@ -80,16 +80,16 @@ public final class FineTuner {
         var config = baseConfig
         config.name = member.name
         config.maxLength = opts.maxLength ?? data.task.defaultMaxLength
-        let tokensInEpoch = data.train.reduce(0) { $0 + $1.ids.count }
+        let tokensInEpoch = data.train.encodings.reduce(0) { $0 + $1.count }
         var meter = ThroughputMeter()
         while state.epochsDone < opts.epochs {
             let epoch = state.epochsDone
-            let order = Batching.shuffledOrder(count: data.train.count, seed: opts.seed &+ UInt64(epoch))
+            let order = data.train.order(epoch: epoch, seed: opts.seed, shuffle: true)
             var lossSum: Float = 0, lossCount = 0
             while state.stepInEpoch < stepsPerEpoch {
                 let lo = state.stepInEpoch * opts.batchSize
                 let idx = Array(order[lo..<min(lo + opts.batchSize, order.count)])
-                let batch = Batching.makeBatch(idx.map { data.train[$0] }, padId: Int32(data.tokenizer.padId))
+                let batch = data.train.makeBatch(idx)
                 let rng = SeededGenerator(seed: opts.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(state.globalStep))
                 let loss = Tensor.crossEntropy(
                     logits: model.forward(batch.encoded, training: true, rng: rng), labels: batch.labels.map { Int32($0) })
@@ -117,7 +117,7 @@ public final class FineTuner {
                     try state.save(to: stateURL, model: model, optimizer: optimizer)
                 }
             }
-            let dev = Evaluation.accuracy(model: model, examples: data.dev, batchSize: opts.evalBatchSize, padId: Int32(data.tokenizer.padId))
+            let dev = Evaluation.accuracy(model: model, data: data.dev, batchSize: opts.evalBatchSize)
             state.epochsDone += 1
             state.stepInEpoch = 0
             log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(lossSum / Float(max(lossCount, 1))),
@@ -140,7 +140,7 @@ public final class FineTuner {
         let best = try ModelCheckpoint.read(from: checkpointURL.path)
         let kept = try BertForSequenceClassification.load(checkpoint: best)
         var final = try CheckpointConfig.decode(best.configJSON, path: checkpointURL.path)
-        let test = data.test.isEmpty ? nil : Evaluation.accuracy(model: kept, examples: data.test, batchSize: opts.evalBatchSize, padId: Int32(data.tokenizer.padId))
+        let test = data.test.count == 0 ? nil : Evaluation.accuracy(model: kept, data: data.test, batchSize: opts.evalBatchSize)
         final.testAccuracy = test
         try Self.checkpoint(model: kept, config: final, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
         let seconds = Date().timeIntervalSince(start)

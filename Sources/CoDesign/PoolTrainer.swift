@@ -60,10 +60,12 @@ public final class PoolTrainer {
             } else {
                 let initial = try ModelFactory.make(member, task: task, seed: member.training.seed)
                 let maxLength = member.training.maxLength ?? task.defaultMaxLength
-                let key = "\(initial.vocab.count)-\(initial.vocab.first ?? "")-\(initial.vocab.last ?? "")-\(maxLength)"
+                let batchSize = member.training.batchSize
+                let key = "\(initial.vocab.count)-\(initial.vocab.first ?? "")-\(initial.vocab.last ?? "")-\(maxLength)-\(batchSize)"
                 if cache[key] == nil {
                     note?("tokenizing \(task.name) (max length \(maxLength))")
-                    cache[key] = try tokenize(splits, task: task, vocab: initial.vocab, lower: initial.doLowerCase, maxLength: maxLength)
+                    cache[key] = try tokenize(
+                        splits, task: task, vocab: initial.vocab, lower: initial.doLowerCase, maxLength: maxLength, batchSize: batchSize)
                 }
                 note?("\(member.name): \(initial.config.architecture.layers) layers, hidden \(initial.config.architecture.hidden), "
                       + "\(initial.model.namedParameters().reduce(0) { $0 + $1.tensor.data.count }) parameters")
@@ -121,14 +123,11 @@ public final class PoolTrainer {
         return s
     }
 
-    private func tokenize(_ s: Splits, task: TaskInfo, vocab: [String], lower: Bool, maxLength: Int) throws -> TaskData {
+    private func tokenize(_ s: Splits, task: TaskInfo, vocab: [String], lower: Bool, maxLength: Int, batchSize: Int) throws -> TaskData {
         let tok = try WordPieceTokenizer(tokens: vocab, doLowerCase: lower)
-        func enc(_ xs: [Example]) -> [EncodedExample] {
-            xs.map { e in
-                let r = tok.encode(e.text, pair: e.pair, maxLength: maxLength)
-                return EncodedExample(ids: r.ids.map { Int32($0) }, typeIds: r.tokenTypeIds.map { Int32($0) }, label: e.label)
-            }
+        func enc(_ xs: [Example], _ batchSize: Int) -> Batcher {
+            Batcher(examples: xs, tokenizer: tok, maxLength: maxLength, batchSize: batchSize)
         }
-        return TaskData(task: task, tokenizer: tok, train: enc(s.train), dev: enc(s.dev), test: enc(s.test))
+        return TaskData(task: task, tokenizer: tok, train: enc(s.train, batchSize), dev: enc(s.dev, batchSize), test: enc(s.test, batchSize))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import TextData
 import Tensor
 
 struct PredictCommand: ParsableCommand {
@@ -42,19 +43,12 @@ struct PredictCommand: ParsableCommand {
         let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
         let lines = try readQueryLines(textFile)
         let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition
-        var truncated = 0
-        let examples = lines.map { line -> EncodedExample in
-            let e = loaded.tokenizer.encode(line, pair: nil, maxLength: nil)
-            var ids = e.ids
-            if ids.count > maxLength {
-                truncated += 1
-                ids = Array(ids.prefix(maxLength - 1)) + [ids.last!]
-            }
-            return EncodedExample(ids: ids.map { Int32($0) }, typeIds: [Int32](repeating: 0, count: ids.count), label: 0)
-        }
+        let truncated = lines.filter { loaded.tokenizer.tokenIds($0).count + 2 > maxLength }.count
         if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(maxLength) tokens") }
-        let logits = Evaluation.logits(
-            model: loaded.model, examples: examples, batchSize: batchSize, padId: Int32(loaded.tokenizer.padId))
+        let data = Batcher(
+            examples: lines.map { Example(text: $0, pair: nil, label: 0) }, tokenizer: loaded.tokenizer,
+            maxLength: maxLength, batchSize: batchSize)
+        let logits = Evaluation.logits(model: loaded.model, data: data, batchSize: batchSize)
         let labels = logits.map(Evaluation.argmax)
         if !json.usesStdout {
             for (i, (l, z)) in zip(labels, logits).enumerated() {
