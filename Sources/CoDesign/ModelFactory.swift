@@ -23,6 +23,8 @@ public enum ModelFactory {
             var arch = source.architecture
             arch.numLabels = task.numLabels
             if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
+            arch.softmax = member.softmax
+            arch.activation = member.activation
             let model = BertForSequenceClassification(config: arch, rng: rng)
             // The classifier (and the pooler, if the source lacks one) keep their fresh init.
             var w: [String: (shape: [Int], data: [Float])] = [:]
@@ -36,6 +38,8 @@ public enum ModelFactory {
                 layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, vocabSize: vocab.count,
                 maxPosition: 512, typeVocabSize: 2, numLabels: task.numLabels)
             if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
+            arch.softmax = member.softmax
+            arch.activation = member.activation
             let model = BertForSequenceClassification(config: arch, rng: rng)
             let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labelNames, name: member.name)
             return InitialModel(model: model, config: config, vocab: vocab, doLowerCase: true)

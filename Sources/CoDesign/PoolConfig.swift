@@ -1,4 +1,5 @@
 import Foundation
+import Transformer
 import Yams
 
 /// Hyper-parameters of one fine-tuning run; every key has a default.
@@ -61,6 +62,10 @@ public struct PoolMemberConfig: Equatable, Sendable {
     /// File-name-safe identifier; the checkpoint is `<out>/pool/<name>.h5`.
     public var name: String
     public var initialization: ModelInit
+    /// Attention normalisation: `exact` softmax or an MPC-friendly replacement (`2quad`, `relu-norm`).
+    public var softmax: SoftmaxVariant = .exact
+    /// FFN activation: `gelu` (erf form) or an MPC-friendly replacement (`quad`, `relu`).
+    public var activation: ActivationVariant = .gelu
     public var training: TrainingOptions
 }
 
@@ -81,6 +86,8 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     hidden: 128
 ///     heads: 2
 ///     intermediate: 512
+///     softmax: 2quad            # exact | 2quad | relu-norm (default exact)
+///     activation: quad          # gelu | quad | relu (default gelu)
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
@@ -137,7 +144,9 @@ public struct PoolConfig: Equatable, Sendable {
     ) throws -> PoolMemberConfig {
         let at = "models[\(i)]"
         let r = YAMLReader(file: file, path: at, node: m)
-        try r.checkKeys(["name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "training"])
+        try r.checkKeys([
+            "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "training",
+        ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
             throw ConfigError(path: file, "\(at).name '\(name)' may only use letters, digits, '.', '_' and '-'")
@@ -171,7 +180,20 @@ public struct PoolConfig: Equatable, Sendable {
         case let other:
             throw ConfigError(path: file, "\(at).init must be 'pretrained' or 'random', not '\(other)'")
         }
-        return PoolMemberConfig(name: name, initialization: initialization, training: training)
+        var member = PoolMemberConfig(name: name, initialization: initialization, training: training)
+        if let s = try r.string("softmax") {
+            guard let v = SoftmaxVariant(rawValue: s) else {
+                throw ConfigError(path: file, "\(at).softmax must be one of \(SoftmaxVariant.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
+            }
+            member.softmax = v
+        }
+        if let s = try r.string("activation") {
+            guard let v = ActivationVariant(rawValue: s) else {
+                throw ConfigError(path: file, "\(at).activation must be one of \(ActivationVariant.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
+            }
+            member.activation = v
+        }
+        return member
     }
 }
 

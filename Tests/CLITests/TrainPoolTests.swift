@@ -142,3 +142,20 @@ enum Python {
         return o.string()
     }
 }
+
+/// A pool member with MPC-friendly nonlinearities trains, records its variant, and predicts.
+@Suite struct VariantTrainPoolTests {
+    @Test func polynomialVariantMemberTrainsAndRecordsItsVariant() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        let yaml = TinyTask.config(epochs: 1) + "\n    softmax: 2quad\n    activation: quad\n"
+        try yaml.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let i = try CLI.run(["inspect", "run/pool/tiny.h5", "--json", "-"], cwd: dir)
+        let model = ((try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as! [String: Any])["models"] as! [[String: Any]])[0]
+        #expect(model["variant"] as? [String: String] == ["softmax": "2quad", "activation": "quad"])
+        try "good movie\n".write(to: dir.appendingPathComponent("q.txt"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["predict", "--checkpoint", "run/pool/tiny.h5", "--text-file", "q.txt"], cwd: dir).status == 0)
+    }
+}

@@ -1,0 +1,54 @@
+import CoDesign
+import Testing
+import Transformer
+
+@Suite struct PoolConfigTests {
+    let base = """
+        task: mr
+        training: {epochs: 2, lr: 1e-4}
+        models:
+          - name: a
+            init: pretrained
+            layers: 2
+          - name: b
+            init: random
+            layers: 1
+            hidden: 64
+            heads: 2
+            intermediate: 128
+            softmax: 2quad
+            activation: quad
+            training: {batch_size: 8}
+        """
+
+    @Test func parsesDefaultsOverridesAndVariants() throws {
+        let c = try PoolConfig.parse(yaml: base)
+        #expect(c.task == "mr" && c.dataDir == "datasets" && c.models.count == 2)
+        #expect(c.models[0].initialization == .pretrained(path: "checkpoints/pretrained/minilm-l6", layers: 2))
+        #expect(c.models[0].training.epochs == 2 && c.models[0].training.learningRate == 1e-4)  // `1e-4` is a string in YAML 1.1
+        #expect(c.models[0].softmax == .exact && c.models[0].activation == .gelu)
+        #expect(c.models[1].softmax == .twoQuad && c.models[1].activation == .quad)
+        #expect(c.models[1].training.batchSize == 8 && c.models[1].training.epochs == 2)
+    }
+
+    @Test(arguments: [
+        ("unknown top-level key", "task: mr\nmodel: []\n", "unknown key 'model'"),
+        ("unknown nested key", "task: mr\ntraining: {epoch: 3}\nmodels: [{name: a}]\n", "unknown key 'training.epoch'"),
+        ("bad variant", "task: mr\nmodels: [{name: a, softmax: sparsemax}]\n", "models[0].softmax must be one of"),
+        ("random without shape", "task: mr\nmodels: [{name: a, init: random, layers: 2}]\n", "needs 'hidden'"),
+        ("hidden not divisible", "task: mr\nmodels: [{name: a, init: random, layers: 1, hidden: 10, heads: 3, intermediate: 8}]\n", "multiple of heads"),
+        ("duplicate names", "task: mr\nmodels: [{name: a}, {name: a}]\n", "duplicate model name"),
+        ("negative lr", "task: mr\ntraining: {lr: -1}\nmodels: [{name: a}]\n", "'training.lr' must be in"),
+        ("no models", "task: mr\nmodels: []\n", "non-empty list"),
+        ("not yaml", "task: [mr\n", "not valid YAML"),
+    ])
+    func rejectsWithAClearMessage(_ name: String, _ yaml: String, _ fragment: String) {
+        do {
+            _ = try PoolConfig.parse(yaml: yaml, file: "c.yaml")
+            Issue.record("\(name): accepted")
+        } catch {
+            #expect("\(error)".contains(fragment), "\(name): got '\(error)'")
+            #expect("\(error)".hasPrefix("c.yaml: "), "\(name): the message should name the file: '\(error)'")
+        }
+    }
+}
