@@ -10,6 +10,8 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     case matmulTriple = 3
     /// Square pair (a, c = a ⊙ a), shape = the tensor shape.
     case squarePair = 4
+    /// DReLU key (input mask, shares of its top bit, 63-bit DCF keys), shape = the tensor shape.
+    case dreluKey = 5
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .triple: return "triple"
         case .matmulTriple: return "matmulTriple"
         case .squarePair: return "squarePair"
+        case .dreluKey: return "dreluKey"
         }
     }
 }
