@@ -37,3 +37,49 @@ struct Benchmarks {
         print("ring matmul \(m)x\(k) · \(k)x\(n): \(String(format: "%.2f", t * 1e3)) ms, \(String(format: "%.2f", macs / t / 1e9)) G mul-add/s = \(String(format: "%.2f", 2 * macs / t / 1e9)) GOPS [sink \(sink & 1)]")
     }
 }
+
+/// DReLU throughput on 2^20 elements in release; run with
+/// `MPC_BENCH=1 swift test -c release --filter MPCTests.DReLUBenchmarks`. Reported, not asserted.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["MPC_BENCH"] != nil))
+struct DReLUBenchmarks {
+    /// Pure DCF work, one thread: key generation (both keys) and one party's evaluation.
+    @Test func dcfLocal() {
+        let n = 1 << 20
+        var prg = PRG(seed: PRGSeed(testValue: 7))
+        let alpha = prg.next(n).map { $0 >> 1 }, beta = [UInt64](repeating: 1, count: n)
+        let r0 = prg.next(2 * n), r1 = prg.next(2 * n), x = prg.next(n)
+        let t0 = ContinuousClock.now
+        let cw = DCF.generate(bits: 63, alpha: alpha, beta: beta, roots0: r0, roots1: r1)
+        let t1 = ContinuousClock.now
+        let y = DCFKeys(bits: 63, count: n, roots: r0, corrections: cw).evaluate(party: .client, x)
+        let t2 = ContinuousClock.now
+        let (g, e) = (t0.duration(to: t1).seconds, t1.duration(to: t2).seconds)
+        print("DCF 63-bit, 2^20 elements, 1 thread: keygen \(String(format: "%.3f", g)) s (\(String(format: "%.2f", Double(n) / g / 1e6)) M/s), eval \(String(format: "%.3f", e)) s (\(String(format: "%.2f", Double(n) / e / 1e6)) M/s), key \(cw.count * 8 / n) B/element/party [sink \(y[n / 2] & 1)]")
+    }
+
+    /// The whole protocol: dealer (offline, timed alone), then both parties online over the in-memory
+    /// transport on two threads, 2^20 elements in 8 batches of 2^17 (to bound the in-memory key buffers).
+    @Test func dreluProtocol() throws {
+        let batches = 8, per = 1 << 17, n = batches * per
+        var rng = TestData(seed: 9)
+        let xs = (0..<n).map { _ in rng.next() }
+        let clock = ContinuousClock()
+        let box = Box<Double>()
+        var dealSeconds = 0.0
+        let (r0, r1, offline) = try runTwoParties(seed: 9, receiveTimeout: .seconds(120), deal: { d in
+            dealSeconds = clock.measure { for _ in 0..<batches { try! d.dreluKey(shape: [per]) } }.seconds
+        }) { p in
+            let shares = (0..<batches).map { b in
+                p.share(p.id == .client ? RingTensor(shape: [per], data: Array(xs[b * per..<(b + 1) * per])) : nil,
+                        owner: .client, shape: [per])
+            }
+            var sink: UInt64 = 0
+            let t = clock.measure { for s in shares { sink ^= try! p.drelu(s).tensor.data[7] } }.seconds
+            box.set(p.id.rawValue, .success(t))
+            return (sink, p.rounds, p.peer.bytesSent)
+        }
+        print("DReLU 2^20 elements (8 × 2^17): dealer \(String(format: "%.3f", dealSeconds)) s (\(String(format: "%.2f", Double(n) / dealSeconds / 1e6)) M/s), offline \(offline / n) B/element, rounds \(r0.1), online bytes sent \(r0.2 / n) B/element each [sink \(r0.0 ^ r1.0)]")
+        let online = max(try box.get(0)!.get(), try box.get(1)!.get())
+        print("DReLU online: \(String(format: "%.3f", online)) s for 2^20 (both parties in parallel) = \(String(format: "%.2f", Double(n) / online / 1e6)) M elements/s")
+    }
+}
