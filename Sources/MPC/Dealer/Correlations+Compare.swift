@@ -38,9 +38,11 @@ extension Dealer {
             beta[i] = 1 &- 2 &* top
             msb1[i] = top &- msb0[i]
         }
-        let cw = DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1)
-        try emit(.client, DealerRecord(kind: .dreluKey, shape: shape, payload: cw))
-        try emit(.server, DealerRecord(kind: .dreluKey, shape: shape, payload: cw + msb1))
+        var record = DealerRecord(kind: .dreluKey, shape: shape,
+                                  payload: DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1))
+        try emit(.client, record)
+        record.payload += msb1
+        try emit(.server, record)
     }
 }
 

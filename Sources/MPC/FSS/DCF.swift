@@ -59,9 +59,13 @@ enum DCF {
         let aes = FixedKeyAES(key: fixedKey)
         let c = min(chunk, max(n, 1))
         var buf = [UInt64](repeating: 0, count: 12 * c), scratch = buf
-        var s = [UInt64](repeating: 0, count: 4 * c)  // party 0 at [2j], party 1 at [2c + 2j]
-        var t = [UInt64](repeating: 0, count: 2 * c)  // party 0 at [j], party 1 at [c + j]
-        var va = [UInt64](repeating: 0, count: c)
+        // Per-chunk state: seeds (party 0 at [2j], party 1 at [2c + 2j]), control bits (party 0 at [j],
+        // party 1 at [c + j]) and the on-path payload difference.
+        let s = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 4 * c)
+        let t = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2 * c)
+        let va = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: c)
+        defer { s.deallocate(); t.deallocate(); va.deallocate() }
+        alpha.withUnsafeBufferPointer { alpha in beta.withUnsafeBufferPointer { beta in
         cw.withUnsafeMutableBufferPointer { cw in
             buf.withUnsafeMutableBufferPointer { buf in
                 scratch.withUnsafeMutableBufferPointer { scratch in
@@ -74,7 +78,7 @@ enum DCF {
                         }
                         for level in 0..<bits {
                             expandBoth(level: level, bits: bits, n: n, start: start, m: m, c: c, alpha: alpha, beta: beta,
-                                       s: &s, t: &t, va: &va, buf: buf, scratch: scratch, aes: aes, cw: cw)
+                                       s: s, t: t, va: va, buf: buf, scratch: scratch, aes: aes, cw: cw)
                         }
                         let outBase = 3 * bits * n + 2 * n
                         for j in 0..<m {
@@ -85,14 +89,16 @@ enum DCF {
                 }
             }
         }
+        } }
         return cw
     }
 
     /// One level of generation for elements `start ..< start + m`: expands both parties' seeds, writes
     /// the level's corrections and advances seeds, control bits and the on-path payload difference `va`.
     private static func expandBoth(level: Int, bits: Int, n: Int, start: Int, m: Int, c: Int,
-                                   alpha: [UInt64], beta: [UInt64], s: inout [UInt64], t: inout [UInt64],
-                                   va: inout [UInt64], buf: UnsafeMutableBufferPointer<UInt64>,
+                                   alpha: UnsafeBufferPointer<UInt64>, beta: UnsafeBufferPointer<UInt64>,
+                                   s: UnsafeMutableBufferPointer<UInt64>, t: UnsafeMutableBufferPointer<UInt64>,
+                                   va: UnsafeMutableBufferPointer<UInt64>, buf: UnsafeMutableBufferPointer<UInt64>,
                                    scratch: UnsafeMutableBufferPointer<UInt64>, aes: FixedKeyAES,
                                    cw: UnsafeMutableBufferPointer<UInt64>) {
         // Blocks of party b, element j: (b·m + j)·3 + {0: H(s), 1: H(s⊕1), 2: H(s⊕2)}.
@@ -148,9 +154,13 @@ extension DCFKeys {
         let aes = FixedKeyAES(key: DCF.fixedKey)
         let c = min(DCF.chunk, max(n, 1))
         var buf = [UInt64](repeating: 0, count: 4 * c), scratch = buf
-        var s = [UInt64](repeating: 0, count: 2 * c), t = [UInt64](repeating: 0, count: c)
+        let s = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2 * c)
+        let t = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: c)
+        let v = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: c)
+        defer { s.deallocate(); t.deallocate(); v.deallocate() }
         let negate = party == .server
         let inputMask: UInt64 = bits == 64 ? ~0 : (1 << UInt64(bits)) - 1
+        x.withUnsafeBufferPointer { x in
         corrections.withUnsafeBufferPointer { cw in
             buf.withUnsafeMutableBufferPointer { buf in
                 scratch.withUnsafeMutableBufferPointer { scratch in
@@ -160,7 +170,7 @@ extension DCFKeys {
                             s[2 * j] = roots[2 * (start + j)] & ~1; s[2 * j + 1] = roots[2 * (start + j) + 1]
                             t[j] = party == .client ? 0 : 1
                         }
-                        var v = [UInt64](repeating: 0, count: m)
+                        for j in 0..<m { v[j] = 0 }
                         for level in 0..<bits {
                             let shift = UInt64(bits - 1 - level)
                             for j in 0..<m {
@@ -191,6 +201,7 @@ extension DCFKeys {
                     }
                 }
             }
+        }
         }
         return out
     }
