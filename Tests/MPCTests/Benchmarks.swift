@@ -57,6 +57,17 @@ struct DReLUBenchmarks {
         print("DCF 63-bit, 2^20 elements, 1 thread: keygen \(String(format: "%.3f", g)) s (\(String(format: "%.2f", Double(n) / g / 1e6)) M/s), eval \(String(format: "%.3f", e)) s (\(String(format: "%.2f", Double(n) / e / 1e6)) M/s), key \(cw.count * 8 / n) B/element/party [sink \(y[n / 2] & 1)]")
     }
 
+    /// The dealer alone, sending into channels that count and discard: PRG draws, DCF key generation,
+    /// record encoding and framing for 2^20 elements (8 records of 2^17 per party).
+    @Test func dreluDealer() throws {
+        let batches = 8, per = 1 << 17
+        let sinks = (DiscardChannel(), DiscardChannel())
+        let dealer = try Dealer(toClient: FramedConnection(channel: sinks.0), toServer: FramedConnection(channel: sinks.1))
+        let t = try ContinuousClock().measure { for _ in 0..<batches { try dealer.dreluKey(shape: [per]) } }.seconds
+        let n = batches * per
+        print("DReLU dealer, 2^20 elements: \(String(format: "%.3f", t)) s = \(String(format: "%.2f", Double(n) / t / 1e6)) M keys/s (1 thread), offline \(String(format: "%.1f", Double(dealer.offlineBytes) / Double(n))) B/element")
+    }
+
     /// The whole protocol: dealer (offline, timed alone), then both parties over the in-memory transport
     /// on two threads: first each takes its keys from the dealer stream (offline: receive and decode),
     /// then the timed online phase. 2^20 elements in 8 batches of 2^17 (a record is one frame, ≤ 1 GiB).
@@ -83,4 +94,15 @@ struct DReLUBenchmarks {
         print("DReLU 2^20 elements (8 × 2^17): dealer \(String(format: "%.3f", dealSeconds)) s (\(String(format: "%.2f", Double(n) / dealSeconds / 1e6)) M/s incl. PRG, records, in-memory send), offline \(offline / n) B/element, party key receive+decode \(String(format: "%.3f", f)) s [sink \(r0.0 ^ r1.0)]")
         print("DReLU online: \(String(format: "%.3f", online)) s for 2^20, both parties in parallel on 2 cores = \(String(format: "%.2f", Double(n) / online / 1e6)) M elements/s; rounds \(r0.1) (1 per batch), \(r0.2 / n) B/element sent by each party")
     }
+}
+
+/// A channel that counts and drops what is sent (dealer benchmarks).
+final class DiscardChannel: ByteChannel, @unchecked Sendable {
+    let peerName = "discard"
+    private(set) var bytes = 0
+    func send(_ b: UnsafeRawBufferPointer) throws { bytes += b.count }
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws {
+        throw TransportError.peerClosed(peer: peerName, detail: "discard channel has nothing to read")
+    }
+    func close() {}
 }

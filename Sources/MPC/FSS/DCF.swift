@@ -106,10 +106,11 @@ enum DCF {
             for j in 0..<m {
                 let (lo, hi) = (s[2 * (b * c + j)], s[2 * (b * c + j) + 1])
                 let o = 6 * (b * m + j)
-                buf[o] = lo; buf[o + 1] = hi; buf[o + 2] = lo ^ 1; buf[o + 3] = hi; buf[o + 4] = lo ^ 2; buf[o + 5] = hi
+                scratch[o] = lo; scratch[o + 1] = hi; scratch[o + 2] = lo ^ 1; scratch[o + 3] = hi
+                scratch[o + 4] = lo ^ 2; scratch[o + 5] = hi
             }
         }
-        aes.mmo(buf.baseAddress!, count: 6 * m, scratch: scratch.baseAddress!)
+        aes.mmo(scratch.baseAddress!, into: buf.baseAddress!, count: 6 * m)
         let shift = UInt64(bits - 1 - level)
         let (sBase, vBase, tLBase, tRBase) = (2 * level * n, 2 * bits * n + level * n, 3 * bits * n, 3 * bits * n + n)
         for j in 0..<m {
@@ -175,10 +176,10 @@ extension DCFKeys {
                             let shift = UInt64(bits - 1 - level)
                             for j in 0..<m {
                                 let dir = ((x[start + j] & inputMask) >> shift) & 1
-                                buf[4 * j] = s[2 * j] ^ dir; buf[4 * j + 1] = s[2 * j + 1]
-                                buf[4 * j + 2] = s[2 * j] ^ 2; buf[4 * j + 3] = s[2 * j + 1]
+                                scratch[4 * j] = s[2 * j] ^ dir; scratch[4 * j + 1] = s[2 * j + 1]
+                                scratch[4 * j + 2] = s[2 * j] ^ 2; scratch[4 * j + 3] = s[2 * j + 1]
                             }
-                            aes.mmo(buf.baseAddress!, count: 2 * m, scratch: scratch.baseAddress!)
+                            aes.mmo(scratch.baseAddress!, into: buf.baseAddress!, count: 2 * m)
                             let (sBase, vBase, tBase) = (2 * level * n, 2 * bits * n + level * n, 3 * bits * n)
                             for j in 0..<m {
                                 let dir = ((x[start + j] & inputMask) >> shift) & 1

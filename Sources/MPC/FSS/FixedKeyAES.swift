@@ -24,24 +24,20 @@ final class FixedKeyAES: @unchecked Sendable {
 
     deinit { CCryptoBoringSSL_EVP_CIPHER_CTX_free(ctx) }
 
-    /// Replaces each of the `count` 16-byte blocks at `blocks` (two words each) by its AES encryption.
-    func encrypt(_ blocks: UnsafeMutablePointer<UInt64>, count: Int) {
-        let chunk = 1 << 20  // blocks per EVP call (int lengths)
+    /// Writes the MMO hash `AES(x) ⊕ x` of each block `x` of `input` to `output` (`count` blocks each;
+    /// the buffers must not overlap).
+    func mmo(_ input: UnsafePointer<UInt64>, into output: UnsafeMutablePointer<UInt64>, count: Int) {
+        let chunk = 1 << 20
         var done = 0
         while done < count {
             let n = min(chunk, count - done)
-            let p = UnsafeMutableRawPointer(blocks + 2 * done).assumingMemoryBound(to: UInt8.self)
             var outLen: Int32 = 0
-            let rc = CCryptoBoringSSL_EVP_EncryptUpdate(ctx, p, &outLen, p, Int32(16 * n))
+            let rc = CCryptoBoringSSL_EVP_EncryptUpdate(
+                ctx, UnsafeMutableRawPointer(output + 2 * done).assumingMemoryBound(to: UInt8.self), &outLen,
+                UnsafeRawPointer(input + 2 * done).assumingMemoryBound(to: UInt8.self), Int32(16 * n))
             precondition(rc == 1 && outLen == Int32(16 * n), "EVP_EncryptUpdate failed")
             done += n
         }
-    }
-
-    /// Replaces each block `x` by the MMO hash `AES(x) ⊕ x`.
-    func mmo(_ blocks: UnsafeMutablePointer<UInt64>, count: Int, scratch: UnsafeMutablePointer<UInt64>) {
-        scratch.update(from: blocks, count: 2 * count)
-        encrypt(blocks, count: count)
-        for i in 0..<(2 * count) { blocks[i] ^= scratch[i] }
+        for i in 0..<(2 * count) { output[i] ^= input[i] }
     }
 }
