@@ -40,7 +40,7 @@ struct Benchmarks {
 
 /// DReLU throughput on 2^20 elements in release; run with
 /// `MPC_BENCH=1 swift test -c release --filter MPCTests.DReLUBenchmarks`. Reported, not asserted.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["MPC_BENCH"] != nil))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["MPC_BENCH"] != nil))
 struct DReLUBenchmarks {
     /// Pure DCF work, one thread: key generation (both keys) and one party's evaluation.
     @Test func dcfLocal() {

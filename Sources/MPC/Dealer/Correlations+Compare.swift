@@ -39,7 +39,8 @@ extension Dealer {
             msb1[i] = top &- msb0[i]
         }
         var record = DealerRecord(kind: .dreluKey, shape: shape,
-                                  payload: DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1))
+                                  payload: DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0,
+                                                        roots1: roots1, extraCapacity: n))
         try emit(.client, record)
         record.payload += msb1
         try emit(.server, record)
