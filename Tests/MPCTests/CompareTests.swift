@@ -6,12 +6,14 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct CompareTests {
     let fp = FixedPoint(fracBits: 16)
 
-    /// Ring values that stress the sign test: 0, ±1, ±2^20 (±16.0 in fixed point), the signed extremes
+    /// Ring values that stress the sign test: 0, ±1, ±2^20 as raw ring values (±16.0 in fixed point) and
+    /// as fixed point (±2^36 raw), the signed extremes
     /// and their neighbours, and values around 2^62 and 2^63 (the wrap-around).
     static let boundary: [UInt64] = [
         0, 1, UInt64.max, 2, UInt64.max - 1, 1 << 20, 0 &- (1 << 20), (1 << 20) - 1, 0 &- ((1 << 20) + 1),
         1 << 63, (1 << 63) - 1, (1 << 63) + 1, (1 << 63) - 2, 1 << 62, 0 &- (1 << 62), (1 << 62) + 12345,
         UInt64(bitPattern: -1_000_000_000_000), 1_000_000_000_000,
+        1 << 36, 0 &- (1 << 36), (1 << 36) + 1, 0 &- ((1 << 36) - 1),  // ±2^20 as fixed point (f = 16)
     ]
 
     /// Bytes of the seed records (2 × (8 header + 8 dim + 16 seed)) and of one rank-r record header.
