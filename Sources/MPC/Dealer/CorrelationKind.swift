@@ -10,6 +10,8 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     case matmulTriple = 3
     /// Square pair (a, c = a ⊙ a), shape = the tensor shape.
     case squarePair = 4
+    /// DReLU key (input mask, shares of its top bit, 63-bit DCF keys), shape = the tensor shape.
+    case dreluKey = 5
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .triple: return "triple"
         case .matmulTriple: return "matmulTriple"
         case .squarePair: return "squarePair"
+        case .dreluKey: return "dreluKey"
         }
     }
 }
@@ -35,8 +38,13 @@ struct DealerRecord: Equatable {
 
     func encoded() -> [UInt8] {
         var out = DealerRecord.magic + [kind.rawValue, UInt8(shape.count), 0, 0]
+        out.reserveCapacity(8 + 8 * shape.count + 8 * payload.count)
         out += WordCoding.bytes(shape.map { UInt64($0) })
+        #if _endian(big)
         out += WordCoding.bytes(payload)
+        #else
+        payload.withUnsafeBytes { out.append(contentsOf: $0) }  // one copy: records can be hundreds of MB
+        #endif
         return out
     }
 
@@ -54,6 +62,13 @@ struct DealerRecord: Equatable {
         }
         let dims = WordCoding.words(Array(bytes[8..<headerBytes]))
         guard dims.allSatisfy({ $0 < 1 << 40 }) else { throw DealerError.malformedRecord("\(kind): absurd shape \(dims)") }
-        return DealerRecord(kind: kind, shape: dims.map { Int($0) }, payload: WordCoding.words(Array(bytes[headerBytes...])))
+        var payload = [UInt64](repeating: 0, count: (bytes.count - headerBytes) / 8)
+        payload.withUnsafeMutableBytes { dst in
+            bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[headerBytes...])) }
+        }
+        #if _endian(big)
+        for i in payload.indices { payload[i] = UInt64(littleEndian: payload[i]) }
+        #endif
+        return DealerRecord(kind: kind, shape: dims.map { Int($0) }, payload: payload)
     }
 }

@@ -59,6 +59,14 @@ public final class FramedConnection: @unchecked Sendable {
     public func send(frame payload: UnsafeRawBufferPointer) throws {
         if !network.isNone { emulateDelay(bytes: payload.count + 8) }
         var header = UInt64(payload.count).littleEndian
+        if payload.count >= 1 << 20 {
+            // Large frames (dealer records): header and payload in two writes instead of a copy.
+            try withUnsafeBytes(of: &header) { try channel.send($0) }
+            try channel.send(payload)
+            counters.payloadBytesSent += payload.count
+            counters.framesSent += 1
+            return
+        }
         var framed = [UInt8](repeating: 0, count: 8 + payload.count)
         framed.withUnsafeMutableBytes { dst in
             withUnsafeBytes(of: &header) { dst.copyMemory(from: $0) }

@@ -1,0 +1,67 @@
+// The comparison correlation (DReLU key): its type, the dealer's generator and the decoder. The online
+// evaluator is `Party.drelu` (Protocols/Party+Compare.swift).
+
+/// One party's DReLU key for a tensor of elements: everything needed to turn `x + r` (opened) into an
+/// arithmetic share of the bit `x ≥ 0` (signed) with no further communication.
+///
+/// The dealer samples the mask `r` uniformly and gives each party: an additive share of `r`, an additive
+/// share of `msb(r)`, and a key of the 63-bit DCF `f(y) = β · 1{y < r mod 2^63}` with `β = 1 − 2·msb(r)`
+/// (so `msb(r) + f(y) = msb(r) ⊕ 1{y < r mod 2^63}`). Each part alone is uniform or pseudorandom.
+public struct DReLUKey: Sendable {
+    /// This party's additive share of the mask `r` (uniform on its own).
+    public var mask: RingTensor
+    /// This party's additive share of `msb(r)` ∈ {0, 1} (uniform on its own).
+    public var maskMSB: RingTensor
+    /// This party's DCF keys (63-bit inputs, payload in Z_2^64).
+    var dcf: DCFKeys
+
+    /// Input width of the DCF: the low 63 bits of `x + r`.
+    static let dcfBits = 63
+}
+
+extension Dealer {
+    /// Deals a DReLU key of `shape` (consumed by `Party.drelu`, and by everything built on it).
+    ///
+    /// Each party's mask share and DCF root seeds come from the PRG it shares with the dealer (free);
+    /// party 0's share of `msb(r)` too. Offline cost per element: the 63-level DCF corrections,
+    /// 3·63 + 3 = 192 words = 1536 bytes, to each party, plus 8 bytes (party 1's share of `msb(r)`)
+    /// to party 1: 3080 bytes in all. Dealer work: 6 fixed-key AES blocks per level per element.
+    public func dreluKey(shape: [Int]) throws {
+        let n = RingTensor.count(of: shape)
+        let r0 = draw(.client, n), roots0 = draw(.client, 2 * n), msb0 = draw(.client, n)
+        let r1 = draw(.server, n), roots1 = draw(.server, 2 * n)
+        var alpha = [UInt64](repeating: 0, count: n), beta = alpha, msb1 = alpha
+        for i in 0..<n {
+            let r = r0[i] &+ r1[i]
+            let top = r >> 63
+            alpha[i] = r & (UInt64.max >> 1)
+            beta[i] = 1 &- 2 &* top
+            msb1[i] = top &- msb0[i]
+        }
+        var record = DealerRecord(kind: .dreluKey, shape: shape,
+                                  payload: DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0,
+                                                        roots1: roots1, extraCapacity: n))
+        try emit(.client, record)
+        record.payload += msb1
+        try emit(.server, record)
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `dreluKey(shape)`.
+    public func dreluKey(shape: [Int]) throws -> DReLUKey {
+        let n = RingTensor.count(of: shape)
+        let keyWords = DCF.correctionWords(bits: DReLUKey.dcfBits) * n
+        var payload = try next(.dreluKey, shape: shape, payloadCount: keyWords + (party == .client ? 0 : n))
+        let mask = draw(n), roots = draw(2 * n)
+        let msb: [UInt64]
+        if party == .client {
+            msb = draw(n)
+        } else {
+            msb = Array(payload[keyWords...])
+            payload.removeLast(n)
+        }
+        return DReLUKey(mask: RingTensor(shape: shape, data: mask), maskMSB: RingTensor(shape: shape, data: msb),
+                        dcf: DCFKeys(bits: DReLUKey.dcfBits, count: n, roots: roots, corrections: payload))
+    }
+}
