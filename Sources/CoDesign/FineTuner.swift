@@ -71,6 +71,7 @@ public final class FineTuner {
         let resuming = resume && FileManager.default.fileExists(atPath: stateURL.path)
         if !resuming { try? FileManager.default.removeItem(at: logURL) }
         let log = TrainingLog(path: logURL.path)
+        let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
         var state = TrainingState(epochsDone: 0, stepInEpoch: 0, globalStep: 0, bestDev: -1, bestEpoch: -1)
         if resuming {
             state = try TrainingState.restore(from: stateURL, model: model, optimizer: optimizer)
@@ -91,8 +92,13 @@ public final class FineTuner {
                 let idx = Array(order[lo..<min(lo + opts.batchSize, order.count)])
                 let batch = data.train.makeBatch(idx)
                 let rng = SeededGenerator(seed: opts.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(state.globalStep))
-                let loss = Tensor.crossEntropy(
-                    logits: model.forward(batch.encoded, training: true, rng: rng), labels: batch.labels.map { Int32($0) })
+                let logits = model.forward(batch.encoded, training: true, rng: rng)
+                var loss = Tensor.crossEntropy(logits: logits, labels: batch.labels.map { Int32($0) })
+                if let teacher {
+                    let target = Tensor.withNoGrad { teacher.model.forward(batch.encoded, training: false, rng: rng) }
+                    let kd = Tensor.distillationLoss(student: logits, teacher: target, temperature: teacher.config.temperature)
+                    loss = loss * (1 - teacher.config.alpha) + kd * teacher.config.alpha
+                }
                 optimizer.zeroGrad()
                 loss.backward()
                 _ = clipGradNorm(params.map { $0.tensor }, maxNorm: opts.maxGradNorm)

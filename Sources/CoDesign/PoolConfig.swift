@@ -57,8 +57,21 @@ public enum ModelInit: Equatable, Sendable {
     case random(layers: Int, hidden: Int, heads: Int, intermediate: Int, vocab: String)
 }
 
+/// Knowledge distillation from a fine-tuned teacher on the logits (Hinton et al. 2015):
+/// loss = (1 - alpha) * CE(student, gold) + alpha * T^2 * KL(teacher_T || student_T).
+///
+/// YAML: `distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0}`.
+/// The teacher must use the same vocabulary and labels as the student.
+public struct DistillationConfig: Equatable, Sendable {
+    public var teacher: String
+    public var alpha: Float = 0.5
+    public var temperature: Float = 2.0
+}
+
 /// One member of a model pool.
 public struct PoolMemberConfig: Equatable, Sendable {
+    /// Distillation from a teacher checkpoint, when set.
+    public var distill: DistillationConfig?
     /// File-name-safe identifier; the checkpoint is `<out>/pool/<name>.h5`.
     public var name: String
     public var initialization: ModelInit
@@ -88,6 +101,7 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     intermediate: 512
 ///     softmax: 2quad            # exact | 2quad | relu-norm (default exact)
 ///     activation: quad          # gelu | quad | relu (default gelu)
+///     distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0}   # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
@@ -145,7 +159,8 @@ public struct PoolConfig: Equatable, Sendable {
         let at = "models[\(i)]"
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
-            "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "training",
+            "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
+            "training",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -181,6 +196,17 @@ public struct PoolConfig: Equatable, Sendable {
             throw ConfigError(path: file, "\(at).init must be 'pretrained' or 'random', not '\(other)'")
         }
         var member = PoolMemberConfig(name: name, initialization: initialization, training: training)
+        if let d = try r.mapping("distill") {
+            let dr = YAMLReader(file: file, path: "\(at).distill", node: d)
+            try dr.checkKeys(["teacher", "alpha", "temperature"])
+            guard let teacher = try dr.string("teacher") else {
+                throw ConfigError(path: file, "\(at).distill needs 'teacher' (a fine-tuned checkpoint .h5)")
+            }
+            var dc = DistillationConfig(teacher: teacher)
+            if let a = try dr.float("alpha", min: 0, max: 1) { dc.alpha = a }
+            if let t = try dr.float("temperature", min: 0.01) { dc.temperature = t }
+            member.distill = dc
+        }
         if let s = try r.string("softmax") {
             guard let v = SoftmaxVariant(rawValue: s) else {
                 throw ConfigError(path: file, "\(at).softmax must be one of \(SoftmaxVariant.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")

@@ -159,3 +159,27 @@ enum Python {
         #expect(try CLI.run(["predict", "--checkpoint", "run/pool/tiny.h5", "--text-file", "q.txt"], cwd: dir).status == 0)
     }
 }
+
+/// Logit distillation from a teacher checkpoint.
+@Suite struct DistillationTrainPoolTests {
+    @Test func studentDistillsFromTeacherAndMismatchedTeacherIsRefused() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 2).write(to: dir.appendingPathComponent("t.yaml"), atomically: true, encoding: .utf8)
+        let t = try CLI.run(["train-pool", "--config", "t.yaml", "--out", "teacher", "--quiet"], cwd: dir)
+        #expect(t.status == 0, "\(t.stderr)")
+
+        let student = TinyTask.config(epochs: 1) + "\n    distill: {teacher: teacher/pool/tiny.h5, alpha: 0.7, temperature: 2.0}\n"
+        try student.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let s = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student", "--quiet"], cwd: dir)
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("student/pool/tiny.h5").path))
+
+        // A teacher with another vocabulary cannot teach: one clear error.
+        var vocab = TinyTask.vocab()
+        vocab.append("extra")
+        try vocab.joined(separator: "\n").appending("\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student2", "--quiet"], cwd: dir)
+        #expect(bad.status != 0 && bad.stderr.contains("different vocabulary"), "\(bad.stderr)")
+    }
+}
