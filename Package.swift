@@ -39,9 +39,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        // Helpers shared by test targets (numeric comparisons with readable failures).
+        .target(name: "_TestSupport", path: "Sources/_TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData"], exclude: ["fixtures"]),
-        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),

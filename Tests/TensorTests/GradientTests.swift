@@ -1,4 +1,5 @@
 import Testing
+import _TestSupport
 import Tensor
 
 /// A finite-difference check for every op with a backward rule.

@@ -2,7 +2,7 @@ import Testing
 
 /// Elementwise `|a - e| <= atol + rtol * |e|`; on failure reports the heads of
 /// both arrays and the max difference, at the caller's source location.
-func expectClose(
+public func expectClose(
     _ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, atol: Float = 1e-6, _ what: String = "",
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
