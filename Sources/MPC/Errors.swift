@@ -45,9 +45,12 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case unexpectedMessage(party: String, round: Int, expectedBytes: Int, foundBytes: Int)
     /// The setup handshake found a different protocol version or party role.
     case handshake(String)
+    /// A caller passed operands whose shapes do not fit the protocol.
+    case shapeMismatch(String)
 
     public var description: String {
         switch self {
+        case let .shapeMismatch(d): return d
         case let .unexpectedMessage(p, r, e, f):
             return "\(p), round \(r): expected a \(e)-byte message, found \(f) bytes; parties are out of step"
         case let .handshake(d): return "handshake failed: \(d)"

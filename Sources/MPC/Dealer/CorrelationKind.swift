@@ -12,6 +12,11 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     case squarePair = 4
     /// DReLU key (input mask, shares of its top bit, 63-bit DCF keys), shape = the tensor shape.
     case dreluKey = 5
+    /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
+    case weightMask = 16
+    /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
+    /// shape = [m, k, n].
+    case maskedWeightTriple = 17
 
     public var description: String {
         switch self {
@@ -20,6 +25,8 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .matmulTriple: return "matmulTriple"
         case .squarePair: return "squarePair"
         case .dreluKey: return "dreluKey"
+        case .weightMask: return "weightMask"
+        case .maskedWeightTriple: return "maskedWeightTriple"
         }
     }
 }

@@ -1,0 +1,53 @@
+// Correlations for linear layers whose weights the server owns in plaintext (see Party+Weights.swift).
+
+/// The per-query correlation of `x · W` for a masked weight: A [m,k] and this party's share of A·B.
+public struct MaskedWeightTriple: Sendable {
+    /// Party 0: the mask A of its activation share. Party 1: empty (it never learns A).
+    public var a: RingTensor
+    /// This party's additive share of A·B [m, n].
+    public var c: RingTensor
+}
+
+extension Dealer {
+    /// Deals the session mask B of a `[k, n]` server-owned weight and returns its handle.
+    ///
+    /// B is drawn from the PRG shared with the server, so nothing but a header travels
+    /// (offline bytes: headers only). The dealer keeps B for the per-query triples.
+    public func maskWeight(k: Int, n: Int) throws -> Int {
+        weightMasks.append(draw(.server, k * n))
+        try emit(.client, DealerRecord(kind: .weightMask, shape: [k, n], payload: []))
+        try emit(.server, DealerRecord(kind: .weightMask, shape: [k, n], payload: []))
+        return weightMasks.count - 1
+    }
+
+    /// Deals one query's correlation for `x [m,k] · W` where W has the session mask `handle`.
+    ///
+    /// A [m,k] comes from the client's PRG and C_0 from the client's PRG; only C_1 = A·B − C_0
+    /// travels, to the server. Offline cost: 8·m·n bytes to party 1.
+    public func maskedWeightTriple(handle: Int, m: Int, k: Int, n: Int) throws {
+        precondition(handle >= 0 && handle < weightMasks.count && weightMasks[handle].count == k * n,
+                     "maskedWeightTriple: handle \(handle) is not a [\(k), \(n)] weight mask")
+        let a = draw(.client, m * k), c0 = draw(.client, m * n)
+        var c1 = RingMatmul.multiply(a, weightMasks[handle], m: m, k: k, n: n)
+        for i in 0..<c1.count { c1[i] = c1[i] &- c0[i] }
+        try emitCorrection(.maskedWeightTriple, shape: [m, k, n], correction: c1)
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `weightMask([k, n])`. Returns B on the server, nil on the client.
+    public func weightMask(k: Int, n: Int) throws -> RingTensor? {
+        _ = try next(.weightMask, shape: [k, n], payloadCount: 0)
+        return party == .server ? RingTensor(shape: [k, n], data: draw(k * n)) : nil
+    }
+
+    /// Next record must be `maskedWeightTriple([m, k, n])`.
+    public func maskedWeightTriple(m: Int, k: Int, n: Int) throws -> MaskedWeightTriple {
+        let payload = try next(.maskedWeightTriple, shape: [m, k, n], payloadCount: party == .client ? 0 : m * n)
+        if party == .client {
+            let a = draw(m * k)
+            return MaskedWeightTriple(a: RingTensor(shape: [m, k], data: a), c: RingTensor(shape: [m, n], data: draw(m * n)))
+        }
+        return MaskedWeightTriple(a: RingTensor(shape: [0], data: []), c: RingTensor(shape: [m, n], data: payload))
+    }
+}

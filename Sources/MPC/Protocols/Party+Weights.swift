@@ -1,0 +1,67 @@
+/// A server-owned weight matrix `W [k, n]` prepared for many queries in one session.
+///
+/// The server holds `W` (fixed point, plaintext to it); the client holds `W − B`, where the mask `B`
+/// is known only to the server and the dealer. Built once per session by `Party.loadWeight`.
+public struct MaskedWeight: Sendable {
+    /// Dealer handle of the mask (same value on both parties and the dealer).
+    public let handle: Int
+    /// Server: W. Client: W − B.
+    public let values: RingTensor
+    public var k: Int { values.shape[0] }
+    public var n: Int { values.shape[1] }
+}
+
+extension Party {
+    /// Prepares a server-owned weight for the session: the server sends `W − B` to the client.
+    ///
+    /// Consumes one `weightMask([k, n])` record (the dealer's `maskWeight(k:n:)`, whose returned handle
+    /// must equal `handle`). Rounds: 1 (server → client). Bytes: 8·k·n from the server, once per
+    /// session, before any input is known (setup, not online, under DESIGN §5's accounting).
+    /// Opened: `W − B` to the client, uniform because B is pseudo-random from the server–dealer seed;
+    /// the client learns nothing about W. The dealer never sees W.
+    /// - Parameters:
+    ///   - weight: W [k, n] in fixed point on the server; nil on the client.
+    public func loadWeight(_ weight: RingTensor?, k: Int, n: Int, handle: Int) throws -> MaskedWeight {
+        let mask = try dealer.weightMask(k: k, n: n)
+        if id == .server {
+            guard let w = weight, w.shape == [k, n], let b = mask else {
+                throw ProtocolError.shapeMismatch("loadWeight: the server must pass W of shape [\(k), \(n)], got \(weight?.shape.description ?? "nil")")
+            }
+            try peer.sendStep((w - b).data)
+            return MaskedWeight(handle: handle, values: w)
+        }
+        let masked = try peer.receiveStep(count: k * n)
+        return MaskedWeight(handle: handle, values: RingTensor(shape: [k, n], data: masked))
+    }
+
+    /// Fixed-point `x · W` for secret-shared activations `x [..., m, k]` and a server-owned weight.
+    ///
+    /// Consumes one `maskedWeightTriple([M, k, n])` record (M = product of the leading dimensions).
+    /// Steps: the client sends `E = X_0 − A`; the client sets `Z_0 = A·(W − B) + C_0`, the server
+    /// `Z_1 = (X_1 + E)·W + C_1`, so `Z_0 + Z_1 = X·W`; then both truncate `fracBits`.
+    /// Rounds: 1 (client → server only). Online bytes: 8·M·k from the client; nothing from the server.
+    /// Offline bytes: 8·M·n to the server. Compare Beaver `matmul`: 8·(M·k + k·n) from each party.
+    /// Opened: `E` to the server, uniform (masked by the fresh pseudo-random A); nothing to the client.
+    /// Error: ±1 ulp (local truncation, see `truncate`).
+    public func matmulWeight(_ x: ArithmeticShare, _ w: MaskedWeight) throws -> ArithmeticShare {
+        let k = x.shape.last ?? 0
+        guard k == w.k else {
+            throw ProtocolError.shapeMismatch("matmulWeight: activations \(x.shape) do not match weight [\(w.k), \(w.n)]")
+        }
+        let m = x.tensor.count / Swift.max(k, 1)
+        let t = try dealer.maskedWeightTriple(m: m, k: k, n: w.n)
+        var z: [UInt64]
+        if id == .client {
+            try peer.sendStep((x.tensor.reshaped([m, k]) - t.a).data)
+            z = RingMatmul.multiply(t.a.data, w.values.data, m: m, k: k, n: w.n)
+        } else {
+            let e = try peer.receiveStep(count: m * k)
+            var xe = x.tensor.data
+            for i in 0..<xe.count { xe[i] = xe[i] &+ e[i] }
+            z = RingMatmul.multiply(xe, w.values.data, m: m, k: k, n: w.n)
+        }
+        for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
+        let outShape = Array(x.shape.dropLast()) + [w.n]
+        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import MPC
+
+/// Server-owned weights masked once per session (`loadWeight` + `matmulWeight`).
+@Suite struct WeightTests {
+    let fp = FixedPoint()
+    var ulp: Double { 1 / Double(1 << fp.fracBits) }
+
+    @Test(arguments: [UInt64(41), 42])
+    func maskedWeightMatmulMatchesPlaintextAndCostsOnlyTheActivations(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let (m, k, n) = (16, 48, 40)
+        let xs = rng.doubles(2 * m * k, range: 4), ws = rng.doubles(k * n, range: 2)
+        let x = fp.encode(xs, shape: [2, m, k]), w = fp.encode(ws, shape: [k, n])
+        let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in
+            let h = try d.maskWeight(k: k, n: n)
+            try d.maskedWeightTriple(handle: h, m: 2 * m, k: k, n: n)  // query 1: [2, m, k]
+            try d.maskedWeightTriple(handle: h, m: m, k: k, n: n)      // query 2: [m, k]
+        }) { p in
+            let weight = try p.loadWeight(p.id == .server ? w : nil, k: k, n: n, handle: 0)
+            let setupLog = p.peer.connection.receivedLog!
+            p.peer.resetCounters()
+            p.peer.connection.receivedLog = []
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
+            let z = try p.matmulWeight(sx, weight)
+            let (rounds, sent) = (p.rounds, p.peer.bytesSent)
+            let queryLog = p.peer.connection.receivedLog!
+            let sx2 = p.share(p.id == .client ? x.reshaped([2 * m, k]).prefix(rows: m) : nil, owner: .client, shape: [m, k])
+            let z2 = try p.matmulWeight(sx2, weight)
+            return (try p.revealToBoth([z, z2]), rounds, sent, setupLog, queryLog)
+        }
+        // Correct against plaintext: k products of ≤ 0.5-ulp-rounded inputs plus 1 ulp truncation.
+        var ref = [Double](repeating: 0, count: 2 * m * n)
+        for i in 0..<(2 * m) { for p in 0..<k { for j in 0..<n { ref[i * n + j] += xs[i * k + p] * ws[p * n + j] } } }
+        let got = fp.decode(r0.0[0])
+        #expect(r0.0 == r1.0)
+        #expect(r0.0[0].shape == [2, m, n] && r0.0[1].shape == [m, n])
+        #expect(maxAbsDiff(got, ref) <= Double(k) * 3 * ulp + ulp, "error \(maxAbsDiff(got, ref)), seed \(seed)")
+        #expect(maxAbsDiff(fp.decode(r0.0[1]), Array(got[0..<m * n])) <= 2 * ulp)
+        // Cost of a query: one round, only the client's masked activations travel.
+        #expect(r0.1 == 1 && r1.1 == 1)
+        #expect(r0.2 == 8 * 2 * m * k && r1.2 == 0)
+        #expect(offline > 8 * (2 * m * n + m * n) && offline < 8 * (2 * m * n + m * n) + 1024)
+        // Views: the client's W − B and the server's X_0 − A look uniform and hold no plaintext.
+        expectUniformView(r0.3, plaintext: w.data, seed: seed)
+        expectUniformView(r1.4, plaintext: x.data, seed: seed)
+    }
+
+    @Test func mismatchedActivationShapeIsAnError() throws {
+        #expect(throws: ProtocolError.self) {
+            _ = try runTwoParties(seed: 5, deal: { d in _ = try d.maskWeight(k: 4, n: 3) }) { p in
+                let weight = try p.loadWeight(p.id == .server ? RingTensor(shape: [4, 3]) : nil, k: 4, n: 3, handle: 0)
+                return try p.matmulWeight(ArithmeticShare(RingTensor(shape: [2, 5])), weight)
+            }
+        }
+    }
+}
+
+extension RingTensor {
+    /// The first `rows` rows of a 2-D tensor.
+    fileprivate func prefix(rows: Int) -> RingTensor {
+        RingTensor(shape: [rows, shape[1]], data: Array(data[0..<rows * shape[1]]))
+    }
+}
