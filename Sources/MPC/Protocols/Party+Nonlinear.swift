@@ -76,7 +76,8 @@ extension Party {
     /// scale is folded in without an extra round. Records: `Dealer.reciprocal`.
     /// Input range: [2^−10, 2^13) (the octave table covers it; inputs below 2^−10 get a start too far off,
     /// and results ≥ 1024 lose the range of `mul`). Error: relative 1.2e-5 from Newton plus fixed-point
-    /// rounding; measured max |error| ≤ 3·2^−16 + 2e-5·(1/x) over the range. Rounds: 6. Online bytes per
+    /// rounding; measured max |error| ≤ 3·2^−16 + 5e-5·(1/x) (so relative 5e-5 for x ≤ 16; for large x the
+    /// result has few significant bits: 1/4096 is 16 ulps) over the range. Rounds: 6. Online bytes per
     /// element, each party: 8·22 + 16·6 = 272. Offline ≈ 22·3080 + 48 bytes per element (this is meant for
     /// per-row values: softmax denominators, LayerNorm variances). Opened: masked values only.
     public func reciprocal(_ x: ArithmeticShare) throws -> ArithmeticShare {
@@ -101,8 +102,8 @@ extension Party {
     /// also computing `x'·2^(−j/2)`, the last also `y·2^(−j/2)` and `(x'2^(−j/2))·y`, so the result
     /// `1.5·y·2^(−j/2) − 0.5·(x'2^(−j/2)y)·y²` comes out scaled with no extra round.
     /// Input range: [2^−10, 2^13). Error: relative ≈ 4e-6 from Newton plus fixed-point rounding; measured
-    /// max |error| ≤ 4·2^−16 + 2e-5/√x. Rounds: 6. Online bytes per element, each party: 8·22 + 16·10 = 336.
-    /// Offline ≈ 22·3080 + 80 bytes per element (per-row values). Opened: masked values only.
+    /// max |error| ≤ 4·2^−16 + 2e-5/√x. Rounds: 6. Online bytes per element, each party: 8·22 + 16·9 = 320.
+    /// Offline ≈ 22·3080 + 72 bytes per element (per-row values). Opened: masked values only.
     public func inverseSqrt(_ x: ArithmeticShare) throws -> ArithmeticShare {
         let fp = fixedPoint, (lo, hi) = Approximations.octaves
         let (xn, bits, k) = try octaveNormalise(x.tensor.data)
