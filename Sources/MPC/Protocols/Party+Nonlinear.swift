@@ -1,0 +1,155 @@
+import Foundation
+
+// Elementwise nonlinear functions for transformers: GeLU, exp (x ≤ 0), reciprocal, inverse square root,
+// and MPCFormer's "Quad" GeLU. Errors quoted are measured by `NonlinearTests` (plaintext on a dense grid,
+// and under MPC with f = 16 fractional bits).
+
+/// The public approximations used by the nonlinear gadgets (fitted once, in Double).
+public enum Approximations {
+    /// GeLU (erf form) `x·Φ(x)`: 0 below −4, `x` from 4, least-squares cubics on [−4, −1.5], [−1.5, 0],
+    /// [0, 1.5], [1.5, 4]. Plaintext max error 1.2e-3 (at the fit's worst point; the tails add ≤ 1.3e-4).
+    public static let gelu = PiecewisePolynomial.fit(
+        { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }, breakpoints: [-4, -1.5, 0, 1.5, 4], degree: 3,
+        below: [0], above: [0, 1])
+
+    /// exp on (−∞, 0]: 0 below −16 (e^−16 = 1.1e-7), least-squares cubics on
+    /// [−16, −11, −7, −4.5, −3, −1.8, −0.8, 0] (the last cubic is fitted on [−0.8, 0] and extrapolated above 0).
+    /// Plaintext max absolute error 1.7e-4 (relative 1.7e-4 near 0).
+    public static let exp: PiecewisePolynomial = {
+        let b: [Double] = [-16, -11, -7, -4.5, -3, -1.8, -0.8]
+        let inner = PiecewisePolynomial.fit(Foundation.exp, breakpoints: b + [0], degree: 3, below: [0], above: [1])
+        // Drop the artificial breakpoint at 0: the last fitted cubic also serves x ≥ 0.
+        let rows = (0...b.count).map { taylorShift(inner.centered[$0], by: -inner.centers[$0]) }
+        return PiecewisePolynomial(breakpoints: b, coefficients: rows)
+    }()
+
+    /// Octave range of `reciprocal` and `inverseSqrt`: inputs in [2^lo, 2^(hi+1)).
+    public static let octaves = (lo: -10, hi: 12)
+    /// Minimax linear start for 1/x on [1, 2]: 24/17 − 8/17·x, relative error ≤ 1/17.
+    static let reciprocalStart = (24.0 / 17, -8.0 / 17)
+    /// Least-squares (relative) linear start for 1/√x on [1, 2]: relative error ≤ 0.034.
+    static let inverseSqrtStart = (1.24433297, -0.27751911)
+}
+
+extension Party {
+    /// GeLU, erf form: `x·Φ(x)` elementwise, by `piecewisePolynomial` with `Approximations.gelu`.
+    ///
+    /// Input range: |x| < 2^20. Max error: 1.13e-3 plaintext, 1.14e-3 measured under MPC (f = 16) over
+    /// a dense grid on [−6, 6] and random/edge inputs (bound tested: 1e-2). Rounds: 3. Online bytes per
+    /// element, each party: 8·5 + 64 = 104. Offline ≈ 5·3080 + 32 = 15,432 bytes per element.
+    /// Opened: masked values only (see `piecewisePolynomial`); nothing learned.
+    public func gelu(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.gelu) }
+
+    /// exp(x) for x ≤ 0 (softmax after max subtraction), by `piecewisePolynomial` with `Approximations.exp`.
+    ///
+    /// Input range: −2^20 < x ≤ 0 (exactly 0 below −16; x > 0 extrapolates the last cubic, wrong beyond
+    /// ≈ 0.2). Max absolute error 1.7e-4 plaintext, 1.7e-4 measured under MPC (bound tested: 5e-4). Rounds: 3.
+    /// Online bytes per element, each party: 8·7 + 64 = 120. Offline ≈ 7·3080 + 32 bytes per element.
+    public func exp(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.exp) }
+
+    /// MPCFormer "Quad" GeLU: `0.125x² + 0.25x + 0.5`. Exact up to ±2 ulp (it is the definition).
+    ///
+    /// Consumes one `squarePair(shape)`. Rounds: 1. Online 8 bytes per element from each party; offline 8.
+    /// Range: |x| < 2^10 (truncation of x²). Opened: `x − a`, uniform.
+    public func quadGelu(_ x: ArithmeticShare) throws -> ArithmeticShare {
+        let sq = try square(x)
+        let quarter = truncate(x, bits: 2), eighth = truncate(sq, bits: 3)
+        return addPublic(add(eighth, quarter), RingTensor(shape: x.shape, repeating: fixedPoint.encode(0.5)))
+    }
+
+    /// Octave normalisation shared by `reciprocal` and `inverseSqrt`: one batched comparison round against
+    /// 2^(lo+1)..2^hi gives the octave j (x ∈ [2^j, 2^(j+1))), then `x' = x·2^−j ∈ [1, 2)` (one mul round).
+    /// Returns `x'` and the step bits (for further public tables).
+    func octaveNormalise(_ x: [UInt64]) throws -> (xn: [UInt64], bits: [UInt64], k: Int) {
+        let (lo, hi) = Approximations.octaves, fp = fixedPoint
+        let js = Array(lo...hi)
+        let bits = try stepBits(x, thresholds: js.dropFirst().map { fp.encode(pow(2, Double($0))) })
+        let s = lookup(bits, k: js.count - 1, table: js.map { fp.encode(pow(2, Double(-$0))) })
+        return (try mulMany([(x, s)])[0], bits, js.count - 1)
+    }
+
+    /// Reciprocal `1/x` elementwise for positive `x`.
+    ///
+    /// Steps: one batched comparison round against 2^−9..2^12 (the octave j of x); `x' = x·2^−j ∈ [1, 2)`
+    /// (1 round); start `y0 = 24/17 − 8/17·x'` (local, relative error ≤ 1/17); two Newton steps
+    /// `y ← y·(2 − x'y)` (2 rounds each), the last one multiplying `y·2^−j` alongside `x'y` so that the
+    /// scale is folded in without an extra round. Records: `Dealer.reciprocal`.
+    /// Input range: [2^−10, 2^13) (the octave table covers it; inputs below 2^−10 get a start too far off,
+    /// and results ≥ 1024 lose the range of `mul`). Error: relative 1.2e-5 from Newton plus fixed-point
+    /// rounding; measured max |error| ≤ 3·2^−16 + 5e-5·(1/x) (so relative 5e-5 for x ≤ 16; for large x the
+    /// result has few significant bits: 1/4096 is 16 ulps) over the range. Rounds: 6. Online bytes per
+    /// element, each party: 8·22 + 16·6 = 272. Offline ≈ 22·3080 + 48 bytes per element (this is meant for
+    /// per-row values: softmax denominators, LayerNorm variances). Opened: masked values only.
+    public func reciprocal(_ x: ArithmeticShare) throws -> ArithmeticShare {
+        let fp = fixedPoint, (lo, hi) = Approximations.octaves
+        let (xn, bits, k) = try octaveNormalise(x.tensor.data)
+        let s = lookup(bits, k: k, table: (lo...hi).map { fp.encode(pow(2, Double(-$0))) })
+        let (a, b) = Approximations.reciprocalStart
+        let two = fp.encode(2)
+        var y = addConst(scaleData(xn, by: b), fp.encode(a))
+        let p1 = try mulMany([(xn, y)])[0]
+        y = try mulMany([(y, addConst(p1.map { 0 &- $0 }, two))])[0]
+        let r = try mulMany([(xn, y), (y, s)])
+        let out = try mulMany([(r[1], addConst(r[0].map { 0 &- $0 }, two))])[0]
+        return ArithmeticShare(RingTensor(shape: x.shape, data: out))
+    }
+
+    /// Inverse square root `1/√x` elementwise for positive `x` (LayerNorm).
+    ///
+    /// Steps: as `reciprocal`: octave j by one batched comparison round, `x' = x·2^−j` (1 round), start
+    /// `y0 = 1.2443 − 0.2775·x'` (local, relative error ≤ 0.034), two Newton steps
+    /// `y ← 1.5y − 0.5·(x'y)·(y²)` (2 rounds each: `x'y` and `y²` together, then their product), the first
+    /// also computing `x'·2^(−j/2)`, the last also `y·2^(−j/2)` and `(x'2^(−j/2))·y`, so the result
+    /// `1.5·y·2^(−j/2) − 0.5·(x'2^(−j/2)y)·y²` comes out scaled with no extra round.
+    /// Input range: [2^−10, 2^13). Error: relative ≈ 4e-6 from Newton plus fixed-point rounding; measured
+    /// max |error| ≤ 4·2^−16 absolute plus a relative error of at most 4e-5 (measured 3.9e-5). Rounds: 6. Online bytes per element, each party: 8·22 + 16·9 = 320.
+    /// Offline ≈ 22·3080 + 72 bytes per element (per-row values). Opened: masked values only.
+    public func inverseSqrt(_ x: ArithmeticShare) throws -> ArithmeticShare {
+        let fp = fixedPoint, (lo, hi) = Approximations.octaves
+        let (xn, bits, k) = try octaveNormalise(x.tensor.data)
+        let t = lookup(bits, k: k, table: (lo...hi).map { fp.encode(pow(2, -Double($0) / 2)) })
+        let (a, b) = Approximations.inverseSqrtStart
+        let y0 = addConst(scaleData(xn, by: b), fp.encode(a))
+        let r1 = try mulMany([(xn, y0), (y0, y0), (xn, t)])
+        let pq = try mulMany([(r1[0], r1[1])])[0]
+        let y1 = zip(scaleData(y0, by: 1.5), scaleData(pq, by: 0.5)).map { $0 &- $1 }
+        let r2 = try mulMany([(y1, y1), (y1, t), (r1[2], y1)])
+        let pq2 = try mulMany([(r2[2], r2[0])])[0]
+        let out = zip(scaleData(r2[1], by: 1.5), scaleData(pq2, by: 0.5)).map { $0 &- $1 }
+        return ArithmeticShare(RingTensor(shape: x.shape, data: out))
+    }
+
+    /// Local multiply by a public real (as `scale(_:by:)`) on flat data.
+    func scaleData(_ x: [UInt64], by s: Double) -> [UInt64] {
+        scale(ArithmeticShare(RingTensor(shape: [x.count], data: x)), by: s).tensor.data
+    }
+}
+
+extension Dealer {
+    /// Deals the records of `Party.gelu`.
+    public func gelu(shape: [Int]) throws { try piecewisePolynomial(shape: shape, Approximations.gelu) }
+    /// Deals the records of `Party.exp`.
+    public func exp(shape: [Int]) throws { try piecewisePolynomial(shape: shape, Approximations.exp) }
+    /// Deals the records of `Party.quadGelu`.
+    public func quadGelu(shape: [Int]) throws { try squarePair(shape: shape) }
+
+    func octaveNormalise(count n: Int) throws {
+        let (lo, hi) = Approximations.octaves
+        try stepBits(count: n, thresholds: hi - lo)
+        try triple(shape: [n])
+    }
+
+    /// Deals the records of `Party.reciprocal`.
+    public func reciprocal(shape: [Int]) throws {
+        let n = RingTensor.count(of: shape)
+        try octaveNormalise(count: n)
+        try triple(shape: [n]); try triple(shape: [n]); try triple(shape: [2 * n]); try triple(shape: [n])
+    }
+
+    /// Deals the records of `Party.inverseSqrt`.
+    public func inverseSqrt(shape: [Int]) throws {
+        let n = RingTensor.count(of: shape)
+        try octaveNormalise(count: n)
+        try triple(shape: [3 * n]); try triple(shape: [n]); try triple(shape: [3 * n]); try triple(shape: [n])
+    }
+}

@@ -1,0 +1,264 @@
+import Foundation
+
+// Piecewise polynomials by select-then-compute (SecMoE, 2026), and the shared machinery of the nonlinear
+// gadgets: batched comparisons against public thresholds (one round however many thresholds), public
+// tables selected by the resulting step bits (local), batched Beaver products (one round for many pairs).
+//
+// Shapes: x [N] (any shape, flattened), k thresholds → step bits [N, k] (element-major).
+
+/// A public piecewise polynomial: breakpoints `b_1 < ... < b_k` split the line into `k + 1` segments
+/// (segment 0 is `x < b_1`, segment `j` is `b_j ≤ x < b_(j+1)`, segment `k` is `x ≥ b_k`), each with a
+/// polynomial of degree ≤ 3. Coefficients are stored in the segment-local variable `t = x − center_j`
+/// (the midpoint of a bounded segment, the adjacent breakpoint of an unbounded one), which keeps `|t|`
+/// small so that fixed-point coefficients lose no precision on segments far from 0.
+public struct PiecewisePolynomial: Sendable {
+    /// Ascending breakpoints `b_1..b_k`.
+    public let breakpoints: [Double]
+    /// Segment centers (`k + 1`).
+    public let centers: [Double]
+    /// Per segment, coefficients of `t^0, t^1, ..., t^degree` in `t = x − centers[j]` (`k + 1` rows).
+    public let centered: [[Double]]
+    /// Highest degree over the segments (0...3).
+    public let degree: Int
+
+    /// - Parameters:
+    ///   - breakpoints: strictly ascending, at least one.
+    ///   - coefficients: `breakpoints.count + 1` rows of coefficients of `x^0, x^1, ...` (ascending powers, in
+    ///     `x` itself), degree ≤ 3; rows may differ in length.
+    public init(breakpoints: [Double], coefficients: [[Double]]) {
+        precondition(!breakpoints.isEmpty && zip(breakpoints, breakpoints.dropFirst()).allSatisfy { $0 < $1 },
+                     "breakpoints must be strictly ascending")
+        precondition(coefficients.count == breakpoints.count + 1, "need \(breakpoints.count + 1) coefficient rows")
+        let degree = coefficients.map { $0.count - 1 }.max()!
+        precondition(degree >= 0 && degree <= 3, "degree \(degree) not supported (0...3)")
+        let k = breakpoints.count
+        let centers = (0...k).map { j -> Double in
+            if j == 0 { return breakpoints[0] }
+            if j == k { return breakpoints[k - 1] }
+            return (breakpoints[j - 1] + breakpoints[j]) / 2
+        }
+        self.breakpoints = breakpoints
+        self.centers = centers
+        self.degree = degree
+        // Taylor shift: p(x) = Σ a_d x^d = Σ a_d (t + m)^d = Σ_e t^e Σ_{d≥e} a_d C(d,e) m^(d−e).
+        self.centered = zip(coefficients, centers).map { a, m in
+            taylorShift(a + [Double](repeating: 0, count: degree + 1 - a.count), by: m)
+        }
+    }
+
+    /// Least-squares fit of `f` by a polynomial of `degree` on every bounded segment (dense grid of
+    /// `samples` points per segment), with the given polynomials on the two unbounded segments.
+    public static func fit(_ f: (Double) -> Double, breakpoints: [Double], degree: Int, below: [Double],
+                           above: [Double], samples: Int = 2001) -> PiecewisePolynomial {
+        var rows = [below]
+        for (a, b) in zip(breakpoints, breakpoints.dropFirst()) {
+            let m = (a + b) / 2
+            let ts = (0..<samples).map { a + (b - a) * Double($0) / Double(samples - 1) - m }
+            let c = leastSquares(ts, ts.map { f($0 + m) }, degree: degree)
+            // Back to powers of x (the initializer re-centers; exact in Double up to rounding).
+            rows.append(taylorShift(c, by: -m))
+        }
+        rows.append(above)
+        return PiecewisePolynomial(breakpoints: breakpoints, coefficients: rows)
+    }
+
+    /// The segment of `x` (0...k).
+    public func segment(_ x: Double) -> Int { breakpoints.reduce(0) { $0 + (x >= $1 ? 1 : 0) } }
+
+    /// Plaintext evaluation (reference for tests).
+    public func evaluate(_ x: Double) -> Double {
+        let j = segment(x), t = x - centers[j]
+        return centered[j].reversed().reduce(0.0) { $0 * t + $1 }
+    }
+}
+
+/// Coefficients of `q(t) = p(t + m)` from those of `p` (ascending powers).
+func taylorShift(_ a: [Double], by m: Double) -> [Double] {
+    let n = a.count
+    var out = [Double](repeating: 0, count: n)
+    for e in 0..<n {
+        var s = 0.0
+        for d in e..<n { s += a[d] * binomial(d, e) * Foundation.pow(m, Double(d - e)) }
+        out[e] = s
+    }
+    return out
+}
+
+func binomial(_ n: Int, _ k: Int) -> Double {
+    (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) }
+}
+
+/// Least-squares polynomial (ascending coefficients) by normal equations with Gaussian elimination;
+/// fine for degree ≤ 3 on centered, short intervals.
+func leastSquares(_ xs: [Double], _ ys: [Double], degree: Int) -> [Double] {
+    let m = degree + 1
+    var a = [[Double]](repeating: [Double](repeating: 0, count: m + 1), count: m)
+    for (x, y) in zip(xs, ys) {
+        var p = [Double](repeating: 1, count: 2 * m)
+        for i in 1..<(2 * m) { p[i] = p[i - 1] * x }
+        for r in 0..<m {
+            for c in 0..<m { a[r][c] += p[r + c] }
+            a[r][m] += p[r] * y
+        }
+    }
+    for c in 0..<m {
+        let piv = (c..<m).max { abs(a[$0][c]) < abs(a[$1][c]) }!
+        a.swapAt(c, piv)
+        for r in 0..<m where r != c {
+            let f = a[r][c] / a[c][c]
+            for q in c...m { a[r][q] -= f * a[c][q] }
+        }
+    }
+    return (0..<m).map { a[$0][m] / a[$0][$0] }
+}
+
+/// Most elements in one `dreluKey` record of a batched comparison (a record is one frame, ≤ 1 GiB).
+let comparisonChunk = 1 << 19
+
+/// Record shapes of a batched comparison of `count` elements: `[c]` chunks of at most `comparisonChunk`.
+func comparisonChunks(_ count: Int) -> [Int] {
+    stride(from: 0, to: Swift.max(count, 1), by: comparisonChunk).map { Swift.min(comparisonChunk, count - $0) }
+}
+
+extension Party {
+    /// Step bits `s[i, j] = 1{x_i ≥ b_j}` for every element and every public threshold, in ONE round.
+    ///
+    /// `thresholds` are ring values in the encoding of `x`. All `N·k` DReLUs open together (one exchange);
+    /// records: `dreluKey([c])` for each chunk of at most 2^19 elements (`Dealer.stepBits`).
+    /// Rounds: 1. Online: 8·k bytes per element from each party. Offline: ≈ 3080·k bytes per element.
+    /// Exact while `x − b_j` does not wrap (|x| < 2^62 as a signed ring value). Opened: `x − b_j + r`, uniform.
+    /// - Returns: shares of integer 0/1, flattened `[N, k]` (element-major).
+    func stepBits(_ x: [UInt64], thresholds: [UInt64]) throws -> [UInt64] {
+        let n = x.count, k = thresholds.count, total = n * k
+        let keys = try comparisonChunks(total).map { try dealer.dreluKey(shape: [$0]) }
+        var mine = [UInt64](repeating: 0, count: total)
+        let isClient = id == .client
+        for i in 0..<n {
+            for j in 0..<k { mine[i * k + j] = isClient ? x[i] &- thresholds[j] : x[i] }
+        }
+        var off = 0
+        for key in keys {
+            key.mask.data.withUnsafeBufferPointer { r in for q in 0..<r.count { mine[off + q] = mine[off + q] &+ r[q] } }
+            off += key.mask.count
+        }
+        let theirs = try peer.exchange(mine)
+        var out = [UInt64](repeating: 0, count: total)
+        off = 0
+        let one: UInt64 = isClient ? 1 : 0
+        for key in keys {
+            let c = key.mask.count
+            var opened = [UInt64](repeating: 0, count: c)
+            for q in 0..<c { opened[q] = mine[off + q] &+ theirs[off + q] }
+            let v = key.dcf.evaluate(party: id, opened)
+            for q in 0..<c {
+                let u = key.maskMSB.data[q] &+ v[q]
+                out[off + q] = opened[q] >> 63 == 1 ? u : one &- u
+            }
+            off += c
+        }
+        return out
+    }
+
+    /// Shares of `table[segment(x_i)]` per element from step bits `[N, k]` and a public table of `k + 1`
+    /// ring values: `table[0] + Σ_j s_j·(table[j] − table[j−1])`. Local (bits are integer 0/1 shares).
+    func lookup(_ bits: [UInt64], k: Int, table: [UInt64]) -> [UInt64] {
+        precondition(table.count == k + 1)
+        let n = bits.count / Swift.max(k, 1)
+        let delta = (1...k).map { table[$0] &- table[$0 - 1] }
+        let base: UInt64 = id == .client ? table[0] : 0
+        var out = [UInt64](repeating: base, count: n)
+        for i in 0..<n {
+            var acc = base
+            for j in 0..<k { acc = acc &+ bits[i * k + j] &* delta[j] }
+            out[i] = acc
+        }
+        return out
+    }
+
+    /// Raw Beaver products of several pairs (each pair same length) in ONE round: one `triple([Σ len])`.
+    /// Rounds: 1. Online 16 bytes per product from each party; offline 8 per product to party 1.
+    func mulRawMany(_ pairs: [([UInt64], [UInt64])]) throws -> [[UInt64]] {
+        let total = pairs.reduce(0) { $0 + $1.0.count }
+        let z = try mulRaw(ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.0 })),
+                           ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.1 }))).tensor.data
+        var off = 0
+        return pairs.map { p in defer { off += p.0.count }; return Array(z[off..<off + p.0.count]) }
+    }
+
+    /// Fixed-point products of several pairs in one round (`mulRawMany`, then truncation by `fracBits`).
+    func mulMany(_ pairs: [([UInt64], [UInt64])]) throws -> [[UInt64]] {
+        try mulRawMany(pairs).map { truncate(ArithmeticShare(RingTensor(shape: [$0.count], data: $0)),
+                                             bits: fixedPoint.fracBits).tensor.data }
+    }
+
+    func addConst(_ x: [UInt64], _ c: UInt64) -> [UInt64] { id == .client ? x.map { $0 &+ c } : x }
+
+    /// A piecewise polynomial of a secret, by select-then-compute (SecMoE, 2026).
+    ///
+    /// Steps: (1) compare `x` with all `k` breakpoints in one batched DReLU round (`stepBits`); the step
+    /// bits' adjacent differences are the one-hot segment selector, so the segment's center and
+    /// coefficients are `table[0] + Σ_j s_j·Δtable_j` (public tables: local); (2) `t = x − center` (local)
+    /// and one polynomial of degree D with secret coefficients: D = 1: `c0 + c1·t` (1 mul round);
+    /// D = 2: `c0 + (c1 + c2·t)·t` (2 rounds); D = 3: round A `t², u = c3·t`, round B
+    /// `(c2 + u)·t² + c1·t` (2 rounds). Records (`Dealer.piecewisePolynomial`): the comparison keys, then
+    /// `triple([N])` (D = 1), `triple([N])`×2 (D = 2) or `triple([2N])`×2 (D = 3).
+    ///
+    /// Rounds: 1 (D = 0), 2 (D = 1), 3 (D = 2, 3). Online bytes per element, each party: 8·k + 16·{0,1,2,4}
+    /// for D = 0...3. Offline per element: ≈ 3080·k + 8·{0,1,2,4}. Opened: DReLU-masked `x − b_j` and
+    /// Beaver-masked values only, all uniform; neither party learns the segment.
+    /// Error: the approximation error of the polynomials, plus fixed-point rounding of the coefficients
+    /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x| < 2^20 (real) when the outer
+    /// segments have degree ≤ 1 (higher powers of a large `t` wrap, and are then multiplied by an exact 0
+    /// coefficient); inner segments must be short enough that `|c_d·t^d|` stays below 2^20.
+    public func piecewisePolynomial(_ x: ArithmeticShare, _ p: PiecewisePolynomial) throws -> ArithmeticShare {
+        let fp = fixedPoint, k = p.breakpoints.count
+        let bits = try stepBits(x.tensor.data, thresholds: p.breakpoints.map(fp.encode))
+        let center = lookup(bits, k: k, table: p.centers.map(fp.encode))
+        let c = (0...p.degree).map { d in lookup(bits, k: k, table: p.centered.map { fp.encode($0[d]) }) }
+        let t = zip(x.tensor.data, center).map { $0 &- $1 }
+        let raw: [UInt64]
+        switch p.degree {
+        case 0: return ArithmeticShare(RingTensor(shape: x.shape, data: c[0]))
+        case 1: raw = try mulRawMany([(c[1], t)])[0]
+        case 2:
+            let u = try mulMany([(c[2], t)])[0]
+            raw = try mulRawMany([(zip(c[1], u).map { $0 &+ $1 }, t)])[0]
+        default:
+            let r = try mulMany([(t, t), (c[3], t)])
+            let v = try mulRawMany([(zip(c[2], r[1]).map { $0 &+ $1 }, r[0]), (c[1], t)])
+            raw = zip(v[0], v[1]).map { $0 &+ $1 }
+        }
+        let tail = truncate(ArithmeticShare(RingTensor(shape: x.shape, data: raw)), bits: fp.fracBits)
+        return add(tail, ArithmeticShare(RingTensor(shape: x.shape, data: c[0])))
+    }
+
+    /// `piecewisePolynomial` from breakpoints and per-segment coefficients of `x^0, x^1, ...` (ascending,
+    /// degree ≤ 3, `breakpoints.count + 1` rows). Same cost as the `PiecewisePolynomial` overload.
+    public func piecewisePolynomial(_ x: ArithmeticShare, breakpoints: [Double], coefficients: [[Double]]) throws -> ArithmeticShare {
+        try piecewisePolynomial(x, PiecewisePolynomial(breakpoints: breakpoints, coefficients: coefficients))
+    }
+}
+
+extension Dealer {
+    /// Deals the records of `Party.stepBits` for `count` elements against `thresholds` thresholds.
+    func stepBits(count: Int, thresholds: Int) throws {
+        for c in comparisonChunks(count * thresholds) { try dreluKey(shape: [c]) }
+    }
+
+    /// Deals the records of `Party.piecewisePolynomial` for a secret of `shape`.
+    public func piecewisePolynomial(shape: [Int], _ p: PiecewisePolynomial) throws {
+        let n = RingTensor.count(of: shape)
+        try stepBits(count: n, thresholds: p.breakpoints.count)
+        switch p.degree {
+        case 0: break
+        case 1: try triple(shape: [n])
+        case 2: try triple(shape: [n]); try triple(shape: [n])
+        default: try triple(shape: [2 * n]); try triple(shape: [2 * n])
+        }
+    }
+
+    /// Deals the records of `Party.piecewisePolynomial(_:breakpoints:coefficients:)`.
+    public func piecewisePolynomial(shape: [Int], breakpoints: [Double], coefficients: [[Double]]) throws {
+        try piecewisePolynomial(shape: shape, PiecewisePolynomial(breakpoints: breakpoints, coefficients: coefficients))
+    }
+}

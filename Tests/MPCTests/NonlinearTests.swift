@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+@testable import MPC
+
+/// Nonlinear gadgets vs plaintext Double: piecewise polynomial, GeLU, exp, reciprocal, inverse sqrt,
+/// softmax, 2Quad softmax, Quad GeLU, LayerNorm. Errors, exact rounds, uniform views.
+@Suite(.timeLimit(.minutes(2))) struct NonlinearTests {
+    let fp = FixedPoint(fracBits: 16)
+
+    /// Runs `op` on `xs` (shared by the server) under MPC; returns the decoded result, rounds, bytes, views.
+    func run(_ xs: [Double], shape: [Int], seed: UInt64, deal: @escaping (Dealer) throws -> Void,
+             _ op: @escaping @Sendable (Party, ArithmeticShare) throws -> ArithmeticShare) throws
+        -> (y: [Double], rounds: Int, bytes: Int, offline: Int, views: [[[UInt8]]]) {
+        let x = fp.encode(xs, shape: shape)
+        let (r0, r1, offline) = try runTwoParties(seed: seed, receiveTimeout: .seconds(60), deal: deal) { p in
+            let sx = p.share(p.id == .server ? x : nil, owner: .server, shape: shape)
+            let y = try op(p, sx)
+            let c = (p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+            return (try p.revealToBoth(y), c)
+        }
+        #expect(r0.0 == r1.0 && r0.1.0 == r1.1.0 && r0.1.1 == r1.1.1)
+        return (fp.decode(r0.0), r0.1.0, r0.1.1, offline, [r0.1.2, r1.1.2])
+    }
+
+    static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }
+
+    /// Random inputs in [-range, range] plus adversarial ones.
+    func inputs(_ n: Int, range: Double, edges: [Double], seed: UInt64) -> [Double] {
+        var rng = TestData(seed: seed)
+        var xs = rng.doubles(n, range: range)
+        for (i, e) in edges.enumerated() { xs[i] = e }
+        return xs
+    }
+
+    @Test func piecewisePolynomialPlaintextFits() {
+        let grid = (0...120_000).map { -6 + 12 * Double($0) / 120_000 }
+        let g = grid.map { abs(Approximations.gelu.evaluate($0) - Self.gelu($0)) }.max()!
+        let eg = (0...160_000).map { -20 + 20 * Double($0) / 160_000 }
+        let e = eg.map { abs(Approximations.exp.evaluate($0) - Foundation.exp($0)) }.max()!
+        print("plaintext max error: gelu \(g) on [-6, 6], exp \(e) on [-20, 0]")
+        #expect(g < 2e-3 && e < 2.5e-4)
+    }
+
+    @Test func piecewisePolynomialGeneral() throws {
+        // |x| as two linear pieces, plus a cubic middle segment, degree 3 → 3 rounds.
+        let bps: [Double] = [-1, 1], coef: [[Double]] = [[0, -1], [0.5, 0, 0.25, 0.25], [0, 1]]
+        let pp = PiecewisePolynomial(breakpoints: bps, coefficients: coef)
+        let xs = inputs(512, range: 3, edges: [-1, 1, 0, -1 + 1 / fp.scale, 1 - 1 / fp.scale, -1000, 1000, -3, 3], seed: 201)
+        let r = try run(xs, shape: [512], seed: 201, deal: { try $0.piecewisePolynomial(shape: [512], breakpoints: bps, coefficients: coef) }) { p, x in
+            try p.piecewisePolynomial(x, breakpoints: bps, coefficients: coef)
+        }
+        let err = maxAbsDiff(r.y, xs.map(pp.evaluate))
+        #expect(err < 1e-3 * 1000 / 1000 + 2e-4, "max error \(err)")
+        #expect(r.rounds == 3 && r.bytes == 512 * (8 * 2 + 64), "costs \(r.rounds), \(r.bytes)")
+    }
+
+    @Test(arguments: [UInt64(211), 212]) func geluAccurateEverywhere(seed: UInt64) throws {
+        let n = 4096
+        var xs = inputs(n, range: 8, edges: [0, -4, 4, -1.5, 1.5, -4 - 1 / fp.scale, 4 - 1 / fp.scale, -1e5, 1e5, -30, 30, -1 / fp.scale], seed: seed)
+        for i in 100..<2100 { xs[i] = -6 + 12 * Double(i - 100) / 2000 }  // dense grid
+        let r = try run(xs, shape: [n], seed: seed, deal: { try $0.gelu(shape: [n]) }) { p, x in try p.gelu(x) }
+        let err = maxAbsDiff(r.y, xs.map(Self.gelu))
+        print("gelu MPC max abs error \(err), seed \(seed)")
+        #expect(err < 1e-2, "gelu max error \(err), seed \(seed)")
+        #expect(r.rounds == 3 && r.bytes == n * (8 * 5 + 64), "costs \(r.rounds), \(r.bytes)")
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: [n]).data, seed: seed)
+        expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: [n]).data, seed: seed)
+    }
+
+    @Test func expOnNonPositive() throws {
+        let n = 4096
+        var xs = inputs(n, range: 10, edges: [0, -16, -16 - 1 / fp.scale, -1e5, -0.8, -1 / fp.scale, -11, -7, -4.5, -3, -1.8], seed: 221).map { -abs($0) }
+        for i in 100..<2100 { xs[i] = -20 * Double(i - 100) / 2000 }
+        let r = try run(xs, shape: [n], seed: 221, deal: { try $0.exp(shape: [n]) }) { p, x in try p.exp(x) }
+        let err = maxAbsDiff(r.y, xs.map(Foundation.exp))
+        print("exp MPC max abs error \(err)")
+        #expect(err < 5e-4, "exp max error \(err)")
+        #expect(r.rounds == 3 && r.bytes == n * (8 * 7 + 64), "costs \(r.rounds), \(r.bytes)")
+        expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: [n]).data, seed: 221)
+    }
+
+    @Test func reciprocalAndInverseSqrtOverTheRange() throws {
+        let n = 2048
+        var rng = TestData(seed: 231)
+        // Log-uniform over [2^-10, 2^13) plus powers of two and their neighbours.
+        var xs = (0..<n).map { _ in pow(2, -10 + 23 * Double(rng.next() >> 11) / Double(1 << 53)) }
+        for j in -10...12 { let v = pow(2, Double(j)); xs[3 * (j + 10)] = v; xs[3 * (j + 10) + 1] = v - 1 / fp.scale; xs[3 * (j + 10) + 2] = v + 1 / fp.scale }
+        xs[0] = 1.0 / 1024 + 1 / fp.scale
+        let (lo, hi) = Approximations.octaves
+        let k = hi - lo
+        let r = try run(xs, shape: [n], seed: 231, deal: { try $0.reciprocal(shape: [n]) }) { p, x in try p.reciprocal(x) }
+        let s = try run(xs, shape: [n], seed: 232, deal: { try $0.inverseSqrt(shape: [n]) }) { p, x in try p.inverseSqrt(x) }
+        xs = xs.map { fp.decode(fp.encode($0)) }  // compare against the encoded input
+        let worst = (0..<n).max { abs(r.y[$0] * xs[$0] - 1) < abs(r.y[$1] * xs[$1] - 1) }!
+        print("reciprocal worst x \(xs[worst]) → \(r.y[worst])")
+        let rel = zip(r.y, xs).map { abs($0 * $1 - 1) }.max()!
+        let abse = zip(r.y, xs).map { abs($0 - 1 / $1) - 5e-5 / $1 }.max()!
+        let relS = zip(s.y, xs).map { abs($0 * $1.squareRoot() - 1) }.max()!
+        let absS = zip(s.y, xs).map { abs($0 - 1 / $1.squareRoot()) - 2e-5 / $1.squareRoot() }.max()!
+        print("reciprocal: max rel \(rel), max abs beyond 2e-5 rel \(abse); inverseSqrt: max rel \(relS), abs beyond \(absS)")
+        #expect(abse < 3 / fp.scale, "reciprocal error \(abse)")
+        #expect(absS < 4 / fp.scale, "inverseSqrt error \(absS)")
+        #expect(r.rounds == 6 && r.bytes == n * (8 * k + 16 * 6), "reciprocal costs \(r.rounds), \(r.bytes)")
+        #expect(s.rounds == 6 && s.bytes == n * (8 * k + 16 * 9), "inverseSqrt costs \(s.rounds), \(s.bytes)")
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: [n]).data, seed: 231)
+        expectUniformView(s.views[1], plaintext: fp.encode(xs, shape: [n]).data, seed: 232)
+    }
+
+    func softmaxRef(_ xs: [Double], n: Int, mask: [Bool]?, quad: Bool) -> [Double] {
+        stride(from: 0, to: xs.count, by: n).flatMap { o -> [Double] in
+            let row = (0..<n).map { xs[o + $0] }, ok = (0..<n).map { mask?[$0] ?? true }
+            let e: [Double]
+            if quad { e = (0..<n).map { ok[$0] ? (row[$0] + 5) * (row[$0] + 5) : 0 } } else {
+                let m = (0..<n).filter { ok[$0] }.map { row[$0] }.max()!
+                e = (0..<n).map { ok[$0] ? Foundation.exp(row[$0] - m) : 0 }
+            }
+            let s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }
+    }
+
+    @Test(arguments: [false, true]) func softmaxWithMask(quad: Bool) throws {
+        let shape = [3, 8, 64], n = 64, count = 3 * 8 * 64
+        var xs = inputs(count, range: 20, edges: [], seed: 241)
+        for j in 0..<n { xs[j] = 0; xs[n + j] = -20; xs[2 * n + j] = j == 5 ? 20 : -20 }  // flat, flat low, one spike
+        let mask = (0..<n).map { $0 < 50 || $0 == 60 }
+        let r = try run(xs, shape: shape, seed: 241, deal: { quad ? try $0.quadSoftmax(shape: shape) : try $0.softmax(shape: shape) }) { p, x in
+            quad ? try p.quadSoftmax(x, mask: mask) : try p.softmax(x, mask: mask)
+        }
+        let err = maxAbsDiff(r.y, softmaxRef(xs, n: n, mask: mask, quad: quad))
+        print("\(quad ? "2Quad" : "") softmax max abs error \(err); rounds \(r.rounds), online \(r.bytes) B, offline \(r.offline) B")
+        #expect(err < 1e-3, "softmax error \(err)")
+        #expect(r.rounds == (quad ? 8 : 2 * 6 + 10), "rounds \(r.rounds)")
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: shape).data, seed: 241)
+    }
+
+    @Test func quadGeluIsExact() throws {
+        let n = 1024
+        let xs = inputs(n, range: 10, edges: [0, -1 / fp.scale, 100, -100], seed: 251)
+        let r = try run(xs, shape: [n], seed: 251, deal: { try $0.quadGelu(shape: [n]) }) { p, x in try p.quadGelu(x) }
+        let err = maxAbsDiff(r.y, xs.map { 0.125 * $0 * $0 + 0.25 * $0 + 0.5 })
+        #expect(err < 3 / fp.scale && r.rounds == 1 && r.bytes == 8 * n, "error \(err), costs \(r.rounds), \(r.bytes)")
+    }
+
+    @Test(arguments: [false, true]) func layerNorm(secret: Bool) throws {
+        let h = 96, rows = 8, shape = [rows, h]
+        var rng = TestData(seed: 261)
+        var xs = rng.doubles(rows * h, range: 3)
+        for j in 0..<h { xs[j] = 20 * sin(Double(j)); xs[h + j] = 0.1 * Double(j % 7); xs[2 * h + j] = j == 0 ? 30 : 0 }  // wide, tiny variance, spike
+        let gamma = rng.doubles(h, range: 2), beta = rng.doubles(h, range: 1)
+        let (g, b) = (fp.encode(gamma, shape: [h]), fp.encode(beta, shape: [h]))
+        let r = try run(xs, shape: shape, seed: 261, deal: { secret ? try $0.layerNormSecret(shape: shape) : try $0.layerNormPublic(shape: shape) }) { p, x in
+            if secret {
+                let sg = p.share(p.id == .server ? g : nil, owner: .server, shape: [h]), sb = p.share(p.id == .server ? b : nil, owner: .server, shape: [h])
+                return try p.layerNorm(x, gamma: sg, beta: sb)
+            }
+            return try p.layerNorm(x, gamma: gamma, beta: beta)
+        }
+        let ref = stride(from: 0, to: xs.count, by: h).flatMap { o -> [Double] in
+            let row = Array(xs[o..<o + h]), mu = row.reduce(0, +) / Double(h)
+            let v = row.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(h)
+            return (0..<h).map { (row[$0] - mu) / (v + 1e-5).squareRoot() * gamma[$0] + beta[$0] }
+        }
+        let err = maxAbsDiff(r.y, ref)
+        print("layerNorm (\(secret ? "secret" : "public") gamma) max abs error \(err)")
+        #expect(err < 2e-2, "layerNorm error \(err)")
+        #expect(r.rounds == 8, "rounds \(r.rounds)")
+    }
+
+    @Test func wrongRecordThrows() throws {
+        #expect(throws: DealerError.self) {
+            _ = try runTwoParties(seed: 271, deal: { try $0.exp(shape: [4]) }) { p in
+                try p.gelu(p.share(p.id == .client ? RingTensor(shape: [4]) : nil, owner: .client, shape: [4]))
+            }
+        }
+    }
+}
