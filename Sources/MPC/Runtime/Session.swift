@@ -16,27 +16,9 @@ public enum Session {
     public static func deal<P: SecureProgram>(_ program: P, channels: [ByteChannel], options: SessionOptions,
                                               log: (String) -> Void = { _ in }) throws -> SessionReport<P.Output> {
         precondition(channels.count == 2)
-        let digest = try SessionHello.digest(program)
-        var byRole: [PartyID: ByteChannel] = [:]
-        for ch in channels {
-            let hello = FramedConnection(channel: ch, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.connectTimeout)
-            let role = try SessionHello.parse(try hello.receiveFrame(), kind: 1, digest: digest, from: ch.peerName)
-            guard let id = role.party, byRole[id] == nil else {
-                throw SessionError.handshake("two connections to the dealer claim the role \(role.displayName)")
-            }
-            byRole[id] = RenamedChannel(ch, peerName: id.description)
-        }
-        let links = PartyID.allCases.map { byRole[$0]! }
-        let t0 = ContinuousClock.now
-        let dealer = try Dealer(toClient: FramedConnection(channel: links[0]), toServer: FramedConnection(channel: links[1]),
-                                seeds: options.seeds.dealerSeeds())
-        _ = try program.run(on: DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint))
-        let seconds = (ContinuousClock.now - t0).seconds
-        log("dealer: dealt \(dealer.offlineBytes) bytes in \(String(format: "%.3f", seconds)) s; waiting for both parties")
-        try waitForDone(links, digest: digest, deadline: options.sessionTimeout)
-        for l in links { l.close() }
-        return SessionReport(role: .dealer, seconds: seconds, onlineBytesSent: 0, onlineBytesReceived: 0, rounds: 0,
-                             offlineBytes: dealer.offlineBytes, output: nil)
+        let setup = try DealerSetup(program, options: options)
+        for ch in channels { try setup.admit(ch) }
+        return try setup.deal(program, log: log)
     }
 
     /// One computing party: hellos to the dealer and the peer, the `Party` handshake, the online run,
@@ -74,25 +56,6 @@ public enum Session {
         peer.close()
         dealer.close()
         return report
-    }
-
-    /// Waits for both parties' done frames concurrently; the first failure wins (so a dead party is
-    /// named even while the other one is still computing).
-    private static func waitForDone(_ links: [ByteChannel], digest: [UInt8], deadline: Duration) throws {
-        let outcome = FirstFailure()
-        let group = DispatchGroup()
-        for l in links {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                do {
-                    let c = FramedConnection(channel: l, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: deadline)
-                    _ = try SessionHello.parse(try c.receiveFrame(), kind: 2, digest: digest, from: l.peerName)
-                    outcome.succeed()
-                } catch { outcome.fail(error) }
-            }
-        }
-        try outcome.wait(count: links.count)
     }
 
     // MARK: One process (tests, reference runs)
@@ -139,9 +102,17 @@ public enum Session {
         defer { listener.close() }
         onListening(Endpoint(host: listen.host, port: listener.port))
         let deadline = ContinuousClock.now.advanced(by: options.connectTimeout)
-        let a = try listener.accept(peerName: "a party connecting to the dealer", deadline: deadline)
-        let b = try listener.accept(peerName: "a party connecting to the dealer", deadline: deadline)
-        return try deal(program, channels: [a, b], options: options, log: log)
+        // A party that dies while the dealer still waits for the other one closes the listener, so the
+        // dealer fails at once, naming that party, instead of at the accept deadline.
+        let setup = try DealerSetup(program, options: options, onPartyFailure: { listener.close() })
+        for _ in 0..<2 {
+            do {
+                try setup.admit(try listener.accept(peerName: "a party connecting to the dealer", deadline: deadline))
+            } catch {
+                throw setup.firstFailure ?? error
+            }
+        }
+        return try setup.deal(program, log: log)
     }
 
     /// The server process (party 1): listens on `listen` for the client, calls `onListening`, connects
@@ -170,17 +141,73 @@ public enum Session {
     }
 }
 
-/// Collects the first error of several threads.
-private final class FirstFailure: @unchecked Sendable {
+/// The dealer's side of setup: admits the two parties by their hellos and, from then on, watches each
+/// link for the party's done frame on its own thread, so a party that dies at any point (while the
+/// dealer accepts the other, deals, or waits) is reported at once, by name.
+private final class DealerSetup: @unchecked Sendable {
     private let cond = NSCondition()
-    private var done = 0
-    private var error: Error?
-    func succeed() { cond.lock(); done += 1; cond.broadcast(); cond.unlock() }
-    func fail(_ e: Error) { cond.lock(); if error == nil { error = e }; done += 1; cond.broadcast(); cond.unlock() }
-    func wait(count: Int) throws {
-        cond.lock(); defer { cond.unlock() }
-        while done < count && error == nil { cond.wait() }
-        if let error { throw error }
+    private var links: [PartyID: ByteChannel] = [:]
+    private var finished = 0
+    private var failure: Error?
+    private let digest: [UInt8]
+    private let options: SessionOptions
+    private let onPartyFailure: @Sendable () -> Void
+
+    init<P: SecureProgram>(_ program: P, options: SessionOptions, onPartyFailure: @escaping @Sendable () -> Void = {}) throws {
+        self.digest = try SessionHello.digest(program)
+        self.options = options
+        self.onPartyFailure = onPartyFailure
+    }
+
+    /// The first failure of a watched party, if any.
+    var firstFailure: Error? { cond.lock(); defer { cond.unlock() }; return failure }
+
+    /// Reads the hello on `channel`, names the link by the role it claims, and starts watching it.
+    func admit(_ channel: ByteChannel) throws {
+        let hello = FramedConnection(channel: channel, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.connectTimeout)
+        let role = try SessionHello.parse(try hello.receiveFrame(), kind: 1, digest: digest, from: channel.peerName)
+        cond.lock()
+        guard let id = role.party, links[id] == nil else {
+            cond.unlock()
+            throw SessionError.handshake("two connections to the dealer claim the role \(role.displayName)")
+        }
+        let link = RenamedChannel(channel, peerName: id.description)
+        links[id] = link
+        cond.unlock()
+        Thread.detachNewThread { [self] in
+            do {
+                let c = FramedConnection(channel: link, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.sessionTimeout)
+                _ = try SessionHello.parse(try c.receiveFrame(), kind: 2, digest: digest, from: link.peerName)
+                cond.lock(); finished += 1; cond.broadcast(); cond.unlock()
+            } catch {
+                cond.lock(); if failure == nil { failure = error }; finished += 1; cond.broadcast(); cond.unlock()
+                onPartyFailure()
+            }
+        }
+    }
+
+    /// Deals the program to both admitted parties, then waits for both done frames.
+    func deal<P: SecureProgram>(_ program: P, log: (String) -> Void) throws -> SessionReport<P.Output> {
+        let (c, s) = (links[.client]!, links[.server]!)
+        let t0 = ContinuousClock.now
+        let dealer: Dealer
+        do {
+            dealer = try Dealer(toClient: FramedConnection(channel: c), toServer: FramedConnection(channel: s),
+                                seeds: options.seeds.dealerSeeds())
+            _ = try program.run(on: DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint))
+        } catch {
+            throw firstFailure ?? error
+        }
+        let seconds = (ContinuousClock.now - t0).seconds
+        log("dealer: dealt \(dealer.offlineBytes) bytes in \(String(format: "%.3f", seconds)) s; waiting for both parties")
+        cond.lock()
+        while finished < 2 && failure == nil { cond.wait() }
+        let f = failure
+        cond.unlock()
+        if let f { throw f }
+        c.close(); s.close()
+        return SessionReport(role: .dealer, seconds: seconds, onlineBytesSent: 0, onlineBytesReceived: 0, rounds: 0,
+                             offlineBytes: dealer.offlineBytes, output: nil)
     }
 }
 
