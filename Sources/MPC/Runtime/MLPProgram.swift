@@ -118,10 +118,10 @@ public enum SecurePrograms {
     public static let all: [any SecureProgram.Type] = [MLPProgram.self]
 
     /// The program type called `name`.
-    /// - Throws: `SessionError.handshake` naming the known programs.
+    /// - Throws: `SessionError.unknownProgram` naming the known programs.
     public static func named(_ name: String) throws -> any SecureProgram.Type {
         guard let t = all.first(where: { $0.name == name }) else {
-            throw SessionError.worker(role: "?", detail: "unknown program '\(name)'; known: \(all.map { $0.name }.joined(separator: ", "))")
+            throw SessionError.unknownProgram(name: name, known: all.map { $0.name })
         }
         return t
     }

@@ -11,6 +11,8 @@ public enum SessionError: Error, Equatable, CustomStringConvertible {
     case handshake(String)
     /// A role's run failed; `message` is its error.
     case roleFailed(role: String, message: String)
+    /// No registered program has this name.
+    case unknownProgram(name: String, known: [String])
     /// A worker process failed or misbehaved (launcher side).
     case worker(role: String, detail: String)
 
@@ -20,6 +22,7 @@ public enum SessionError: Error, Equatable, CustomStringConvertible {
         case let .badAddress(a): return "bad address '\(a)': expected HOST:PORT, e.g. 127.0.0.1:9000"
         case let .handshake(d): return "session handshake failed: \(d)"
         case let .roleFailed(r, m): return "\(r): \(m)"
+        case let .unknownProgram(n, k): return "unknown program '\(n)'; known programs: \(k.joined(separator: ", "))"
         case let .worker(r, d): return "mpc-worker \(r): \(d)"
         }
     }
