@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
-            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign",
+            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
