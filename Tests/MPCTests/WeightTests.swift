@@ -18,7 +18,7 @@ import Testing
             try d.maskedWeightTriple(handle: h, m: 2 * m, k: k, n: n)  // query 1: [2, m, k]
             try d.maskedWeightTriple(handle: h, m: m, k: k, n: n)      // query 2: [m, k]
         }) { p in
-            let weight = try p.loadWeight(p.id == .server ? w : nil, k: k, n: n, handle: 0)
+            let weight = try p.loadWeight(p.id == .server ? w : nil, k: k, n: n)
             let setupLog = p.peer.connection.receivedLog!
             p.peer.resetCounters()
             p.peer.connection.receivedLog = []
@@ -50,7 +50,7 @@ import Testing
     @Test func mismatchedActivationShapeIsAnError() throws {
         #expect(throws: ProtocolError.self) {
             _ = try runTwoParties(seed: 5, deal: { d in _ = try d.maskWeight(k: 4, n: 3) }) { p in
-                let weight = try p.loadWeight(p.id == .server ? RingTensor(shape: [4, 3]) : nil, k: 4, n: 3, handle: 0)
+                let weight = try p.loadWeight(p.id == .server ? RingTensor(shape: [4, 3]) : nil, k: 4, n: 3)
                 return try p.matmulWeight(ArithmeticShare(RingTensor(shape: [2, 5])), weight)
             }
         }

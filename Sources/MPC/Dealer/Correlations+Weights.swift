@@ -38,6 +38,7 @@ extension DealerStream {
     /// Next record must be `weightMask([k, n])`. Returns B on the server, nil on the client.
     public func weightMask(k: Int, n: Int) throws -> RingTensor? {
         _ = try next(.weightMask, shape: [k, n], payloadCount: 0)
+        weightMasksReceived += 1
         return party == .server ? RingTensor(shape: [k, n], data: draw(k * n)) : nil
     }
 

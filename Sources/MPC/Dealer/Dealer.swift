@@ -59,6 +59,8 @@ public final class DealerStream: @unchecked Sendable {
     private let link: FramedConnection
     /// Records consumed so far (the seed record is number 0).
     public private(set) var recordIndex = 0
+    /// Weight masks received so far: the next one gets this handle, as in the dealer's `maskWeight`.
+    var weightMasksReceived = 0
 
     /// Opens the stream: receives the seed record from the dealer.
     /// - Throws: `TransportError` if the dealer is unreachable; `DealerError` if the first record is not a seed.

@@ -14,14 +14,15 @@ public struct MaskedWeight: Sendable {
 extension Party {
     /// Prepares a server-owned weight for the session: the server sends `W − B` to the client.
     ///
-    /// Consumes one `weightMask([k, n])` record (the dealer's `maskWeight(k:n:)`, whose returned handle
-    /// must equal `handle`). Rounds: 1 (server → client). Bytes: 8·k·n from the server, once per
+    /// Consumes one `weightMask([k, n])` record (the dealer's `maskWeight(k:n:)`; handles count up in
+    /// dealing order on both sides). Rounds: 1 (server → client). Bytes: 8·k·n from the server, once per
     /// session, before any input is known (setup, not online, under DESIGN §5's accounting).
     /// Opened: `W − B` to the client, uniform because B is pseudo-random from the server–dealer seed;
     /// the client learns nothing about W. The dealer never sees W.
     /// - Parameters:
     ///   - weight: W [k, n] in fixed point on the server; nil on the client.
-    public func loadWeight(_ weight: RingTensor?, k: Int, n: Int, handle: Int) throws -> MaskedWeight {
+    public func loadWeight(_ weight: RingTensor?, k: Int, n: Int) throws -> MaskedWeight {
+        let handle = dealer.weightMasksReceived
         let mask = try dealer.weightMask(k: k, n: n)
         if id == .server {
             guard let w = weight, w.shape == [k, n], let b = mask else {

@@ -1,0 +1,75 @@
+// Ops for secure transformer layers: server-owned weights masked once per session, and the
+// nonlinear functions. Costs and views are documented on the `Party` methods.
+
+/// A server-owned weight `[k, n]` prepared for the session (`Party.loadWeight`).
+public struct SecureWeight: Sendable {
+    public let k: Int
+    public let n: Int
+    /// The dealer's mask handle (dealer run only).
+    let dealerHandle: Int?
+    /// The party's masked weight (party runs only).
+    let masked: MaskedWeight?
+}
+
+extension SecureBackend {
+    /// Prepares the server's private input `name` (`[k, n]`, fixed point) as a session weight: the
+    /// server sends `W − B` once; later `matmulWeight` calls cost only the client's masked activations.
+    public func weight(_ name: String, k: Int, n: Int) throws -> SecureWeight {
+        var handle: Int?
+        let masked = try step(deal: { handle = try $0.maskWeight(k: k, n: n) }) { p in
+            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [k, n]) : nil, k: k, n: n)
+        }
+        return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
+    }
+
+    /// `x [..., k] · W [k, n]` for a session weight (`Party.matmulWeight`: 1 round, client → server).
+    public func matmulWeight(_ x: SecureTensor, _ w: SecureWeight) throws -> SecureTensor {
+        precondition(x.shape.last == w.k, "matmulWeight shapes \(x.shape) x [\(w.k), \(w.n)]")
+        let m = x.shape.reduce(1, *) / w.k
+        return try apply(Array(x.shape.dropLast()) + [w.n], deal: { d in
+            try d.maskedWeightTriple(handle: w.dealerHandle!, m: m, k: w.k, n: w.n)
+        }) { p in try p.matmulWeight(x.mine, w.masked!) }
+    }
+
+    /// GeLU (erf form), max error 1.14e-3 (`Party.gelu`).
+    public func gelu(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.gelu(shape: x.shape) }) { try $0.gelu(x.mine) }
+    }
+
+    /// MPCFormer "Quad" GeLU 0.125x² + 0.25x + 0.5 (`Party.quadGelu`).
+    public func quadGelu(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.quadGelu(shape: x.shape) }) { try $0.quadGelu(x.mine) }
+    }
+
+    /// exp for x ≤ 0 (`Party.exp`).
+    public func exp(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.exp(shape: x.shape) }) { try $0.exp(x.mine) }
+    }
+
+    /// 1/x on [2^−10, 2^13) (`Party.reciprocal`).
+    public func reciprocal(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.reciprocal(shape: x.shape) }) { try $0.reciprocal(x.mine) }
+    }
+
+    /// 1/√x on [2^−10, 2^13) (`Party.inverseSqrt`).
+    public func inverseSqrt(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.inverseSqrt(shape: x.shape) }) { try $0.inverseSqrt(x.mine) }
+    }
+
+    /// Softmax over the last dimension with max subtraction and an optional padding mask (`Party.softmax`).
+    public func softmax(_ x: SecureTensor, mask: [Bool]? = nil) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.softmax(shape: x.shape) }) { try $0.softmax(x.mine, mask: mask) }
+    }
+
+    /// MPCFormer "2Quad" softmax (`Party.quadSoftmax`).
+    public func quadSoftmax(_ x: SecureTensor, mask: [Bool]? = nil, c: Double = 5) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.quadSoftmax(shape: x.shape) }) { try $0.quadSoftmax(x.mine, mask: mask, c: c) }
+    }
+
+    /// LayerNorm over the last dimension with secret γ, β (`Party.layerNorm`).
+    public func layerNorm(_ x: SecureTensor, gamma: SecureTensor, beta: SecureTensor, eps: Double = 1e-12) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.layerNormSecret(shape: x.shape) }) {
+            try $0.layerNorm(x.mine, gamma: gamma.mine, beta: beta.mine, eps: eps)
+        }
+    }
+}
