@@ -122,7 +122,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case unexpectedTensors([String])
     /// A tensor's data count does not match its declared shape.
     case badData(name: String, shape: [Int], count: Int)
-    /// The configuration is inconsistent or uses an unimplemented variant.
+    /// The configuration is inconsistent or names a variant this build does not know.
     case invalidConfig(String)
     /// The batch does not fit the model (sequence too long, bad ids).
     case invalidBatch(String)

@@ -51,21 +51,8 @@ func runTwoParties<T: Sendable>(
     return (try box.get(0)!.get(), try box.get(1)!.get(), dealer.offlineBytes)
 }
 
-/// Uniform random doubles in [-range, range) from a seeded SplitMix64 (test data only, never shares).
-struct TestData {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func doubles(_ n: Int, range: Double) -> [Double] {
-        (0..<n).map { _ in (Double(next() >> 11) / Double(1 << 53) * 2 - 1) * range }
-    }
-}
+/// Seeded test data (the runtime's SplitMix64 `SyntheticData`; never shares or keys).
+typealias TestData = SyntheticData
 
 /// Chi-square statistic of byte values against the uniform distribution (255 degrees of freedom).
 func chiSquareBytes(_ bytes: [UInt8]) -> Double {
