@@ -137,3 +137,26 @@ func check(
 func checkFailure(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
     fatalError(message, file: file, line: line)
 }
+
+/// Storage offsets of every element of `shape`, in row-major order, for a view with `strides`
+/// (a stride of 0 broadcasts that dimension). Shared by broadcasting and permutation.
+func stridedOffsets(shape: [Int], strides: [Int]) -> [Int] {
+    let r = shape.count
+    let n = shape.reduce(1, *)
+    var offsets = [Int](repeating: 0, count: n)
+    var index = [Int](repeating: 0, count: r)
+    var off = 0
+    for e in 0..<n {
+        offsets[e] = off
+        var d = r - 1
+        while d >= 0 {
+            index[d] += 1
+            off += strides[d]
+            if index[d] < shape[d] { break }
+            off -= strides[d] * index[d]
+            index[d] = 0
+            d -= 1
+        }
+    }
+    return offsets
+}

@@ -52,22 +52,7 @@ extension Tensor {
             strides[i] = padded[i] == 1 ? 0 : s
             s *= padded[i]
         }
-        let n = outShape.reduce(1, *)
-        var offsets = [Int](repeating: 0, count: n)
-        var index = [Int](repeating: 0, count: r)
-        var off = 0
-        for e in 0..<n {
-            offsets[e] = off
-            var d = r - 1
-            while d >= 0 {
-                index[d] += 1
-                off += strides[d]
-                if index[d] < outShape[d] { break }
-                off -= strides[d] * index[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
+        let offsets = stridedOffsets(shape: outShape, strides: strides)
         return offsets
     }
 

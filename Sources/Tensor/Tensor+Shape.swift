@@ -64,22 +64,7 @@ extension Tensor {
         for i in stride(from: r - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * shape[i + 1] }
         let outShape = order.prefix(outer).map { shape[$0] }
         let strides = order.prefix(outer).map { inStrides[$0] }
-        let n = outShape.reduce(1, *)
-        var offsets = [Int](repeating: 0, count: n)
-        var index = [Int](repeating: 0, count: outer)
-        var off = 0
-        for e in 0..<n {
-            offsets[e] = off
-            var d = outer - 1
-            while d >= 0 {
-                index[d] += 1
-                off += strides[d]
-                if index[d] < outShape[d] { break }
-                off -= strides[d] * index[d]
-                index[d] = 0
-                d -= 1
-            }
-        }
+        let offsets = stridedOffsets(shape: outShape, strides: strides)
         return (offsets, block)
     }
 
