@@ -1,11 +1,12 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import MPC
 import Tensor
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self])
+        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self, Secure.self])
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -28,6 +28,8 @@ struct WorkerCommand: ParsableCommand {
             help: "INSECURE, tests only: derive the dealer and party PRG seeds from this value instead of the system CSPRNG.")
     var insecureTestSeed: UInt64?
     @Option(help: "Seconds each receive may wait during the protocol.") var timeout: Double = 60
+    @Flag(help: "Parties: receive the whole offline phase from the dealer before starting the online clock.")
+    var preprocess = false
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
@@ -44,6 +46,7 @@ struct WorkerCommand: ParsableCommand {
         var options = SessionOptions(network: NetworkProfile(name: net)!,
                                      seeds: insecureTestSeed.map { .insecureTest($0) } ?? .systemRandom)
         options.receiveTimeout = .milliseconds(Int64(timeout * 1000))
+        options.preprocess = preprocess
         let config = WorkerConfiguration(
             role: SessionRole(rawValue: role)!, program: program, parameters: params, listen: try endpoint(listen, "--listen"),
             dealer: try endpoint(connectDealer, "--connect-dealer"), server: try endpoint(connectServer, "--connect-server"),

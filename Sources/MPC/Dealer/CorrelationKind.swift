@@ -17,6 +17,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
     /// shape = [m, k, n].
     case maskedWeightTriple = 17
+    /// End of the program's records (header only): lets a party read the whole offline phase ahead and
+    /// check that it consumed exactly what was dealt.
+    case end = 31
 
     public var description: String {
         switch self {
@@ -27,6 +30,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .dreluKey: return "dreluKey"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
+        case .end: return "end"
         }
     }
 }

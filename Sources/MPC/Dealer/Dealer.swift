@@ -41,6 +41,11 @@ public final class Dealer: @unchecked Sendable {
         try links[party.rawValue].send(frame: record.encoded())
     }
 
+    /// Closes the program's records: sends the `end` record to both parties.
+    public func finish() throws {
+        for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .end, shape: [], payload: [])) }
+    }
+
     /// Sends the header-only record to party 0 and the correction to party 1.
     func emitCorrection(_ kind: CorrelationKind, shape: [Int], correction: [UInt64]) throws {
         try emit(.client, DealerRecord(kind: kind, shape: shape, payload: []))
@@ -81,10 +86,45 @@ public final class DealerStream: @unchecked Sendable {
     /// Draws `count` words from the PRG shared with the dealer.
     func draw(_ count: Int) -> [UInt64] { prg.next(count) }
 
+    /// Records read ahead by `preload` (consumed before the link).
+    private var queue: [DealerRecord] = []
+    private var queueHead = 0
+
+    /// Reads every remaining record up to the dealer's `end` (the whole offline phase) into memory, so
+    /// the online phase never waits for the dealer. Memory: the offline bytes of the program.
+    public func preload() throws {
+        while true {
+            let rec = try DealerRecord.decode(try link.receiveFrame())
+            queue.append(rec)
+            if rec.kind == .end { return }
+        }
+    }
+
+    /// Checks that the next record is the dealer's `end`: the program consumed exactly what was dealt.
+    public func expectEnd() throws {
+        let rec = try nextRecord()
+        guard rec.kind == .end else {
+            throw DealerError.unexpectedRecord(party: party.description, expected: "end", found: rec.tag, index: recordIndex)
+        }
+    }
+
+    private func nextRecord() throws -> DealerRecord {
+        if queueHead < queue.count {
+            defer {
+                queueHead += 1
+                if queueHead == queue.count { queue = []; queueHead = 0 }
+            }
+            let r = queue[queueHead]
+            queue[queueHead].payload = []  // release the memory as soon as the record is consumed
+            return r
+        }
+        return try DealerRecord.decode(try link.receiveFrame())
+    }
+
     /// Reads the next record, checking its kind and shape, and returns its payload
     /// (which must hold `payloadCount` words).
     func next(_ kind: CorrelationKind, shape: [Int], payloadCount: Int) throws -> [UInt64] {
-        let rec = try DealerRecord.decode(try link.receiveFrame())
+        let rec = try nextRecord()
         defer { recordIndex += 1 }
         guard rec.kind == kind, rec.shape == shape else {
             throw DealerError.unexpectedRecord(party: party.description, expected: "\(kind)\(shape)", found: rec.tag, index: recordIndex)

@@ -115,7 +115,7 @@ struct SyntheticData {
 /// The programs a worker process can run, by `SecureProgram.name`.
 public enum SecurePrograms {
     /// Registered program types (add new programs here).
-    public static let all: [any SecureProgram.Type] = [MLPProgram.self]
+    public static let all: [any SecureProgram.Type] = [MLPProgram.self, EncoderProgram.self]
 
     /// The program type called `name`.
     /// - Throws: `SessionError.unknownProgram` naming the known programs.

@@ -42,6 +42,30 @@ extension SecureBackend {
 
     // MARK: Local linear ops
 
+    /// `x` reshaped and reordered: element `i` of the result is element `source[i]` of `x` (head
+    /// splits, transposes, row picks). Local: each party permutes its own share.
+    public func rearrange(_ x: SecureTensor, to shape: [Int], source: [Int]) -> SecureTensor {
+        precondition(source.count == RingTensor.count(of: shape), "rearrange: \(source.count) indices for shape \(shape)")
+        return local(shape) { _ in
+            let d = x.mine.tensor.data
+            return ArithmeticShare(RingTensor(shape: shape, data: source.map { d[$0] }))
+        }
+    }
+
+    /// `x + b` with `b` the private input `name` (`[n]`, n = last dimension of `x`) of `owner`,
+    /// broadcast over rows: the owner adds its plaintext to its own share. Local: 0 rounds, 0 bytes,
+    /// and the other party learns nothing (its share is unchanged). Used for server-owned biases.
+    public func addOwned(_ x: SecureTensor, _ name: String, owner: PartyID) throws -> SecureTensor {
+        let n = x.shape.last!
+        return try apply(x.shape) { p in
+            guard p.id == owner else { return x.mine }
+            let bias = try self.ownedInput(name, shape: [n]).data
+            var d = x.mine.tensor.data
+            for i in d.indices { d[i] = d[i] &+ bias[i % n] }
+            return ArithmeticShare(RingTensor(shape: x.shape, data: d))
+        }
+    }
+
     public func add(_ x: SecureTensor, _ y: SecureTensor) -> SecureTensor {
         precondition(x.shape == y.shape, "add shapes \(x.shape) vs \(y.shape)")
         return local(x.shape) { $0.add(x.mine, y.mine) }

@@ -41,6 +41,20 @@ public protocol SecureBackend: AnyObject {
     /// The plaintext private input `name` of this backend's party (called only on the input's owner).
     /// - Throws: `SessionError.missingInput` if this party was not given it, or it has another shape.
     func ownedInput(_ name: String, shape: [Int]) throws -> RingTensor
+    /// Marks the end of the per-session setup (e.g. loading server weights) and the start of the online
+    /// phase: a party files the traffic, rounds and time so far as setup cost and restarts its counters.
+    func beginOnline()
+    /// Attributes the cost of the following ops to `name` (profiling; see `CostLedger`).
+    func enterSection(_ name: String)
+}
+
+extension SecureBackend {
+    /// Runs `body` with its cost attributed to the section `name`, then returns to the enclosing section.
+    public func section<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        enterSection(name)
+        defer { enterSection("other") }
+        return try body()
+    }
 }
 
 /// A secure computation written once, run by the dealer and by both parties (each in its own process,
@@ -80,6 +94,15 @@ public final class DealerBackend: SecureBackend {
     public func ownedInput(_ name: String, shape: [Int]) throws -> RingTensor {
         throw SessionError.missingInput(party: "dealer", name: name, detail: "the dealer owns no inputs")
     }
+    /// Offline bytes per section (what the dealer sent while the program was in it).
+    public private(set) var ledger = CostLedger()
+    public func beginOnline() { enterSection("other") }
+    public func enterSection(_ name: String) {
+        ledger.switchTo(name, now: CostSample(offlineBytes: dealer.offlineBytes))
+    }
+
+    /// Offline bytes per section so far.
+    public func profile() -> [String: CostSample] { ledger.closed(at: CostSample(offlineBytes: dealer.offlineBytes)) }
 }
 
 /// One computing party's run of a program: every op runs the online protocol on `party`.
@@ -93,7 +116,36 @@ public final class PartyBackend: SecureBackend {
     public init(party: Party, inputs: [String: RingTensor] = [:]) {
         self.party = party
         self.inputs = inputs
+        self.onlineStart = .now
     }
+
+    /// Cost per section of the online phase.
+    public private(set) var ledger = CostLedger()
+    /// Setup cost (everything before `beginOnline`), nil if the program has no setup.
+    public private(set) var setup: CostSample?
+    /// When the online phase started (creation time if the program never calls `beginOnline`).
+    public private(set) var onlineStart: ContinuousClock.Instant
+
+    private func sample() -> CostSample {
+        CostSample(seconds: (ContinuousClock.now - onlineStart).seconds, bytesSent: party.peer.bytesSent,
+                   bytesReceived: party.peer.bytesReceived, rounds: party.rounds,
+                   offlineBytes: party.dealer.offlineBytesReceived)
+    }
+
+    public func beginOnline() {
+        var s = sample()
+        s.offlineBytes = 0
+        setup = s
+        party.peer.resetCounters()
+        onlineStart = .now
+        ledger = CostLedger()
+        ledger.switchTo("other", now: sample())
+    }
+
+    public func enterSection(_ name: String) { ledger.switchTo(name, now: sample()) }
+
+    /// Online cost per section so far.
+    public func profile() -> [String: CostSample] { ledger.closed(at: sample()) }
     public var partyID: PartyID? { party.id }
     public var fixedPoint: FixedPoint { party.fixedPoint }
     public func step<T>(deal: (Dealer) throws -> Void, compute: (Party) throws -> T) throws -> T? {
@@ -107,5 +159,61 @@ public final class PartyBackend: SecureBackend {
             throw SessionError.missingInput(party: party.id.description, name: name, detail: "shape \(t.shape), program expects \(shape)")
         }
         return t
+    }
+}
+
+/// Counters at one instant (or their difference over a stretch of a run).
+public struct CostSample: Codable, Sendable, Equatable {
+    public var seconds = 0.0
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var rounds = 0
+    public var offlineBytes = 0
+
+    public init(seconds: Double = 0, bytesSent: Int = 0, bytesReceived: Int = 0, rounds: Int = 0, offlineBytes: Int = 0) {
+        self.seconds = seconds
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.rounds = rounds
+        self.offlineBytes = offlineBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case seconds, rounds
+        case bytesSent = "bytes_sent", bytesReceived = "bytes_received", offlineBytes = "offline_bytes"
+    }
+
+    static func - (a: CostSample, b: CostSample) -> CostSample {
+        CostSample(seconds: a.seconds - b.seconds, bytesSent: a.bytesSent - b.bytesSent, bytesReceived: a.bytesReceived - b.bytesReceived,
+                   rounds: a.rounds - b.rounds, offlineBytes: a.offlineBytes - b.offlineBytes)
+    }
+    static func + (a: CostSample, b: CostSample) -> CostSample {
+        CostSample(seconds: a.seconds + b.seconds, bytesSent: a.bytesSent + b.bytesSent, bytesReceived: a.bytesReceived + b.bytesReceived,
+                   rounds: a.rounds + b.rounds, offlineBytes: a.offlineBytes + b.offlineBytes)
+    }
+}
+
+/// Cost of a run split by named sections (`SecureBackend.section`): each section accumulates the
+/// counter differences over the stretches the program spent in it. Sections are a profiling aid and
+/// change nothing on the wire.
+public struct CostLedger: Codable, Sendable, Equatable {
+    /// Accumulated cost per section name.
+    public private(set) var sections: [String: CostSample] = [:]
+    private var current = "other"
+    private var since = CostSample()
+
+    public init() {}
+
+    mutating func switchTo(_ name: String, now: CostSample) {
+        sections[current, default: CostSample()] = sections[current, default: CostSample()] + (now - since)
+        current = name
+        since = now
+    }
+
+    /// Closes the current stretch at `now` and returns the sections with a non-zero cost.
+    func closed(at now: CostSample) -> [String: CostSample] {
+        var copy = self
+        copy.switchTo(current, now: now)
+        return copy.sections.filter { $0.value != CostSample() }
     }
 }

@@ -44,15 +44,27 @@ public enum Session {
         let stream = try DealerStream(party: id, link: FramedConnection(channel: dealer, receiveTimeout: options.receiveTimeout))
         let party = try Party(id: id, peer: FramedConnection(channel: peer, network: options.network, receiveTimeout: options.receiveTimeout),
                               dealer: stream, fixedPoint: program.fixedPoint, localSeed: options.seeds.localSeed(id))
+        var offlineSeconds: Double?
+        if options.preprocess {
+            let t = ContinuousClock.now
+            try stream.preload()
+            offlineSeconds = (ContinuousClock.now - t).seconds
+            log("\(id): offline phase received in \(String(format: "%.3f", offlineSeconds!)) s (\(stream.offlineBytesReceived) bytes)")
+        }
         log("\(id): online phase started")
-        let t0 = ContinuousClock.now
-        let output = try program.run(on: PartyBackend(party: party, inputs: inputs))
-        let seconds = (ContinuousClock.now - t0).seconds
+        let backend = PartyBackend(party: party, inputs: inputs)
+        let output = try program.run(on: backend)
+        let seconds = (ContinuousClock.now - backend.onlineStart).seconds
+        let profile = backend.profile()
+        try stream.expectEnd()
         try dealerSetup.send(frame: SessionHello.frame(kind: 2, role: role, digest: digest))
         log("\(id): done in \(String(format: "%.3f", seconds)) s, \(party.rounds) rounds")
-        let report = SessionReport(role: role, seconds: seconds, onlineBytesSent: party.peer.bytesSent,
+        var report = SessionReport(role: role, seconds: seconds, onlineBytesSent: party.peer.bytesSent,
                                    onlineBytesReceived: party.peer.bytesReceived, rounds: party.rounds,
                                    offlineBytes: stream.offlineBytesReceived, output: output)
+        report.setup = backend.setup
+        report.offlineSeconds = offlineSeconds
+        report.profile = profile
         peer.close()
         dealer.close()
         return report
@@ -191,10 +203,14 @@ private final class DealerSetup: @unchecked Sendable {
         let (c, s) = (links[.client]!, links[.server]!)
         let t0 = ContinuousClock.now
         let dealer: Dealer
+        var profile: [String: CostSample] = [:]
         do {
             dealer = try Dealer(toClient: FramedConnection(channel: c), toServer: FramedConnection(channel: s),
                                 seeds: options.seeds.dealerSeeds())
-            _ = try program.run(on: DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint))
+            let backend = DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint)
+            _ = try program.run(on: backend)
+            try dealer.finish()
+            profile = backend.profile()
         } catch {
             throw firstFailure ?? error
         }
@@ -206,8 +222,10 @@ private final class DealerSetup: @unchecked Sendable {
         cond.unlock()
         if let f { throw f }
         c.close(); s.close()
-        return SessionReport(role: .dealer, seconds: seconds, onlineBytesSent: 0, onlineBytesReceived: 0, rounds: 0,
-                             offlineBytes: dealer.offlineBytes, output: nil)
+        var report = SessionReport<P.Output>(role: .dealer, seconds: seconds, onlineBytesSent: 0, onlineBytesReceived: 0, rounds: 0,
+                                             offlineBytes: dealer.offlineBytes, output: nil)
+        report.profile = profile
+        return report
     }
 }
 

@@ -21,6 +21,10 @@ public struct SessionLauncher: Sendable {
     public var serverInputSeed: UInt64
     /// Host to bind and connect on.
     public var host = "127.0.0.1"
+    /// Parties read the whole offline phase before the online clock starts (`SessionOptions.preprocess`).
+    public var preprocess = false
+    /// Seconds each receive may wait during the protocol (the workers' `--timeout`).
+    public var receiveTimeout: Double = 60
 
     public init(executable: URL, network: NetworkProfile = .none, insecureTestSeed: UInt64? = nil,
                 clientInputSeed: UInt64 = 1, serverInputSeed: UInt64 = 2) {
@@ -43,6 +47,8 @@ public struct SessionLauncher: Sendable {
         let params = String(decoding: try enc.encode(program), as: UTF8.self)
         var common = ["mpc-worker", "--program", P.name, "--params", params, "--net", network.description]
         if let s = insecureTestSeed { common += ["--insecure-test-seed", String(s)] }
+        if preprocess { common.append("--preprocess") }
+        common += ["--timeout", String(receiveTimeout)]
         let session = LaunchedSession()
         let deadline = ContinuousClock.now.advanced(by: startTimeout)
         do {

@@ -94,6 +94,9 @@ public struct SessionOptions: Sendable {
     /// Deadline for the dealer's wait for both parties to finish.
     public var sessionTimeout: Duration = .seconds(3600)
     public var seeds: SessionSeeds = .systemRandom
+    /// Read the dealer's whole offline phase before starting the online clock (the dealer runs ahead);
+    /// otherwise records are read as the online phase needs them (less memory, dealer work overlaps).
+    public var preprocess = false
     public init(network: NetworkProfile = .none, seeds: SessionSeeds = .systemRandom) {
         self.network = network
         self.seeds = seeds
@@ -114,9 +117,16 @@ public struct SessionReport<Output: Codable & Sendable & Equatable>: Codable, Se
     public var offlineBytes: Int
     /// The program's result on this role (nil on the dealer).
     public var output: Output?
+    /// Parties: the per-session setup before the online phase (server weights), if the program has one.
+    public var setup: CostSample?
+    /// Parties with `preprocess`: seconds spent receiving the whole offline phase before going online.
+    public var offlineSeconds: Double?
+    /// Online cost (parties) or offline bytes (dealer) per program section.
+    public var profile: [String: CostSample]?
 
     enum CodingKeys: String, CodingKey {
-        case role, seconds, rounds, output
+        case role, seconds, rounds, output, setup, profile
+        case offlineSeconds = "offline_seconds"
         case onlineBytesSent = "online_bytes_sent", onlineBytesReceived = "online_bytes_received"
         case offlineBytes = "offline_bytes"
     }

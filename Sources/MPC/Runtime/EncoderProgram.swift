@@ -1,0 +1,337 @@
+import Foundation
+
+/// Softmax of a secure encoder's attention.
+public enum SecureSoftmax: String, Codable, Sendable, CaseIterable {
+    /// `exp(x − max) / Σ exp(x − max)` (`SecureBackend.softmax`).
+    case exact
+    /// MPCFormer "2Quad" `(x + c)² / Σ (x + c)²`, c = 5 (`SecureBackend.quadSoftmax`).
+    case twoQuad = "2quad"
+}
+
+/// Activation of a secure encoder's feed-forward layer.
+public enum SecureActivation: String, Codable, Sendable, CaseIterable {
+    /// GeLU, erf form (`SecureBackend.gelu`).
+    case gelu
+    /// MPCFormer "Quad" `0.125x² + 0.25x + 0.5` (`SecureBackend.quadGelu`).
+    case quad
+}
+
+/// Shapes and variant of a BERT-style encoder run under MPC from hidden states.
+public struct EncoderShape: Codable, Sendable, Equatable {
+    /// Layers L, hidden width H, heads A, feed-forward width I, sequence length S, classes C.
+    public var layers: Int, hidden: Int, heads: Int, intermediate: Int, seq: Int, classes: Int
+    public var softmax: SecureSoftmax
+    public var activation: SecureActivation
+    /// Real tokens at the start of the sequence; keys beyond are padding, masked in attention (public:
+    /// the length bucket and this count are known to both parties). nil: all `seq` are real.
+    public var validLength: Int?
+    /// LayerNorm epsilon.
+    public var layerNormEps: Double
+
+    public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, seq: Int, classes: Int = 2,
+                softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, validLength: Int? = nil,
+                layerNormEps: Double = 1e-12) {
+        self.layers = layers
+        self.hidden = hidden
+        self.heads = heads
+        self.intermediate = intermediate
+        self.seq = seq
+        self.classes = classes
+        self.softmax = softmax
+        self.activation = activation
+        self.validLength = validLength
+        self.layerNormEps = layerNormEps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layers, hidden, heads, intermediate, seq, classes, softmax, activation
+        case validLength = "valid_length", layerNormEps = "layer_norm_eps"
+    }
+
+    /// Head width D = H / A.
+    public var headDim: Int { hidden / heads }
+
+    /// Why these shapes cannot run, or nil.
+    public var problem: String? {
+        if [layers, hidden, heads, intermediate, seq, classes].contains(where: { $0 < 1 }) { return "every size must be at least 1" }
+        if hidden % heads != 0 { return "hidden width \(hidden) is not a multiple of the head count \(heads)" }
+        if classes < 2 { return "need at least 2 classes" }
+        if let v = validLength, v < 1 || v > seq { return "valid length \(v) outside 1...\(seq)" }
+        return nil
+    }
+}
+
+/// A BERT-style encoder evaluated under MPC from hidden states (no embedding): the program of
+/// `securerouter bench secure` (DESIGN §2) and the encoder part of secure inference.
+///
+/// Inputs. Client: `x [S, H]` (hidden states, fixed point). Server, per layer `l`: `l.qkv.w [H, 3H]`
+/// (query, key, value weights side by side, `[in, out]`, the query part already scaled by 1/√D), `l.qkv.b
+/// [3H]`, `l.out.w [H, H]`, `l.out.b`, `l.ln1.g`, `l.ln1.b` `[H]`, `l.ffn1.w [H, I]`, `l.ffn1.b [I]`,
+/// `l.ffn2.w [I, H]`, `l.ffn2.b`, `l.ln2.g`, `l.ln2.b` `[H]`; then `cls.w [H, C]`, `cls.b [C]`.
+///
+/// Setup (once per session, before the input is known): every weight matrix is masked and sent to the
+/// client (`weight`); LayerNorm gains and offsets are secret-shared. Online, per layer (post-LN BERT):
+/// `qkv = x·Wqkv + b` (1 round); scores `Q·Kᵀ` per head (Beaver, 1 round); softmax with the padding mask;
+/// context `P·V` (1 round); `x = LN(x + ctx·Wo + b)`; `x = LN(x + act(x·W1 + b1)·W2 + b2)`. Then
+/// `logits = x[0]·Wc + bc`, secret argmax, the index revealed to the client only (and the logits too
+/// with `revealLogits`, for error measurements). Biases are added by the server to its share (free).
+public struct EncoderProgram: SecureProgram, Equatable {
+    public static let name = "encoder"
+    public var shape: EncoderShape
+    /// Also open the logits to the client (benchmarks measure their error; real queries do not).
+    public var revealLogits: Bool
+
+    public init(shape: EncoderShape, revealLogits: Bool = false) {
+        self.shape = shape
+        self.revealLogits = revealLogits
+    }
+
+    enum CodingKeys: String, CodingKey { case shape, revealLogits = "reveal_logits" }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        shape = try c.decode(EncoderShape.self, forKey: .shape)
+        revealLogits = try c.decodeIfPresent(Bool.self, forKey: .revealLogits) ?? false
+        if let p = shape.problem { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: p)) }
+    }
+
+    /// The client's result: the predicted class, and the logits (ring words) if revealed.
+    public struct Prediction: Codable, Sendable, Equatable {
+        public var label: Int
+        public var logits: [UInt64]?
+    }
+
+    /// Profile sections of the program (cost breakdown by layer type, issue 4's report).
+    public enum Section {
+        public static let attentionLinear = "attention linear", softmax = "softmax", ffn = "ffn",
+            activation = "activation", norm = "norm", head = "head", setup = "setup"
+    }
+
+    /// One layer's session state.
+    struct Layer {
+        var qkv: SecureWeight, out: SecureWeight, ffn1: SecureWeight, ffn2: SecureWeight
+        var ln1g: SecureTensor, ln1b: SecureTensor, ln2g: SecureTensor, ln2b: SecureTensor
+    }
+
+    public func run(on b: some SecureBackend) throws -> Prediction? {
+        let s = shape
+        let (h, i) = (s.hidden, s.intermediate)
+        // Setup: weights masked once per session.
+        b.enterSection(Section.setup)
+        var layers = [Layer]()
+        for l in 0..<s.layers {
+            layers.append(Layer(
+                qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * h), out: try b.weight("\(l).out.w", k: h, n: h),
+                ffn1: try b.weight("\(l).ffn1.w", k: h, n: i), ffn2: try b.weight("\(l).ffn2.w", k: i, n: h),
+                ln1g: try b.input("\(l).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(l).ln1.b", owner: .server, shape: [h]),
+                ln2g: try b.input("\(l).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(l).ln2.b", owner: .server, shape: [h])))
+        }
+        let cls = try b.weight("cls.w", k: h, n: s.classes)
+        b.beginOnline()
+        var x = try b.input("x", owner: .client, shape: [s.seq, h])
+        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, on: b) }
+        return try b.section(Section.head) {
+            let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
+            let logits = try b.addOwned(b.matmulWeight(first, cls), "cls.b", owner: .server)
+            let opened = revealLogits ? try b.reveal(logits, to: .client) : nil
+            let (_, oneHot) = try b.argmax(logits)
+            return try b.revealIndex(oneHot, to: .client).map { Prediction(label: $0[0], logits: opened?.data) }
+        }
+    }
+
+    func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, on b: some SecureBackend) throws -> SecureTensor {
+        let s = shape
+        let (n, h, a, d) = (s.seq, s.hidden, s.heads, s.headDim)
+        let (q, kT, v) = try b.section(Section.attentionLinear) {
+            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3H]
+            // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
+            let q = b.rearrange(qkv, to: [a, n, d], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: 3 * h, transposed: false))
+            let kT = b.rearrange(qkv, to: [a, d, n], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: h, width: 3 * h, transposed: true))
+            let v = b.rearrange(qkv, to: [a, n, d], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * h, width: 3 * h, transposed: false))
+            return (q, kT, v)
+        }
+        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT) }   // [A, S, S]
+        let mask = s.validLength.map { v in (0..<n).map { $0 < v } }
+        let p = try b.section(Section.softmax) {
+            switch s.softmax {
+            case .exact: return try b.softmax(scores, mask: mask)
+            case .twoQuad: return try b.quadSoftmax(scores, mask: mask)
+            }
+        }
+        let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
+            let ctx = try b.matmul(p, v)                                                       // [A, S, D]
+            let merged = b.rearrange(ctx, to: [n, h], source: EncoderProgram.mergeIndices(a: a, n: n, d: d))
+            return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
+        }
+        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps) }
+        let f1 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(x1, w.ffn1), "\(l).ffn1.b", owner: .server) }
+        let g = try b.section(Section.activation) {
+            switch s.activation {
+            case .gelu: return try b.gelu(f1)
+            case .quad: return try b.quadGelu(f1)
+            }
+        }
+        let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(l).ffn2.b", owner: .server) }
+        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps) }
+    }
+
+    /// Flat source indices of head-split `[A, S, D]` (or `[A, D, S]` when `transposed`) from rows of
+    /// `width` starting at column `offset`.
+    static func headIndices(a: Int, n: Int, d: Int, offset: Int, width: Int, transposed: Bool) -> [Int] {
+        var out = [Int]()
+        out.reserveCapacity(a * n * d)
+        for head in 0..<a {
+            if transposed {
+                for e in 0..<d { for s in 0..<n { out.append(s * width + offset + head * d + e) } }
+            } else {
+                for s in 0..<n { for e in 0..<d { out.append(s * width + offset + head * d + e) } }
+            }
+        }
+        return out
+    }
+
+    /// Flat source indices of `[S, A·D]` from `[A, S, D]` (heads merged back).
+    static func mergeIndices(a: Int, n: Int, d: Int) -> [Int] {
+        var out = [Int]()
+        out.reserveCapacity(a * n * d)
+        for s in 0..<n { for head in 0..<a { for e in 0..<d { out.append((head * n + s) * d + e) } } }
+        return out
+    }
+
+    // MARK: Synthetic data and the plaintext reference
+
+    public func syntheticInputs(for party: PartyID, seed: UInt64) -> [String: RingTensor] {
+        var g = SyntheticData(seed: seed)
+        let fp = fixedPoint
+        switch party {
+        case .client:
+            // Hidden states of a LayerNorm output: zero mean, unit-ish spread.
+            return ["x": fp.encode(g.doubles(shape.seq * shape.hidden, range: 1.7), shape: [shape.seq, shape.hidden])]
+        case .server:
+            return EncoderWeights.random(shape, generator: &g).ringInputs(fixedPoint: fp)
+        }
+    }
+}
+
+/// Plaintext weights of an `EncoderProgram` (Double, `[in, out]` layout, query not yet scaled), the
+/// source of the server's ring inputs and of the float reference forward.
+public struct EncoderWeights: Sendable {
+    public struct Layer: Sendable {
+        public var qkvW: [Double], qkvB: [Double], outW: [Double], outB: [Double]
+        public var ln1G: [Double], ln1B: [Double], ffn1W: [Double], ffn1B: [Double]
+        public var ffn2W: [Double], ffn2B: [Double], ln2G: [Double], ln2B: [Double]
+    }
+    public var shape: EncoderShape
+    public var layers: [Layer]
+    public var clsW: [Double], clsB: [Double]
+
+    /// Random weights at the scale of a trained encoder: matrices uniform with variance 1/fan-in (so
+    /// projections and attention scores have unit spread), small biases, gains near 1.
+    static func random(_ s: EncoderShape, generator g: inout SyntheticData) -> EncoderWeights {
+        let (h, i) = (s.hidden, s.intermediate)
+        func mat(_ fanIn: Int, _ count: Int) -> [Double] { g.doubles(count, range: (3.0 / Double(fanIn)).squareRoot()) }
+        let layers = (0..<s.layers).map { _ in
+            Layer(qkvW: mat(h, h * 3 * h), qkvB: g.doubles(3 * h, range: 0.1), outW: mat(h, h * h), outB: g.doubles(h, range: 0.1),
+                  ln1G: g.doubles(h, range: 0.25).map { 1 + $0 }, ln1B: g.doubles(h, range: 0.2),
+                  ffn1W: mat(h, h * i), ffn1B: g.doubles(i, range: 0.1), ffn2W: mat(i, i * h), ffn2B: g.doubles(h, range: 0.1),
+                  ln2G: g.doubles(h, range: 0.25).map { 1 + $0 }, ln2B: g.doubles(h, range: 0.2))
+        }
+        return EncoderWeights(shape: s, layers: layers, clsW: mat(h, h * s.classes), clsB: g.doubles(s.classes, range: 0.1))
+    }
+
+    /// The server's private inputs of `EncoderProgram` (the query weights and bias scaled by 1/√D).
+    public func ringInputs(fixedPoint fp: FixedPoint) -> [String: RingTensor] {
+        let (h, i) = (shape.hidden, shape.intermediate)
+        let scale = 1 / Double(shape.headDim).squareRoot()
+        var out = [String: RingTensor]()
+        for (l, w) in layers.enumerated() {
+            let qkvW = w.qkvW.enumerated().map { $0.offset % (3 * h) < h ? $0.element * scale : $0.element }
+            let qkvB = w.qkvB.enumerated().map { $0.offset < h ? $0.element * scale : $0.element }
+            out["\(l).qkv.w"] = fp.encode(qkvW, shape: [h, 3 * h])
+            out["\(l).qkv.b"] = fp.encode(qkvB, shape: [3 * h])
+            out["\(l).out.w"] = fp.encode(w.outW, shape: [h, h])
+            out["\(l).out.b"] = fp.encode(w.outB, shape: [h])
+            out["\(l).ln1.g"] = fp.encode(w.ln1G, shape: [h])
+            out["\(l).ln1.b"] = fp.encode(w.ln1B, shape: [h])
+            out["\(l).ffn1.w"] = fp.encode(w.ffn1W, shape: [h, i])
+            out["\(l).ffn1.b"] = fp.encode(w.ffn1B, shape: [i])
+            out["\(l).ffn2.w"] = fp.encode(w.ffn2W, shape: [i, h])
+            out["\(l).ffn2.b"] = fp.encode(w.ffn2B, shape: [h])
+            out["\(l).ln2.g"] = fp.encode(w.ln2G, shape: [h])
+            out["\(l).ln2.b"] = fp.encode(w.ln2B, shape: [h])
+        }
+        out["cls.w"] = fp.encode(clsW, shape: [h, shape.classes])
+        out["cls.b"] = fp.encode(clsB, shape: [shape.classes])
+        return out
+    }
+}
+
+extension EncoderProgram {
+    /// Float forward of the same inputs (the reference of `max_abs_logit_error`): the ring inputs
+    /// decoded to Double and run through the exact math of the variant (erf GeLU, exp softmax, or the
+    /// MPCFormer polynomials), with no approximation or rounding beyond the inputs' own encoding.
+    public func plaintextLogits(client: [String: RingTensor], server: [String: RingTensor]) -> [Double] {
+        let s = shape, fp = fixedPoint
+        let (n, h, a, d, ff) = (s.seq, s.hidden, s.heads, s.headDim, s.intermediate)
+        func w(_ name: String) -> [Double] { fp.decode(server[name]!) }
+        func linear(_ x: [Double], rows: Int, k: Int, _ wt: [Double], _ bias: [Double], n m: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: rows * m)
+            for r in 0..<rows {
+                for c in 0..<m { out[r * m + c] = bias[c] }
+                for j in 0..<k {
+                    let xv = x[r * k + j]
+                    if xv == 0 { continue }
+                    for c in 0..<m { out[r * m + c] += xv * wt[j * m + c] }
+                }
+            }
+            return out
+        }
+        func layerNorm(_ x: [Double], _ g: [Double], _ bt: [Double]) -> [Double] {
+            var out = x
+            for r in 0..<n {
+                let row = x[(r * h)..<((r + 1) * h)]
+                let mean = row.reduce(0, +) / Double(h)
+                let v = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h)
+                let inv = 1 / (v + s.layerNormEps).squareRoot()
+                for j in 0..<h { out[r * h + j] = (x[r * h + j] - mean) * inv * g[j] + bt[j] }
+            }
+            return out
+        }
+        let valid = s.validLength ?? n
+        var x = fp.decode(client["x"]!)
+        for l in 0..<s.layers {
+            let qkv = linear(x, rows: n, k: h, w("\(l).qkv.w"), w("\(l).qkv.b"), n: 3 * h)
+            var ctx = [Double](repeating: 0, count: n * h)
+            for head in 0..<a {
+                for i in 0..<n {
+                    var sc = (0..<n).map { j in
+                        (0..<d).reduce(0.0) { $0 + qkv[i * 3 * h + head * d + $1] * qkv[j * 3 * h + h + head * d + $1] }
+                    }
+                    switch s.softmax {
+                    case .exact:
+                        let m = sc.prefix(valid).max()!
+                        sc = sc.enumerated().map { $0.offset < valid ? Foundation.exp($0.element - m) : 0 }
+                    case .twoQuad:
+                        sc = sc.enumerated().map { $0.offset < valid ? ($0.element + 5) * ($0.element + 5) : 0 }
+                    }
+                    let z = sc.reduce(0, +)
+                    for e in 0..<d {
+                        ctx[i * h + head * d + e] = (0..<valid).reduce(0.0) { $0 + sc[$1] / z * qkv[$1 * 3 * h + 2 * h + head * d + e] }
+                    }
+                }
+            }
+            let att = linear(ctx, rows: n, k: h, w("\(l).out.w"), w("\(l).out.b"), n: h)
+            let x1 = layerNorm(zip(x, att).map { $0 + $1 }, w("\(l).ln1.g"), w("\(l).ln1.b"))
+            let f1 = linear(x1, rows: n, k: h, w("\(l).ffn1.w"), w("\(l).ffn1.b"), n: ff)
+            let g = f1.map { v -> Double in
+                switch s.activation {
+                case .gelu: return 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+                case .quad: return 0.125 * v * v + 0.25 * v + 0.5
+                }
+            }
+            let f2 = linear(g, rows: n, k: ff, w("\(l).ffn2.w"), w("\(l).ffn2.b"), n: h)
+            x = layerNorm(zip(x1, f2).map { $0 + $1 }, w("\(l).ln2.g"), w("\(l).ln2.b"))
+        }
+        return linear(Array(x[0..<h]), rows: 1, k: h, w("cls.w"), w("cls.b"), n: s.classes)
+    }
+}
