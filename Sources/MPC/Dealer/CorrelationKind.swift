@@ -12,6 +12,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     case squarePair = 4
     /// DReLU key (input mask, shares of its top bit, 63-bit DCF keys), shape = the tensor shape.
     case dreluKey = 5
+    /// Narrow comparison key (mask in Z_2^w, shares of its top bit, (w−1)-bit DCF keys), shape = [N, w];
+    /// one key serves any number of thresholds on the same input (`Party.stepBits`).
+    case comparisonKey = 6
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -28,6 +31,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .matmulTriple: return "matmulTriple"
         case .squarePair: return "squarePair"
         case .dreluKey: return "dreluKey"
+        case .comparisonKey: return "comparisonKey"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .end: return "end"

@@ -47,6 +47,63 @@ extension Dealer {
     }
 }
 
+/// One party's key for narrow comparisons of N elements (`Party.stepBits`): the input is first truncated
+/// to `w` bits, then compared against any number of public thresholds with the same mask.
+public struct ComparisonKey: Sendable {
+    /// Comparison width w in bits (2 ... 64).
+    public var width: Int
+    /// This party's share of the mask `r ∈ Z_2^w`, one per element (low `w` bits used).
+    public var mask: [UInt64]
+    /// This party's additive share (in Z_2^64) of bit w−1 of `r`.
+    public var maskMSB: [UInt64]
+    /// DCF keys over the low w−1 bits, `α = r mod 2^(w−1)`, `β = 1 − 2·msb_w(r)`.
+    var dcf: DCFKeys
+}
+
+extension Dealer {
+    /// Deals a narrow comparison key for `count` elements of width `width` (consumed by `Party.stepBits`).
+    ///
+    /// As `dreluKey`, with the mask in Z_2^w and a (w−1)-level DCF: offline per element
+    /// 8·(3(w−1) + 3) bytes to each party plus 8 to party 1 (776 bytes in all for w = 32).
+    public func comparisonKey(count n: Int, width w: Int) throws {
+        precondition(w >= 2 && w <= 64)
+        let low = w == 64 ? UInt64.max : (UInt64(1) << UInt64(w)) - 1
+        let r0 = draw(.client, n), roots0 = draw(.client, 2 * n), msb0 = draw(.client, n)
+        let r1 = draw(.server, n), roots1 = draw(.server, 2 * n)
+        var alpha = [UInt64](repeating: 0, count: n), beta = alpha, msb1 = alpha
+        for i in 0..<n {
+            let r = (r0[i] &+ r1[i]) & low
+            let top = r >> UInt64(w - 1)
+            alpha[i] = r & (low >> 1)
+            beta[i] = 1 &- 2 &* top
+            msb1[i] = top &- msb0[i]
+        }
+        var record = DealerRecord(kind: .comparisonKey, shape: [n, w],
+                                  payload: DCF.generate(bits: w - 1, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1,
+                                                        extraCapacity: n))
+        try emit(.client, record)
+        record.payload += msb1
+        try emit(.server, record)
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `comparisonKey([count, width])`.
+    public func comparisonKey(count n: Int, width w: Int) throws -> ComparisonKey {
+        let keyWords = DCF.correctionWords(bits: w - 1) * n
+        var payload = try next(.comparisonKey, shape: [n, w], payloadCount: keyWords + (party == .client ? 0 : n))
+        let mask = draw(n), roots = draw(2 * n)
+        let msb: [UInt64]
+        if party == .client {
+            msb = draw(n)
+        } else {
+            msb = Array(payload[keyWords...])
+            payload.removeLast(n)
+        }
+        return ComparisonKey(width: w, mask: mask, maskMSB: msb, dcf: DCFKeys(bits: w - 1, count: n, roots: roots, corrections: payload))
+    }
+}
+
 extension DealerStream {
     /// Next record must be `dreluKey(shape)`.
     public func dreluKey(shape: [Int]) throws -> DReLUKey {

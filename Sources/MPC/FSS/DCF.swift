@@ -152,27 +152,35 @@ extension DCFKeys {
     /// Evaluates this party's share of `f_{α_j, β_j}(x_j)` for every element j (only the low `bits`
     /// bits of `x_j` are read). Party 0's and party 1's outputs add up to `β_j · 1{x_j < α_j}`.
     /// Cost: 2 fixed-key AES blocks per level per element, no communication.
-    func evaluate(party: PartyID, _ x: [UInt64]) -> [UInt64] {
+    func evaluate(party: PartyID, _ x: [UInt64]) -> [UInt64] { evaluate(party: party, x, pointsPerKey: 1) }
+
+    /// Evaluates every key at `pointsPerKey` consecutive points: point `p` of `x` uses key `p / pointsPerKey`
+    /// (many thresholds of one masked input share one key). Cost: 2 AES blocks per level per point.
+    func evaluate(party: PartyID, _ x: [UInt64], pointsPerKey k: Int) -> [UInt64] {
         let n = count
-        precondition(x.count == n && roots.count == 2 * n && corrections.count == DCF.correctionWords(bits: bits) * n)
-        var out = [UInt64](repeating: 0, count: n)
+        precondition(k >= 1 && x.count == n * k && roots.count == 2 * n && corrections.count == DCF.correctionWords(bits: bits) * n)
+        let points = n * k
+        var out = [UInt64](repeating: 0, count: points)
         let aes = FixedKeyAES(key: DCF.fixedKey)
-        let c = min(DCF.chunk, max(n, 1))
+        let c = min(DCF.chunk, max(points, 1))
         var buf = [UInt64](repeating: 0, count: 4 * c), scratch = buf
         let s = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2 * c)
         let t = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: c)
         let v = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: c)
-        defer { s.deallocate(); t.deallocate(); v.deallocate() }
+        let keyOf = UnsafeMutableBufferPointer<Int>.allocate(capacity: c)
+        defer { s.deallocate(); t.deallocate(); v.deallocate(); keyOf.deallocate() }
         let negate = party == .server
         let inputMask: UInt64 = bits == 64 ? ~0 : (1 << UInt64(bits)) - 1
         x.withUnsafeBufferPointer { x in
         corrections.withUnsafeBufferPointer { cw in
             buf.withUnsafeMutableBufferPointer { buf in
                 scratch.withUnsafeMutableBufferPointer { scratch in
-                    for start in stride(from: 0, to: n, by: c) {
-                        let m = min(c, n - start)
+                    for start in stride(from: 0, to: points, by: c) {
+                        let m = min(c, points - start)
                         for j in 0..<m {
-                            s[2 * j] = roots[2 * (start + j)] & ~1; s[2 * j + 1] = roots[2 * (start + j) + 1]
+                            let key = k == 1 ? start + j : (start + j) / k
+                            keyOf[j] = key
+                            s[2 * j] = roots[2 * key] & ~1; s[2 * j + 1] = roots[2 * key + 1]
                             t[j] = party == .client ? 0 : 1
                         }
                         for j in 0..<m { v[j] = 0 }
@@ -183,24 +191,27 @@ extension DCFKeys {
                                 scratch[4 * j] = s[2 * j] ^ dir; scratch[4 * j + 1] = s[2 * j + 1]
                                 scratch[4 * j + 2] = s[2 * j] ^ 2; scratch[4 * j + 3] = s[2 * j + 1]
                             }
-                            aes.mmo(scratch.baseAddress!, into: buf.baseAddress!, count: 2 * m)
+                            aes.encrypt(scratch.baseAddress!, into: buf.baseAddress!, count: 2 * m)
                             let (sBase, vBase, tBase) = (2 * level * n, 2 * bits * n + level * n, 3 * bits * n)
                             for j in 0..<m {
+                                let key = keyOf[j]
                                 let dir = ((x[start + j] & inputMask) >> shift) & 1
                                 let mask = 0 &- t[j]
-                                var w = dir == 0 ? buf[4 * j + 2] : buf[4 * j + 3]
-                                w = w &+ (cw[vBase + start + j] & mask)
+                                // MMO: H(y) = AES(y) ⊕ y, computed only for the words used.
+                                let pw = 4 * j + 2 + Int(dir)
+                                var w = buf[pw] ^ scratch[pw]
+                                w = w &+ (cw[vBase + key] & mask)
                                 v[j] = negate ? v[j] &- w : v[j] &+ w
-                                let tCW = (cw[tBase + Int(dir) * n + start + j] >> UInt64(level)) & 1
-                                let lo = buf[4 * j], hi = buf[4 * j + 1]
-                                s[2 * j] = (lo & ~1) ^ (cw[sBase + 2 * (start + j)] & mask)
-                                s[2 * j + 1] = hi ^ (cw[sBase + 2 * (start + j) + 1] & mask)
+                                let tCW = (cw[tBase + Int(dir) * n + key] >> UInt64(level)) & 1
+                                let lo = buf[4 * j] ^ scratch[4 * j], hi = buf[4 * j + 1] ^ scratch[4 * j + 1]
+                                s[2 * j] = (lo & ~1) ^ (cw[sBase + 2 * key] & mask)
+                                s[2 * j + 1] = hi ^ (cw[sBase + 2 * key + 1] & mask)
                                 t[j] = (lo & 1) ^ (t[j] & tCW)
                             }
                         }
                         let outBase = 3 * bits * n + 2 * n
                         for j in 0..<m {
-                            let w = s[2 * j + 1] &+ (cw[outBase + start + j] & (0 &- t[j]))
+                            let w = s[2 * j + 1] &+ (cw[outBase + keyOf[j]] & (0 &- t[j]))
                             out[start + j] = negate ? v[j] &- w : v[j] &+ w
                         }
                     }

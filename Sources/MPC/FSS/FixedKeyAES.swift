@@ -27,6 +27,12 @@ final class FixedKeyAES: @unchecked Sendable {
     /// Writes the MMO hash `AES(x) ⊕ x` of each block `x` of `input` to `output` (`count` blocks each;
     /// the buffers must not overlap).
     func mmo(_ input: UnsafePointer<UInt64>, into output: UnsafeMutablePointer<UInt64>, count: Int) {
+        encrypt(input, into: output, count: count)
+        for i in 0..<(2 * count) { output[i] ^= input[i] }
+    }
+
+    /// Writes `AES(x)` of each block (the caller XORs `x` back in where it needs the MMO hash).
+    func encrypt(_ input: UnsafePointer<UInt64>, into output: UnsafeMutablePointer<UInt64>, count: Int) {
         let chunk = 1 << 20
         var done = 0
         while done < count {
@@ -38,6 +44,5 @@ final class FixedKeyAES: @unchecked Sendable {
             precondition(rc == 1 && outLen == Int32(16 * n), "EVP_EncryptUpdate failed")
             done += n
         }
-        for i in 0..<(2 * count) { output[i] ^= input[i] }
     }
 }

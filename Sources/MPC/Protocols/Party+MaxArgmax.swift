@@ -23,6 +23,9 @@ struct TournamentPlan {
 }
 
 extension Party {
+    /// Truncation before narrow max comparisons (resolution 2^−10).
+    static func maxShift(_ fp: FixedPoint) -> Int { Swift.max(0, fp.fracBits - 10) }
+
     /// Maximum over the last dimension: `[R..., n] → [R...]`.
     ///
     /// Consumes, per level l with `p_l = floor(cnt_l / 2)` pairs: `dreluKey([R, p_l])`, `triple([R, p_l])`
@@ -31,7 +34,13 @@ extension Party {
     /// Rounds: 2·ceil(log2 n). Bytes sent by each party: 24 per pair, about 24·R·(n − 1) in all.
     /// Opened: only DReLU-masked differences and Beaver-masked values, all uniform; nothing is learned,
     /// not even which entry wins.
-    public func max(_ x: ArithmeticShare) throws -> ArithmeticShare {
+    ///
+    /// With `narrow`, each level compares with a 32-bit comparison key at a resolution of 2^−10 instead
+    /// of the 63-bit DReLU (`stepBits`; records `comparisonKey([R·p_l, 32])`): 4 instead of 8 bytes per
+    /// pair and half the DCF work; entries within 2^−10 of each other may be ordered either way (the max
+    /// is then off by at most 2^−10), and differences must stay below 2^21 (real). Softmax uses it: a
+    /// max that is off by 2^−10 changes nothing after normalisation.
+    public func max(_ x: ArithmeticShare, narrow: Bool = false) throws -> ArithmeticShare {
         precondition(!x.shape.isEmpty, "max needs at least one dimension")
         let n = x.shape.last!, lead = Array(x.shape.dropLast()), rows = RingTensor.count(of: lead)
         let plan = TournamentPlan(length: n)
@@ -44,7 +53,11 @@ extension Party {
             }
             let sa = ArithmeticShare(RingTensor(shape: [rows, pairs], data: a))
             let sb = ArithmeticShare(RingTensor(shape: [rows, pairs], data: b))
-            let winner = try select(try drelu(sub(sa, sb)), sa, sb).tensor.data
+            let d = sub(sa, sb)
+            let bit = narrow
+                ? ArithmeticShare(RingTensor(shape: d.shape, data: try stepBits(d.tensor.data, thresholds: [0], shift: Party.maxShift(fixedPoint), width: 32)))
+                : try drelu(d)
+            let winner = try select(bit, sa, sb).tensor.data
             var nxt = [UInt64](repeating: 0, count: rows * next)
             for r in 0..<rows {
                 for k in 0..<pairs { nxt[r * next + k] = winner[r * pairs + k] }
@@ -127,12 +140,12 @@ extension Party {
 
 extension Dealer {
     /// Deals the records of `Party.max` over the last dimension of `shape`, level by level.
-    public func max(shape: [Int]) throws {
+    public func max(shape: [Int], narrow: Bool = false) throws {
         let n = shape.last!, rows = RingTensor.count(of: Array(shape.dropLast()))
         let plan = TournamentPlan(length: n)
         for level in 0..<plan.levels {
             let pairs = plan.counts[level] / 2
-            try dreluKey(shape: [rows, pairs])
+            if narrow { try stepBits(count: rows * pairs, width: 32) } else { try dreluKey(shape: [rows, pairs]) }
             try triple(shape: [rows, pairs])
         }
     }

@@ -8,9 +8,15 @@ import Foundation
 public enum Approximations {
     /// GeLU (erf form) `x·Φ(x)`: 0 below −4, `x` from 4, least-squares cubics on [−4, −1.5], [−1.5, 0],
     /// [0, 1.5], [1.5, 4]. Plaintext max error 1.2e-3 (at the fit's worst point; the tails add ≤ 1.3e-4).
-    public static let gelu = PiecewisePolynomial.fit(
-        { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }, breakpoints: [-4, -1.5, 0, 1.5, 4], degree: 3,
-        below: [0], above: [0, 1])
+    /// Segments are compared coarsely (`coarseComparisons`): adjacent fits agree to within 2e-3 at the
+    /// breakpoints, so an input within 2^−6 of one may use either.
+    public static let gelu: PiecewisePolynomial = {
+        var p = PiecewisePolynomial.fit(
+            { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }, breakpoints: [-4, -1.5, 0, 1.5, 4], degree: 3,
+            below: [0], above: [0, 1])
+        p.coarseComparisons = true
+        return p
+    }()
 
     /// exp on (−∞, 0]: 0 below −16 (e^−16 = 1.1e-7), least-squares cubics on
     /// [−16, −11, −7, −4.5, −3, −1.8, −0.8, 0] (the last cubic is fitted on [−0.8, 0] and extrapolated above 0).
@@ -20,7 +26,9 @@ public enum Approximations {
         let inner = PiecewisePolynomial.fit(Foundation.exp, breakpoints: b + [0], degree: 3, below: [0], above: [1])
         // Drop the artificial breakpoint at 0: the last fitted cubic also serves x ≥ 0.
         let rows = (0...b.count).map { taylorShift(inner.centered[$0], by: -inner.centers[$0]) }
-        return PiecewisePolynomial(breakpoints: b, coefficients: rows)
+        var p = PiecewisePolynomial(breakpoints: b, coefficients: rows)
+        p.coarseComparisons = true  // adjacent cubics agree to within 2e-4 at the breakpoints
+        return p
     }()
 
     /// Octave range of `reciprocal` and `inverseSqrt`: inputs in [2^lo, 2^(hi+1)).
@@ -134,8 +142,7 @@ extension Dealer {
     public func quadGelu(shape: [Int]) throws { try squarePair(shape: shape) }
 
     func octaveNormalise(count n: Int) throws {
-        let (lo, hi) = Approximations.octaves
-        try stepBits(count: n, thresholds: hi - lo)
+        try stepBits(count: n)
         try triple(shape: [n])
     }
 

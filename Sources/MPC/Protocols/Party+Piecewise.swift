@@ -20,6 +20,10 @@ public struct PiecewisePolynomial: Sendable {
     public let centered: [[Double]]
     /// Highest degree over the segments (0...3).
     public let degree: Int
+    /// Compare at a resolution of 2^−6 on 24 bits (cheaper; inputs within 2^−6 of a breakpoint may use
+    /// the neighbouring segment, so only for fits that are continuous to within their error) instead of
+    /// exactly on 38 bits.
+    public var coarseComparisons = false
 
     /// - Parameters:
     ///   - breakpoints: strictly ascending, at least one.
@@ -121,42 +125,84 @@ func comparisonChunks(_ count: Int) -> [Int] {
 }
 
 extension Party {
-    /// Step bits `s[i, j] = 1{x_i ≥ b_j}` for every element and every public threshold, in ONE round.
+    /// Step bits `s[i, j] = 1{x_i ≥ b_j}` for every element and every public threshold, in ONE round,
+    /// with ONE narrow comparison key per element whatever the number of thresholds.
     ///
-    /// `thresholds` are ring values in the encoding of `x`. All `N·k` DReLUs open together (one exchange);
-    /// records: `dreluKey([c])` for each chunk of at most 2^19 elements (`Dealer.stepBits`).
-    /// Rounds: 1. Online: 8·k bytes per element from each party. Offline: ≈ 3080·k bytes per element.
-    /// Exact while `x − b_j` does not wrap (|x| < 2^62 as a signed ring value). Opened: `x − b_j + r`, uniform.
+    /// Steps: `y = x >> shift` (local probabilistic truncation, ±1 ulp of y); open `ŷ = (y + r) mod 2^w`
+    /// (`w` = `width` bits, packed two per word when w ≤ 32); for threshold j, `ŷ − (b_j >> shift)` is
+    /// the same mask over `y − t_j`, so each party evaluates its DCF key at every `ŷ − t_j` (Boyle et al.
+    /// 2021 signed comparison, as `drelu`, on w bits). A DCF key may be evaluated at any number of points:
+    /// the evaluations are local and the key alone is pseudorandom, so sharing the mask costs no security.
+    /// Records: `comparisonKey([c, w])` per chunk of at most 2^19 elements (`Dealer.stepBits`).
+    /// Rounds: 1. Online: w/8 bytes (rounded up to 4 or 8) per element from each party, however many
+    /// thresholds. Offline: 8·(3w + 1) bytes per element. Compute: 2(w−1) AES blocks per element and threshold.
+    /// Exact when `|y − t_j| < 2^(w−1)`, i.e. `|x| < 2^(w−1+shift)` as a signed ring value (2^23 real for
+    /// f = 16, w = 32, shift = 8); with `shift > 0`, inputs within 2^shift ulps of a threshold may fall on
+    /// either side. Opened: `ŷ`, uniform in Z_2^w because r is; nothing is learned.
     /// - Returns: shares of integer 0/1, flattened `[N, k]` (element-major).
-    func stepBits(_ x: [UInt64], thresholds: [UInt64]) throws -> [UInt64] {
-        let n = x.count, k = thresholds.count, total = n * k
-        let keys = try comparisonChunks(total).map { try dealer.dreluKey(shape: [$0]) }
-        var mine = [UInt64](repeating: 0, count: total)
-        let isClient = id == .client
-        for i in 0..<n {
-            for j in 0..<k { mine[i * k + j] = isClient ? x[i] &- thresholds[j] : x[i] }
-        }
+    func stepBits(_ x: [UInt64], thresholds: [UInt64], shift: Int = 0, width: Int = 32) throws -> [UInt64] {
+        let n = x.count, k = thresholds.count
+        let keys = try comparisonChunks(n).map { try dealer.comparisonKey(count: $0, width: width) }
+        let y = shift == 0 ? x : truncate(ArithmeticShare(RingTensor(shape: [n], data: x)), bits: shift).tensor.data
+        let low: UInt64 = width == 64 ? .max : (1 << UInt64(width)) - 1
+        var mine = [UInt64](repeating: 0, count: n)
         var off = 0
         for key in keys {
-            key.mask.data.withUnsafeBufferPointer { r in for q in 0..<r.count { mine[off + q] = mine[off + q] &+ r[q] } }
+            for q in 0..<key.mask.count { mine[off + q] = (y[off + q] &+ key.mask[q]) & low }
             off += key.mask.count
         }
-        let theirs = try peer.exchange(mine)
-        var out = [UInt64](repeating: 0, count: total)
+        let theirs = try exchangeNarrow(mine, width: width)
+        let t = thresholds.map { UInt64(bitPattern: Int64(bitPattern: $0) >> Int64(shift)) }
+        let top = UInt64(width - 1), one: UInt64 = id == .client ? 1 : 0
+        var out = [UInt64](repeating: 0, count: n * k)
         off = 0
-        let one: UInt64 = isClient ? 1 : 0
         for key in keys {
             let c = key.mask.count
-            var opened = [UInt64](repeating: 0, count: c)
-            for q in 0..<c { opened[q] = mine[off + q] &+ theirs[off + q] }
-            let v = key.dcf.evaluate(party: id, opened)
+            var points = [UInt64](repeating: 0, count: c * k)
             for q in 0..<c {
-                let u = key.maskMSB.data[q] &+ v[q]
-                out[off + q] = opened[q] >> 63 == 1 ? u : one &- u
+                let opened = mine[off + q] &+ theirs[off + q]
+                for j in 0..<k { points[q * k + j] = (opened &- t[j]) & low }
+            }
+            let v = key.dcf.evaluate(party: id, points, pointsPerKey: k)
+            for q in 0..<c {
+                for j in 0..<k {
+                    let u = key.maskMSB[q] &+ v[q * k + j]
+                    out[(off + q) * k + j] = (points[q * k + j] >> top) & 1 == 1 ? u : one &- u
+                }
             }
             off += c
         }
         return out
+    }
+
+    /// One round exchanging values of `width` bits, packed back to back (⌈n·w/64⌉ words), so the wire
+    /// carries only the w uniform bits of each value.
+    func exchangeNarrow(_ mine: [UInt64], width: Int) throws -> [UInt64] {
+        guard width < 64 else { return try peer.exchange(mine) }
+        return Party.unpack(try peer.exchange(Party.pack(mine, width: width)), count: mine.count, width: width)
+    }
+
+    /// The low `width` bits of each value, as one bit stream in 64-bit words.
+    static func pack(_ v: [UInt64], width w: Int) -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: (v.count * w + 63) / 64)
+        let mask: UInt64 = (1 << UInt64(w)) - 1
+        for i in v.indices {
+            let bit = i * w, word = bit >> 6, off = UInt64(bit & 63), x = v[i] & mask
+            out[word] |= x << off
+            if off + UInt64(w) > 64 { out[word + 1] |= x >> (64 - off) }
+        }
+        return out
+    }
+
+    /// Inverse of `pack`.
+    static func unpack(_ words: [UInt64], count: Int, width w: Int) -> [UInt64] {
+        let mask: UInt64 = (1 << UInt64(w)) - 1
+        return (0..<count).map { i in
+            let bit = i * w, word = bit >> 6, off = UInt64(bit & 63)
+            var x = words[word] >> off
+            if off + UInt64(w) > 64 { x |= words[word + 1] << (64 - off) }
+            return x & mask
+        }
     }
 
     /// Shares of `table[segment(x_i)]` per element from step bits `[N, k]` and a public table of `k + 1`
@@ -191,11 +237,20 @@ extension Party {
                                              bits: fixedPoint.fracBits).tensor.data }
     }
 
+    /// Shift and width of a piecewise polynomial's segment comparisons: exact on 38 bits (|x| < 2^37 ulps,
+    /// 2^21 real for f = 16), or, with `coarseComparisons`, at a resolution of 2^−6 on 24 bits (|x| < 2^17
+    /// real for f = 16; breakpoints must be multiples of 2^−6).
+    static func segmentComparison(_ p: PiecewisePolynomial, _ fp: FixedPoint) -> (shift: Int, width: Int) {
+        (p.coarseComparisons ? Swift.max(0, fp.fracBits - 6) : 0, segmentWidth(p))
+    }
+    static func segmentWidth(_ p: PiecewisePolynomial) -> Int { p.coarseComparisons ? 24 : 38 }
+
     func addConst(_ x: [UInt64], _ c: UInt64) -> [UInt64] { id == .client ? x.map { $0 &+ c } : x }
 
     /// A piecewise polynomial of a secret, by select-then-compute (SecMoE, 2026).
     ///
-    /// Steps: (1) compare `x` with all `k` breakpoints in one batched DReLU round (`stepBits`); the step
+    /// Steps: (1) compare `x` with all `k` breakpoints in one round with one comparison key per element
+    /// (`stepBits`: 38 bits exact, or 24 bits at a resolution of 2^−6 with `coarseComparisons`); the step
     /// bits' adjacent differences are the one-hot segment selector, so the segment's center and
     /// coefficients are `table[0] + Σ_j s_j·Δtable_j` (public tables: local); (2) `t = x − center` (local)
     /// and one polynomial of degree D with secret coefficients: D = 1: `c0 + c1·t` (1 mul round);
@@ -203,16 +258,18 @@ extension Party {
     /// `(c2 + u)·t² + c1·t` (2 rounds). Records (`Dealer.piecewisePolynomial`): the comparison keys, then
     /// `triple([N])` (D = 1), `triple([N])`×2 (D = 2) or `triple([2N])`×2 (D = 3).
     ///
-    /// Rounds: 1 (D = 0), 2 (D = 1), 3 (D = 2, 3). Online bytes per element, each party: 8·k + 16·{0,1,2,4}
-    /// for D = 0...3. Offline per element: ≈ 3080·k + 8·{0,1,2,4}. Opened: DReLU-masked `x − b_j` and
+    /// Rounds: 1 (D = 0), 2 (D = 1), 3 (D = 2, 3). Online bytes per element, each party: w/8 + 16·{0,1,2,4}
+    /// for D = 0...3 (w = 38 or 24 comparison bits), whatever k. Offline per element: 8·(3(w − 1) + 4)
+    /// + 8·{0,1,2,4}. Compute: k DCF evaluations of w − 1 levels per element. Opened: the comparison-masked input and
     /// Beaver-masked values only, all uniform; neither party learns the segment.
     /// Error: the approximation error of the polynomials, plus fixed-point rounding of the coefficients
-    /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x| < 2^20 (real) when the outer
+    /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x| < 2^17 (real) when the outer
     /// segments have degree ≤ 1 (higher powers of a large `t` wrap, and are then multiplied by an exact 0
     /// coefficient); inner segments must be short enough that `|c_d·t^d|` stays below 2^20.
     public func piecewisePolynomial(_ x: ArithmeticShare, _ p: PiecewisePolynomial) throws -> ArithmeticShare {
         let fp = fixedPoint, k = p.breakpoints.count
-        let bits = try stepBits(x.tensor.data, thresholds: p.breakpoints.map(fp.encode))
+        let (shift, width) = Party.segmentComparison(p, fp)
+        let bits = try stepBits(x.tensor.data, thresholds: p.breakpoints.map(fp.encode), shift: shift, width: width)
         let center = lookup(bits, k: k, table: p.centers.map(fp.encode))
         let c = (0...p.degree).map { d in lookup(bits, k: k, table: p.centered.map { fp.encode($0[d]) }) }
         let t = zip(x.tensor.data, center).map { $0 &- $1 }
@@ -240,15 +297,15 @@ extension Party {
 }
 
 extension Dealer {
-    /// Deals the records of `Party.stepBits` for `count` elements against `thresholds` thresholds.
-    func stepBits(count: Int, thresholds: Int) throws {
-        for c in comparisonChunks(count * thresholds) { try dreluKey(shape: [c]) }
+    /// Deals the records of `Party.stepBits` for `count` elements (any number of thresholds).
+    func stepBits(count: Int, width: Int = 32) throws {
+        for c in comparisonChunks(count) { try comparisonKey(count: c, width: width) }
     }
 
     /// Deals the records of `Party.piecewisePolynomial` for a secret of `shape`.
     public func piecewisePolynomial(shape: [Int], _ p: PiecewisePolynomial) throws {
         let n = RingTensor.count(of: shape)
-        try stepBits(count: n, thresholds: p.breakpoints.count)
+        try stepBits(count: n, width: Party.segmentWidth(p))
         switch p.degree {
         case 0: break
         case 1: try triple(shape: [n])

@@ -40,7 +40,7 @@ extension Party {
             if id == .client { for i in 0..<count where !mask[mask.count == n ? i % n : i] { data[i] = data[i] &+ off } }
         }
         let xm = ArithmeticShare(RingTensor(shape: x.shape, data: data))
-        let m = try max(xm)
+        let m = try max(xm, narrow: true)
         let d = zip(data, broadcastRows(m.tensor.data, n: n)).map { $0 &- $1 }
         let e = try exp(ArithmeticShare(RingTensor(shape: [count], data: d))).tensor.data
         let s = rowSums(e, n: n)
@@ -126,7 +126,7 @@ extension Dealer {
     /// Deals the records of `Party.softmax` for `shape` (the mask does not change the records).
     public func softmax(shape: [Int]) throws {
         let n = shape.last!, count = RingTensor.count(of: shape)
-        try max(shape: shape)
+        try max(shape: shape, narrow: true)
         try exp(shape: [count])
         try reciprocal(shape: [count / n])
         try triple(shape: [count])
