@@ -15,6 +15,8 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Narrow comparison key (mask in Z_2^w, shares of its top bit, (w−1)-bit DCF keys), shape = [N, w];
     /// one key serves any number of thresholds on the same input (`Party.stepBits`).
     case comparisonKey = 6
+    /// Square-and-scale correlation of LayerNorm (a [R,h], b [h], a⊙a, a⊙b broadcast over rows), shape = [R, h].
+    case squareScale = 7
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -32,6 +34,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .squarePair: return "squarePair"
         case .dreluKey: return "dreluKey"
         case .comparisonKey: return "comparisonKey"
+        case .squareScale: return "squareScale"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .end: return "end"

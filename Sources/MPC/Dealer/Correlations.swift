@@ -16,6 +16,12 @@ public struct SquarePair: Sendable {
     public var a: RingTensor, c: RingTensor
 }
 
+/// One party's share of a square-and-scale correlation: a [R, h], b [h], `sq = a ⊙ a`, `ab = a ⊙ b`
+/// (b broadcast over the R rows). One opening of `x − a` then serves both `x ⊙ x` and `x ⊙ γ`.
+public struct SquareScale: Sendable {
+    public var a: [UInt64], b: [UInt64], sq: [UInt64], ab: [UInt64]
+}
+
 extension Dealer {
     /// Deals an elementwise triple of `shape`. Offline cost: 8 bytes per element to party 1.
     public func triple(shape: [Int]) throws {
@@ -53,7 +59,32 @@ extension Dealer {
     }
 }
 
+extension Dealer {
+    /// Deals a square-and-scale correlation for `[rows, h]`. Offline cost: 16 bytes per element to party 1.
+    public func squareScale(rows: Int, h: Int) throws {
+        let n = rows * h
+        let a0 = draw(.client, n), b0 = draw(.client, h), sq0 = draw(.client, n), ab0 = draw(.client, n)
+        let a1 = draw(.server, n), b1 = draw(.server, h)
+        var corr = [UInt64](repeating: 0, count: 2 * n)
+        for i in 0..<n {
+            let a = a0[i] &+ a1[i], b = b0[i % h] &+ b1[i % h]
+            corr[i] = a &* a &- sq0[i]
+            corr[n + i] = a &* b &- ab0[i]
+        }
+        try emitCorrection(.squareScale, shape: [rows, h], correction: corr)
+    }
+}
+
 extension DealerStream {
+    /// Next record must be `squareScale([rows, h])`.
+    public func squareScale(rows: Int, h: Int) throws -> SquareScale {
+        let n = rows * h
+        let payload = try next(.squareScale, shape: [rows, h], payloadCount: party == .client ? 0 : 2 * n)
+        let a = draw(n), b = draw(h)
+        if party == .client { return SquareScale(a: a, b: b, sq: draw(n), ab: draw(n)) }
+        return SquareScale(a: a, b: b, sq: Array(payload[0..<n]), ab: Array(payload[n...]))
+    }
+
     /// Next record must be `triple(shape)`.
     public func triple(shape: [Int]) throws -> BeaverTriple {
         let n = RingTensor.count(of: shape)

@@ -18,11 +18,11 @@ public enum Approximations {
         return p
     }()
 
-    /// exp on (−∞, 0]: 0 below −16 (e^−16 = 1.1e-7), least-squares cubics on
-    /// [−16, −11, −7, −4.5, −3, −1.8, −0.8, 0] (the last cubic is fitted on [−0.8, 0] and extrapolated above 0).
-    /// Plaintext max absolute error 1.7e-4 (relative 1.7e-4 near 0).
+    /// exp on (−∞, 0]: 0 below −14 (e^−14 = 8.3e-7), least-squares cubics on
+    /// [−14, −7.75, −4.25, −2.5, −1, 0] (the last cubic is fitted on [−1, 0] and extrapolated above 0).
+    /// Plaintext max absolute error 5.8e-4 (five thresholds; seven gave 1.7e-4 for 40% more comparison work).
     public static let exp: PiecewisePolynomial = {
-        let b: [Double] = [-16, -11, -7, -4.5, -3, -1.8, -0.8]
+        let b: [Double] = [-14, -7.75, -4.25, -2.5, -1]
         let inner = PiecewisePolynomial.fit(Foundation.exp, breakpoints: b + [0], degree: 3, below: [0], above: [1])
         // Drop the artificial breakpoint at 0: the last fitted cubic also serves x ≥ 0.
         let rows = (0...b.count).map { taylorShift(inner.centered[$0], by: -inner.centers[$0]) }
@@ -42,17 +42,19 @@ public enum Approximations {
 extension Party {
     /// GeLU, erf form: `x·Φ(x)` elementwise, by `piecewisePolynomial` with `Approximations.gelu`.
     ///
-    /// Input range: |x| < 2^20. Max error: 1.13e-3 plaintext, 1.14e-3 measured under MPC (f = 16) over
+    /// Input range: |x| < 2000 (coarse 18-bit segment comparisons: |x − b_j| < 2048). Max error: 1.13e-3 plaintext, 1.34e-3 measured under MPC (f = 16) over
     /// a dense grid on [−6, 6] and random/edge inputs (bound tested: 1e-2). Rounds: 3. Online bytes per
-    /// element, each party: 8·5 + 64 = 104. Offline ≈ 5·3080 + 32 = 15,432 bytes per element.
+    /// element, each party: 18/8 + 64 ≈ 66.3. Offline 8·(3·17 + 4) + 32 = 472 bytes per element (one comparison
+    /// key serves the five breakpoints). Compute: 5 DCF evaluations of 17 levels per element.
     /// Opened: masked values only (see `piecewisePolynomial`); nothing learned.
     public func gelu(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.gelu) }
 
     /// exp(x) for x ≤ 0 (softmax after max subtraction), by `piecewisePolynomial` with `Approximations.exp`.
     ///
-    /// Input range: −2^20 < x ≤ 0 (exactly 0 below −16; x > 0 extrapolates the last cubic, wrong beyond
-    /// ≈ 0.2). Max absolute error 1.7e-4 plaintext, 1.7e-4 measured under MPC (bound tested: 5e-4). Rounds: 3.
-    /// Online bytes per element, each party: 8·7 + 64 = 120. Offline ≈ 7·3080 + 32 bytes per element.
+    /// Input range: −2000 < x ≤ 0 (exactly 0 below −14; x > 0 extrapolates the last cubic, wrong beyond
+    /// ≈ 0.2). Max absolute error 5.8e-4 plaintext and under MPC (bound tested: 1e-3). Rounds: 3.
+    /// Online bytes per element, each party: 18/8 + 64 ≈ 66.3. Offline 472 bytes per element. Compute: 5 DCF
+    /// evaluations of 17 levels per element.
     public func exp(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.exp) }
 
     /// MPCFormer "Quad" GeLU: `0.125x² + 0.25x + 0.5`. Exact up to ±2 ulp (it is the definition).
@@ -86,7 +88,7 @@ extension Party {
     /// and results ≥ 1024 lose the range of `mul`). Error: relative 1.2e-5 from Newton plus fixed-point
     /// rounding; measured max |error| ≤ 3·2^−16 + 5e-5·(1/x) (so relative 5e-5 for x ≤ 16; for large x the
     /// result has few significant bits: 1/4096 is 16 ulps) over the range. Rounds: 6. Online bytes per
-    /// element, each party: 8·22 + 16·6 = 272. Offline ≈ 22·3080 + 48 bytes per element (this is meant for
+    /// element, each party: 4 + 16·6 = 100. Offline 8·(3·31 + 4) + 48 = 824 bytes per element (this is meant for
     /// per-row values: softmax denominators, LayerNorm variances). Opened: masked values only.
     public func reciprocal(_ x: ArithmeticShare) throws -> ArithmeticShare {
         let fp = fixedPoint, (lo, hi) = Approximations.octaves

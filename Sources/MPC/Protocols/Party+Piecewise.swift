@@ -20,9 +20,9 @@ public struct PiecewisePolynomial: Sendable {
     public let centered: [[Double]]
     /// Highest degree over the segments (0...3).
     public let degree: Int
-    /// Compare at a resolution of 2^−6 on 24 bits (cheaper; inputs within 2^−6 of a breakpoint may use
-    /// the neighbouring segment, so only for fits that are continuous to within their error) instead of
-    /// exactly on 38 bits.
+    /// Compare at a resolution of 2^−6 on 18 bits (cheaper; inputs within 2^−6 of a breakpoint may use
+    /// the neighbouring segment, so only for fits that are continuous to within their error; |x| < 2048)
+    /// instead of exactly on 38 bits.
     public var coarseComparisons = false
 
     /// - Parameters:
@@ -238,19 +238,19 @@ extension Party {
     }
 
     /// Shift and width of a piecewise polynomial's segment comparisons: exact on 38 bits (|x| < 2^37 ulps,
-    /// 2^21 real for f = 16), or, with `coarseComparisons`, at a resolution of 2^−6 on 24 bits (|x| < 2^17
-    /// real for f = 16; breakpoints must be multiples of 2^−6).
+    /// 2^21 real for f = 16), or, with `coarseComparisons`, at a resolution of 2^−6 on 18 bits (|x − b_j| < 2^11
+    /// = 2048 real, far beyond transformer activations; breakpoints should be multiples of 2^−6).
     static func segmentComparison(_ p: PiecewisePolynomial, _ fp: FixedPoint) -> (shift: Int, width: Int) {
         (p.coarseComparisons ? Swift.max(0, fp.fracBits - 6) : 0, segmentWidth(p))
     }
-    static func segmentWidth(_ p: PiecewisePolynomial) -> Int { p.coarseComparisons ? 24 : 38 }
+    static func segmentWidth(_ p: PiecewisePolynomial) -> Int { p.coarseComparisons ? 18 : 38 }
 
     func addConst(_ x: [UInt64], _ c: UInt64) -> [UInt64] { id == .client ? x.map { $0 &+ c } : x }
 
     /// A piecewise polynomial of a secret, by select-then-compute (SecMoE, 2026).
     ///
     /// Steps: (1) compare `x` with all `k` breakpoints in one round with one comparison key per element
-    /// (`stepBits`: 38 bits exact, or 24 bits at a resolution of 2^−6 with `coarseComparisons`); the step
+    /// (`stepBits`: 38 bits exact, or 18 bits at a resolution of 2^−6 with `coarseComparisons`); the step
     /// bits' adjacent differences are the one-hot segment selector, so the segment's center and
     /// coefficients are `table[0] + Σ_j s_j·Δtable_j` (public tables: local); (2) `t = x − center` (local)
     /// and one polynomial of degree D with secret coefficients: D = 1: `c0 + c1·t` (1 mul round);
@@ -259,11 +259,11 @@ extension Party {
     /// `triple([N])` (D = 1), `triple([N])`×2 (D = 2) or `triple([2N])`×2 (D = 3).
     ///
     /// Rounds: 1 (D = 0), 2 (D = 1), 3 (D = 2, 3). Online bytes per element, each party: w/8 + 16·{0,1,2,4}
-    /// for D = 0...3 (w = 38 or 24 comparison bits), whatever k. Offline per element: 8·(3(w − 1) + 4)
+    /// for D = 0...3 (w = 38 or 18 comparison bits), whatever k. Offline per element: 8·(3(w − 1) + 4)
     /// + 8·{0,1,2,4}. Compute: k DCF evaluations of w − 1 levels per element. Opened: the comparison-masked input and
     /// Beaver-masked values only, all uniform; neither party learns the segment.
     /// Error: the approximation error of the polynomials, plus fixed-point rounding of the coefficients
-    /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x| < 2^17 (real) when the outer
+    /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x − b_j| < 2^21 (2^11 with coarse comparisons) when the outer
     /// segments have degree ≤ 1 (higher powers of a large `t` wrap, and are then multiplied by an exact 0
     /// coefficient); inner segments must be short enough that `|c_d·t^d|` stays below 2^20.
     public func piecewisePolynomial(_ x: ArithmeticShare, _ p: PiecewisePolynomial) throws -> ArithmeticShare {

@@ -45,7 +45,7 @@ extension Party {
         let e = try exp(ArithmeticShare(RingTensor(shape: [count], data: d))).tensor.data
         let s = rowSums(e, n: n)
         let r = try reciprocal(ArithmeticShare(RingTensor(shape: [rows], data: s))).tensor.data
-        let p = try mulMany([(e, broadcastRows(r, n: n))])[0]
+        let p = try mulRows(e, r)
         return ArithmeticShare(RingTensor(shape: x.shape, data: p))
     }
 
@@ -68,7 +68,7 @@ extension Party {
         let sums = rowSums(q, n: n)
         let mean = (0..<rows).map { divide([sums[$0]], by: Swift.max(valid[$0], 1))[0] }
         let r = try reciprocal(ArithmeticShare(RingTensor(shape: [rows], data: mean))).tensor.data
-        var p = try mulMany([(q, broadcastRows(r, n: n))])[0]
+        var p = try mulRows(q, r)
         for row in 0..<rows {
             let d = divide(Array(p[(row * n)..<((row + 1) * n)]), by: Swift.max(valid[row], 1))
             for j in 0..<n { p[row * n + j] = d[j] }
@@ -78,37 +78,68 @@ extension Party {
 
     /// LayerNorm over the last dimension with secret-shared `gamma`, `beta` (`[H]`, server-owned weights).
     ///
-    /// Steps: `μ = Σx/H` (local), `d = x − μ`; one round computes `d²` and `d·γ` together (one batched
-    /// triple); `v = Σd²/H + eps` (local); `s = inverseSqrt(v)` (6 rounds); `y = (dγ)·s + β` (1 round).
+    /// Steps: `μ = Σx/H` (local), `d = x − μ`; one round opens `d − a` and `γ − b` once and gives both
+    /// `d²` and `d·γ` (`squareScale`); `v = Σd²/H + eps` (local); `s = inverseSqrt(v)` (6 rounds);
+    /// `y = (dγ)·s + β` (1 round, `s` opened once per row: `mulRows`).
     /// Input range: variance + eps in [2^−10, 2^13), |x| ≤ 2^10. Error: measured 5.5e-4 absolute (tested bound 2e-2) with |γ| ≤ 2
     /// and row variances from 4e-2 to 200 (dominated by the fixed-point rounding of the variance: its
-    /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 8. Online bytes per element,
-    /// each party: 32 + 16 + 320/H. Offline 16 + 8 per element plus ≈ 3080·22 per row. Opened: masked
-    /// values only; nothing is learned.
+    /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 8.
+    /// Online bytes per element, each party: 8 + 8 + 100/H (plus 8·H once). Offline 16 + 8 per element
+    /// plus 824 per row. Opened: masked values only; nothing is learned.
     public func layerNorm(_ x: ArithmeticShare, gamma: ArithmeticShare, beta: ArithmeticShare, eps: Double = 1e-5) throws -> ArithmeticShare {
         let h = x.shape.last!
         precondition(gamma.shape == [h] && beta.shape == [h], "gamma/beta must be [\(h)]")
         let rows = x.tensor.count / h
         let d = centeredRows(x.tensor.data, h: h)
-        let g = (0..<rows).flatMap { _ in gamma.tensor.data }
-        let r = try mulMany([(d, d), (d, g)])
-        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(r[0], n: h), by: h), fixedPoint.encode(eps)))))
-        let y = try mulMany([(r[1], broadcastRows(s.tensor.data, n: h))])[0]
+        let (sq, dg) = try squareAndScale(d, gamma.tensor.data, rows: rows)
+        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), fixedPoint.encode(eps)))))
+        let y = try mulRows(dg, s.tensor.data)
         let b = (0..<rows).flatMap { _ in beta.tensor.data }
         return ArithmeticShare(RingTensor(shape: x.shape, data: zip(y, b).map { $0 &+ $1 }))
     }
 
+    /// `(d ⊙ d, d ⊙ γ)` for `d [rows, h]` and `γ [h]` (broadcast over rows) in one round, both
+    /// truncated: opens `d − a` (rows·h words) and `γ − b` (h words) once (`squareScale` record).
+    func squareAndScale(_ d: [UInt64], _ gamma: [UInt64], rows: Int) throws -> (sq: [UInt64], scaled: [UInt64]) {
+        let h = gamma.count, n = d.count
+        let t = try dealer.squareScale(rows: rows, h: h)
+        var mine = [UInt64](repeating: 0, count: n + h)
+        for i in 0..<n { mine[i] = d[i] &- t.a[i] }
+        for j in 0..<h { mine[n + j] = gamma[j] &- t.b[j] }
+        let theirs = try peer.exchange(mine)
+        let isClient = id == .client
+        var sq = t.sq, dg = t.ab
+        let f = (0..<h).map { mine[n + $0] &+ theirs[n + $0] }
+        for i in 0..<n {
+            let e = mine[i] &+ theirs[i], j = i % h
+            sq[i] = sq[i] &+ 2 &* e &* t.a[i]
+            dg[i] = dg[i] &+ e &* t.b[j] &+ t.a[i] &* f[j]
+            if isClient { sq[i] = sq[i] &+ e &* e; dg[i] = dg[i] &+ e &* f[j] }
+        }
+        let bits = fixedPoint.fracBits
+        return (truncate(ArithmeticShare(RingTensor(shape: [n], data: sq)), bits: bits).tensor.data,
+                truncate(ArithmeticShare(RingTensor(shape: [n], data: dg)), bits: bits).tensor.data)
+    }
+
+    /// Fixed-point `x[r, :] · s[r]` for `x [rows, w]` and one value per row, in one round: a batch of
+    /// `[w,1]·[1,1]` matrix triples, so each `s[r]` is opened once (8·(rows·w + rows) bytes per party).
+    func mulRows(_ x: [UInt64], _ s: [UInt64]) throws -> [UInt64] {
+        let rows = s.count, w = x.count / Swift.max(rows, 1)
+        return try matmul(ArithmeticShare(RingTensor(shape: [rows, w, 1], data: x)),
+                          ArithmeticShare(RingTensor(shape: [rows, 1, 1], data: s))).tensor.data
+    }
+
     /// LayerNorm with public `gamma`, `beta` (`[H]` reals): as the secret version, but `γ` multiplies locally
     /// after the normalisation. Rounds: 8 (`d²` alone in the first). Online bytes per element, each party:
-    /// 32 + 320/H. Offline 8 + 8 per element plus ≈ 3080·22 per row.
+    /// 8 + 8 + 100/H. Offline 8 + 8 per element plus 824 per row.
     public func layerNorm(_ x: ArithmeticShare, gamma: [Double], beta: [Double], eps: Double = 1e-5) throws -> ArithmeticShare {
         let h = x.shape.last!, fp = fixedPoint
         precondition(gamma.count == h && beta.count == h, "gamma/beta must have \(h) entries")
         let rows = x.tensor.count / h
         let d = centeredRows(x.tensor.data, h: h)
-        let sq = try mulMany([(d, d)])[0]
+        let sq = try square(ArithmeticShare(RingTensor(shape: [d.count], data: d))).tensor.data
         let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), fp.encode(eps)))))
-        let y = try mulMany([(d, broadcastRows(s.tensor.data, n: h))])[0]
+        let y = try mulRows(d, s.tensor.data)
         let g = RingTensor(shape: [x.tensor.count], data: (0..<x.tensor.count).map { fp.encode(gamma[$0 % h]) })
         let yg = truncate(ArithmeticShare(RingTensor(shape: [y.count], data: y) * g), bits: fp.fracBits)
         let b = RingTensor(shape: x.shape, data: (0..<x.tensor.count).map { fp.encode(beta[$0 % h]) })
@@ -123,13 +154,16 @@ extension Party {
 }
 
 extension Dealer {
+    /// Deals the records of `Party.mulRows`.
+    func mulRows(rows: Int, width: Int) throws { try matmulTriple(batch: rows, m: width, k: 1, n: 1) }
+
     /// Deals the records of `Party.softmax` for `shape` (the mask does not change the records).
     public func softmax(shape: [Int]) throws {
         let n = shape.last!, count = RingTensor.count(of: shape)
         try max(shape: shape, narrow: true)
         try exp(shape: [count])
         try reciprocal(shape: [count / n])
-        try triple(shape: [count])
+        try mulRows(rows: count / n, width: n)
     }
 
     /// Deals the records of `Party.quadSoftmax`.
@@ -137,22 +171,22 @@ extension Dealer {
         let n = shape.last!, count = RingTensor.count(of: shape)
         try squarePair(shape: shape)
         try reciprocal(shape: [count / n])
-        try triple(shape: [count])
+        try mulRows(rows: count / n, width: n)
     }
 
     /// Deals the records of `Party.layerNorm` with secret `gamma`/`beta`.
     public func layerNormSecret(shape: [Int]) throws {
         let h = shape.last!, count = RingTensor.count(of: shape)
-        try triple(shape: [2 * count])
+        try squareScale(rows: count / h, h: h)
         try inverseSqrt(shape: [count / h])
-        try triple(shape: [count])
+        try mulRows(rows: count / h, width: h)
     }
 
     /// Deals the records of `Party.layerNorm` with public `gamma`/`beta`.
     public func layerNormPublic(shape: [Int]) throws {
         let h = shape.last!, count = RingTensor.count(of: shape)
-        try triple(shape: [count])
+        try squarePair(shape: [count])
         try inverseSqrt(shape: [count / h])
-        try triple(shape: [count])
+        try mulRows(rows: count / h, width: h)
     }
 }
