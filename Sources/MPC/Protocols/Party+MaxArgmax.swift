@@ -23,8 +23,9 @@ struct TournamentPlan {
 }
 
 extension Party {
-    /// Truncation before narrow max comparisons (resolution 2^−10).
-    static func maxShift(_ fp: FixedPoint) -> Int { Swift.max(0, fp.fracBits - 10) }
+    /// Narrow max comparisons: resolution 2^−6 (shift f − 6) on 20 bits, exact for differences below 2^13.
+    static func maxShift(_ fp: FixedPoint) -> Int { Swift.max(0, fp.fracBits - 6) }
+    static let maxWidth = 20
 
     /// Maximum over the last dimension: `[R..., n] → [R...]`.
     ///
@@ -35,11 +36,11 @@ extension Party {
     /// Opened: only DReLU-masked differences and Beaver-masked values, all uniform; nothing is learned,
     /// not even which entry wins.
     ///
-    /// With `narrow`, each level compares with a 32-bit comparison key at a resolution of 2^−10 instead
-    /// of the 63-bit DReLU (`stepBits`; records `comparisonKey([R·p_l, 32])`): 4 instead of 8 bytes per
-    /// pair and half the DCF work; entries within 2^−10 of each other may be ordered either way (the max
-    /// is then off by at most 2^−10), and differences must stay below 2^21 (real). Softmax uses it: a
-    /// max that is off by 2^−10 changes nothing after normalisation.
+    /// With `narrow`, each level compares with a 20-bit comparison key at a resolution of 2^−6 instead
+    /// of the 63-bit DReLU (`stepBits`; records `comparisonKey([R·p_l, 20])`): 2.5 instead of 8 bytes per
+    /// pair and less than a third of the DCF work; entries within 2^−6 of each other may be ordered either
+    /// way (the max is then off by at most 2^−6), and differences must stay below 2^13 (real). Softmax
+    /// uses it: a max that is off by 2^−6 changes nothing after normalisation (exp is accurate to x ≤ 0.2).
     public func max(_ x: ArithmeticShare, narrow: Bool = false) throws -> ArithmeticShare {
         precondition(!x.shape.isEmpty, "max needs at least one dimension")
         let n = x.shape.last!, lead = Array(x.shape.dropLast()), rows = RingTensor.count(of: lead)
@@ -55,7 +56,7 @@ extension Party {
             let sb = ArithmeticShare(RingTensor(shape: [rows, pairs], data: b))
             let d = sub(sa, sb)
             let bit = narrow
-                ? ArithmeticShare(RingTensor(shape: d.shape, data: try stepBits(d.tensor.data, thresholds: [0], shift: Party.maxShift(fixedPoint), width: 32)))
+                ? ArithmeticShare(RingTensor(shape: d.shape, data: try stepBits(d.tensor.data, thresholds: [0], shift: Party.maxShift(fixedPoint), width: Party.maxWidth)))
                 : try drelu(d)
             let winner = try select(bit, sa, sb).tensor.data
             var nxt = [UInt64](repeating: 0, count: rows * next)
@@ -145,7 +146,7 @@ extension Dealer {
         let plan = TournamentPlan(length: n)
         for level in 0..<plan.levels {
             let pairs = plan.counts[level] / 2
-            if narrow { try stepBits(count: rows * pairs, width: 32) } else { try dreluKey(shape: [rows, pairs]) }
+            if narrow { try stepBits(count: rows * pairs, width: Party.maxWidth) } else { try dreluKey(shape: [rows, pairs]) }
             try triple(shape: [rows, pairs])
         }
     }

@@ -25,12 +25,14 @@ extension Party {
     ///
     /// `mask` (public) has `n` entries (applied to every row) or one per element; `false` marks padding.
     /// Steps: masked entries get −1024 (public, local); `m = max` per row (tournament, 2·⌈log2 n⌉ rounds);
-    /// `e = exp(x − m)` (3 rounds; masked entries are below −16 so exactly 0); `s = Σ e` (local, ≥ 1 − 2e-4
-    /// since the max contributes exp(0)); `r = reciprocal(s)` (6 rounds); `p = e·r` (1 round).
-    /// Input range: |x| ≤ 500 and n ≤ 4096 (s < 2^13). Error: ≤ 1e-3 absolute per probability for |x| ≤ 20
-    /// (measured ≤ 3e-4). Rounds: 2⌈log2 n⌉ + 10. Online bytes per element, each party:
-    /// ≈ 24 (max) + 120 (exp) + 16 (product) + 272/n (reciprocal). Offline ≈ 3080·(1 + 7) per element plus
-    /// 3080·22 per row. Opened: masked values only; nothing is learned (not even which entry is the max).
+    /// `e = exp(x − m)` (3 rounds; masked entries are below −14 so exactly 0); `s = Σ e` (local, ≥ 1 − 6e-4
+    /// since the max contributes exp(0)); `r = reciprocal(s)` (6 rounds); `p = e·r` (1 round, `r` opened
+    /// once per row). The max is `narrow` (2^−6 resolution, which softmax's shift invariance absorbs).
+    /// Input range: |x| ≤ 400 (masked, max-subtracted entries stay inside exp's range) and n ≤ 4096
+    /// (s < 2^13). Error: ≤ 1e-3 absolute per probability for |x| ≤ 20 (measured ≤ 6e-4).
+    /// Rounds: 2⌈log2 n⌉ + 10. Online bytes per element, each party: ≈ 2.5 + 16 (max) + 66 (exp) + 8
+    /// (product) + 108/n (reciprocal, row opening). Offline ≈ 190 (max) + 472 (exp) + 16 per element plus
+    /// ≈ 830 per row. Opened: masked values only; nothing is learned (not even which entry is the max).
     public func softmax(_ x: ArithmeticShare, mask: [Bool]? = nil) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
         var data = x.tensor.data
