@@ -59,6 +59,42 @@ import Glibc
         }
     }
 
+    /// Acceptance 3: SIGKILL the client mid-protocol; server and dealer exit non-zero within 10 s, naming it.
+    @Test(.timeLimit(.minutes(2))) func killingTheClientStopsTheOthers() throws {
+        let session = try launcher(network: .wan).start(MLPProgram(repeats: 400))
+        defer { session.killAll() }
+        try expectKillStops(session, victim: .client, named: "party 0 (client)")
+    }
+
+    /// Acceptance 3: SIGKILL the dealer while it still deals (a program with ~100 MB of correlations,
+    /// consumed slowly over the emulated WAN); both parties exit non-zero within 10 s, naming the dealer.
+    @Test(.timeLimit(.minutes(2))) func killingTheDealerStopsTheParties() throws {
+        let program = EncoderProgram(shape: EncoderShape(layers: 2, hidden: 128, heads: 2, intermediate: 512, seq: 64))
+        let session = try launcher(network: .wan).start(program)
+        defer { session.killAll() }
+        try expectKillStops(session, victim: .dealer, named: "dealer")
+    }
+
+    /// Waits until both parties are online, kills `victim`, and expects every other process to exit
+    /// non-zero within 10 s with an error line naming `named`.
+    func expectKillStops(_ session: LaunchedSession, victim: SessionRole, named: String) throws {
+        let client = session.processes[.client]!, server = session.processes[.server]!
+        #expect(server.waitForStderr(containing: "online phase started", until: .now.advanced(by: .seconds(60))))
+        #expect(client.waitForStderr(containing: "online phase started", until: .now.advanced(by: .seconds(60))))
+        let v = session.processes[victim]!
+        #expect(v.exitStatus == nil, "\(victim) finished before the kill: \(v.stderrText)")
+        let killedAt = ContinuousClock.now
+        v.kill()
+        for p in session.processes.values where p.role != victim {
+            let status = p.waitForExit(until: killedAt.advanced(by: .seconds(10)))
+            let seconds = (ContinuousClock.now - killedAt).seconds
+            print("\(p.role.rawValue) exited \(status.map(String.init) ?? "-") \(String(format: "%.3f", seconds)) s after killing the \(victim): \(p.lastErrorLine)")
+            #expect(status != nil && status != 0, "\(p.role) did not exit non-zero within 10 s: \(p.stderrText)")
+            #expect(seconds < 10)
+            #expect(p.lastErrorLine.contains(named), "\(p.role): \(p.lastErrorLine)")
+        }
+    }
+
     /// Acceptance 3: a garbage frame and a truncated frame sent to the listening server are rejected
     /// with an error (non-zero exit, one line), never a crash or a hang.
     @Test(.timeLimit(.minutes(2)), arguments: ["garbage", "truncated"])
