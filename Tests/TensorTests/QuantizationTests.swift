@@ -17,6 +17,21 @@ import Tensor
         #expect(x.grad == [1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1])
     }
 
+    /// The branch-free rounding of the kernel agrees with `Float.rounded()` (ties away from
+    /// zero) everywhere, ties and the 2^22...2^24 boundary included.
+    @Test func roundingMatchesTiesAwayFromZero() {
+        let grid = FixedPointGrid(fracBits: 0, ringBits: 64)
+        let rng = SeededGenerator(seed: 9)
+        var xs: [Float] = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, -0.49999997, 3.4999998, 4_194_303.5,
+                           -4_194_303.5, 8_388_607.5, -8_388_607.5, 8_388_609, 16_777_215, 0, -0.0, 1e30, -1e30]
+        xs += (0..<20_000).map { _ in (rng.nextFloat() * 2 - 1) * 2e7 }
+        xs += (0..<20_000).map { _ in Float(Int(rng.next() % 200_001) - 100_000) / 2 }  // halves: ties
+        let y = Tensor(shape: [xs.count], data: xs).fakeQuantize(grid)
+        let expected = xs.map { min(max($0.rounded(), grid.lowestCode), grid.highestCode) }
+        let wrong = zip(y.data, expected).enumerated().filter { $0.element.0 != $0.element.1 }
+        #expect(wrong.count == 0, "\(wrong.count) differ, first at x = \(wrong.first.map { xs[$0.offset] } ?? 0)")
+    }
+
     @Test(arguments: [(2, 5, Float(-4), Float(3.75)),
                       (12, 32, Float(-524_288), Float(524_288) - 1.0 / 32),  // 2^19 - 2^-12 is not a Float
                       (16, 64, -Float(1 << 47), Float(1 << 47).nextDown),
