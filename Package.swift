@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData"], exclude: ["fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
-        .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer"]),
+        .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),

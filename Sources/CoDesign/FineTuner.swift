@@ -48,6 +48,12 @@ public final class FineTuner {
     var logURL: URL { poolDir.appendingPathComponent("\(member.name).log.jsonl") }
 
     /// Trains (or resumes) the member and writes its best-dev checkpoint.
+    ///
+    /// With `distill.stage1_epochs` > 0 the run first spends that many epochs on layer-wise
+    /// distillation (`LayerDistillation`, no dev evaluation), then `epochs` task epochs;
+    /// each stage has its own warm-up/decay schedule and fresh AdamW moments. With `qat`,
+    /// the model trains (and is evaluated) with fake quantization and the checkpoint's
+    /// `quantization` block records the ring and fixed point used.
     /// - Parameters:
     ///   - model: the initialised model (pretrained or random) with `num_labels` of the task.
     ///   - vocab: the tokenizer vocabulary stored into the checkpoint.
@@ -58,33 +64,56 @@ public final class FineTuner {
     ) throws -> MemberResult {
         let opts = member.training
         let start = Date()
-        let params = model.namedParameters()
+        model.quantization = member.qat?.fakeQuantization
+        let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
+        let stage1Epochs = teacher?.config.stage1Epochs ?? 0
+        let layerwise = try teacher.flatMap { t in
+            stage1Epochs == 0 ? nil : try LayerDistillation(
+                student: model.config, teacher: t.model.config, hiddenWeight: t.config.hiddenWeight,
+                attentionWeight: t.config.attentionWeight, rng: SeededGenerator(seed: opts.seed &+ 0x5EED))
+        }
+        let modelParams = model.namedParameters()
+        let params = modelParams + (layerwise?.namedParameters() ?? [])
         let stepsPerEpoch = data.train.batchCount
-        let totalSteps = stepsPerEpoch * opts.epochs
-        let schedule = LinearWarmupDecay(
-            totalSteps: totalSteps, warmupSteps: Int((Float(totalSteps) * opts.warmupFraction).rounded()),
-            baseLR: opts.learningRate)
+        let stage1Steps = stepsPerEpoch * stage1Epochs, taskSteps = stepsPerEpoch * opts.epochs
+        let totalEpochs = stage1Epochs + opts.epochs, totalSteps = stage1Steps + taskSteps
+        func schedule(_ steps: Int) -> LinearWarmupDecay {
+            LinearWarmupDecay(totalSteps: steps, warmupSteps: Int((Float(steps) * opts.warmupFraction).rounded()),
+                              baseLR: opts.learningRate)
+        }
+        let (stage1Schedule, taskSchedule) = (schedule(stage1Steps), schedule(taskSteps))
         let optimizer = AdamW(
             parameters: params.map { $0.tensor }, learningRate: opts.learningRate, weightDecay: opts.weightDecay,
-            decay: model.weightDecayMask())
+            decay: params.map { !$0.name.hasSuffix(".bias") && !$0.name.contains("LayerNorm") })
 
         let resuming = resume && FileManager.default.fileExists(atPath: stateURL.path)
         if !resuming { try? FileManager.default.removeItem(at: logURL) }
         let log = TrainingLog(path: logURL.path)
-        let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
         var state = TrainingState(epochsDone: 0, stepInEpoch: 0, globalStep: 0, bestDev: -1, bestEpoch: -1)
         if resuming {
-            state = try TrainingState.restore(from: stateURL, model: model, optimizer: optimizer)
+            state = try TrainingState.restore(from: stateURL, parameters: params, optimizer: optimizer)
             log.write("resume", ["global_step": state.globalStep, "epoch": state.epochsDone])
         }
 
         var config = baseConfig
         config.name = member.name
         config.maxLength = opts.maxLength ?? data.task.defaultMaxLength
+        if let q = member.qat {
+            config.quantization = CheckpointConfig.Quantization(ringBits: q.ringBits, fracBits: q.fracBits, weightBits: q.weightBits)
+        }
         let tokensInEpoch = data.train.encodings.reduce(0) { $0 + $1.count }
         var meter = ThroughputMeter()
-        while state.epochsDone < opts.epochs {
+        while state.epochsDone < totalEpochs {
             let epoch = state.epochsDone
+            let inStage1 = epoch < stage1Epochs
+            if epoch == stage1Epochs && stage1Epochs > 0 && state.stepInEpoch == 0 {
+                // Stage 2 starts from fresh moments, as a separate run would (TinyBERT).
+                for (i, p) in params.enumerated() {
+                    let zeros = [Float](repeating: 0, count: p.tensor.count)
+                    optimizer.setMoments(index: i, m: zeros, v: zeros)
+                }
+                optimizer.stepCount = 0
+            }
             let order = data.train.order(epoch: epoch, seed: opts.seed, shuffle: true)
             var lossSum: Float = 0, lossCount = 0
             while state.stepInEpoch < stepsPerEpoch {
@@ -92,17 +121,20 @@ public final class FineTuner {
                 let idx = Array(order[lo..<min(lo + opts.batchSize, order.count)])
                 let batch = data.train.makeBatch(idx)
                 let rng = SeededGenerator(seed: opts.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(state.globalStep))
-                let logits = model.forward(batch.encoded, training: true, rng: rng)
-                var loss = Tensor.crossEntropy(logits: logits, labels: batch.labels.map { Int32($0) })
-                if let teacher {
-                    let target = Tensor.withNoGrad { teacher.model.forward(batch.encoded, training: false, rng: rng) }
-                    let kd = Tensor.distillationLoss(student: logits, teacher: target, temperature: teacher.config.temperature)
-                    loss = loss * (1 - teacher.config.alpha) + kd * teacher.config.alpha
+                let loss: Tensor
+                if inStage1, let teacher, let layerwise {
+                    let target = Tensor.withNoGrad { teacher.model.trace(batch.encoded, training: false, rng: rng) }
+                    loss = layerwise.loss(student: model.trace(batch.encoded, training: true, rng: rng), teacher: target,
+                                          attentionMask: batch.encoded.attentionMask).total
+                } else {
+                    loss = taskLoss(model: model, teacher: teacher, batch: batch, rng: rng)
                 }
                 optimizer.zeroGrad()
                 loss.backward()
                 _ = clipGradNorm(params.map { $0.tensor }, maxNorm: opts.maxGradNorm)
-                optimizer.learningRate = schedule.learningRate(at: state.globalStep)
+                optimizer.learningRate = inStage1
+                    ? stage1Schedule.learningRate(at: state.globalStep)
+                    : taskSchedule.learningRate(at: state.globalStep - stage1Steps)
                 optimizer.step()
                 state.stepInEpoch += 1
                 state.globalStep += 1
@@ -112,39 +144,48 @@ public final class FineTuner {
                 meter.add(tokens: batch.encoded.batch * batch.encoded.seqLen)
                 let remaining = Double(totalSteps - state.globalStep)
                 progress?(TrainingProgress(
-                    model: member.name, epoch: epoch + 1, epochs: opts.epochs, step: state.globalStep,
+                    model: member.name, epoch: epoch + 1, epochs: totalEpochs, step: state.globalStep,
                     totalSteps: totalSteps, loss: lossSum / Float(lossCount), tokensPerSecond: meter.tokensPerSecond,
                     etaSeconds: remaining * meter.secondsPerStep))
                 if state.globalStep % 10 == 0 {
                     log.write("step", ["step": state.globalStep, "epoch": epoch + 1, "loss": Double(l),
-                                       "lr": Double(optimizer.learningRate)])
+                                       "lr": Double(optimizer.learningRate), "stage": inStage1 ? 1 : 2])
                 }
                 if state.globalStep % opts.saveEvery == 0 {
-                    try state.save(to: stateURL, model: model, optimizer: optimizer)
+                    try state.save(to: stateURL, parameters: params, optimizer: optimizer)
                 }
             }
-            let dev = Evaluation.accuracy(model: model, data: data.dev, batchSize: opts.evalBatchSize)
             state.epochsDone += 1
             state.stepInEpoch = 0
-            log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(lossSum / Float(max(lossCount, 1))),
-                                "tokens_per_epoch": tokensInEpoch, "seconds": Date().timeIntervalSince(start)])
-            var p = TrainingProgress(model: member.name, epoch: epoch + 1, epochs: opts.epochs, step: state.globalStep,
-                                     totalSteps: totalSteps, loss: lossSum / Float(max(lossCount, 1)),
-                                     tokensPerSecond: meter.tokensPerSecond, etaSeconds: Double(totalSteps - state.globalStep) * meter.secondsPerStep)
-            p.devAccuracy = dev
-            progress?(p)
-            if dev > state.bestDev {
-                state.bestDev = dev
-                state.bestEpoch = epoch + 1
-                config.devAccuracy = dev
-                try Self.checkpoint(model: model, config: config, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
+            let trainLoss = lossSum / Float(max(lossCount, 1))
+            var p = TrainingProgress(model: member.name, epoch: epoch + 1, epochs: totalEpochs, step: state.globalStep,
+                                     totalSteps: totalSteps, loss: trainLoss, tokensPerSecond: meter.tokensPerSecond,
+                                     etaSeconds: Double(totalSteps - state.globalStep) * meter.secondsPerStep)
+            if inStage1 {
+                // The classifier is not trained yet: no dev accuracy, no checkpoint.
+                log.write("stage1_epoch", ["epoch": epoch + 1, "train_loss": Double(trainLoss),
+                                           "seconds": Date().timeIntervalSince(start)])
+                progress?(p)
+            } else {
+                let dev = Evaluation.accuracy(model: model, data: data.dev, batchSize: opts.evalBatchSize)
+                log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(trainLoss),
+                                    "tokens_per_epoch": tokensInEpoch, "seconds": Date().timeIntervalSince(start)])
+                p.devAccuracy = dev
+                progress?(p)
+                if dev > state.bestDev {
+                    state.bestDev = dev
+                    state.bestEpoch = epoch + 1 - stage1Epochs
+                    config.devAccuracy = dev
+                    try Self.checkpoint(model: model, config: config, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
+                }
             }
-            try state.save(to: stateURL, model: model, optimizer: optimizer)
+            try state.save(to: stateURL, parameters: params, optimizer: optimizer)
         }
 
         // Test accuracy of the kept (best-dev) weights.
         let best = try ModelCheckpoint.read(from: checkpointURL.path)
         let kept = try BertForSequenceClassification.load(checkpoint: best)
+        kept.quantization = model.quantization  // a QAT model is measured as it was trained
         var final = try CheckpointConfig.decode(best.configJSON, path: checkpointURL.path)
         let test = data.test.count == 0 ? nil : Evaluation.accuracy(model: kept, data: data.test, batchSize: opts.evalBatchSize)
         final.testAccuracy = test
@@ -155,6 +196,18 @@ public final class FineTuner {
             name: member.name, file: checkpointURL.path, devAccuracy: state.bestDev, testAccuracy: test,
             bestEpoch: state.bestEpoch, parameters: params.reduce(0) { $0 + $1.tensor.data.count }, seconds: seconds,
             config: final)
+    }
+
+    /// Stage-2 (task) loss: cross-entropy on the gold labels, mixed with the soft
+    /// cross-entropy on the teacher's logits when there is a teacher.
+    private func taskLoss(model: BertForSequenceClassification, teacher: Teacher?, batch: Batch,
+                          rng: SeededGenerator) -> Tensor {
+        let logits = model.forward(batch.encoded, training: true, rng: rng)
+        let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels.map { Int32($0) })
+        guard let teacher else { return loss }
+        let target = Tensor.withNoGrad { teacher.model.forward(batch.encoded, training: false, rng: rng) }
+        let kd = Tensor.distillationLoss(student: logits, teacher: target, temperature: teacher.config.temperature)
+        return loss * (1 - teacher.config.alpha) + kd * teacher.config.alpha
     }
 
     /// Packs a model, its config and vocabulary into the DESIGN §4 layout.

@@ -57,15 +57,64 @@ public enum ModelInit: Equatable, Sendable {
     case random(layers: Int, hidden: Int, heads: Int, intermediate: Int, vocab: String)
 }
 
-/// Knowledge distillation from a fine-tuned teacher on the logits (Hinton et al. 2015):
-/// loss = (1 - alpha) * CE(student, gold) + alpha * T^2 * KL(teacher_T || student_T).
+/// Knowledge distillation from a fine-tuned teacher, in two stages (TinyBERT, Jiao et al.
+/// 2020; MPCFormer, Li et al. 2023):
+/// - stage 1 (`stage1Epochs` epochs, none by default): layer-wise distillation only,
+///   `hidden_weight * MSE(hidden states) + attention_weight * MSE(attention scores)`
+///   with the uniform layer map of `LayerDistillation`;
+/// - stage 2 (the `training.epochs` epochs): the task on the logits,
+///   loss = (1 - alpha) * CE(student, gold) + alpha * T^2 * KL(teacher_T || student_T)
+///   (Hinton et al. 2015).
 ///
-/// YAML: `distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0}`.
+/// YAML: `distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0,
+/// stage1_epochs: 2, hidden_weight: 1.0, attention_weight: 1.0}`.
 /// The teacher must use the same vocabulary and labels as the student.
 public struct DistillationConfig: Equatable, Sendable {
     public var teacher: String
     public var alpha: Float = 0.5
     public var temperature: Float = 2.0
+    /// Epochs of stage 1 (hidden-state and attention-score MSE) before the task epochs.
+    public var stage1Epochs = 0
+    /// Weight of the hidden-state MSE in stage 1.
+    public var hiddenWeight: Float = 1
+    /// Weight of the attention-score MSE in stage 1.
+    public var attentionWeight: Float = 1
+
+    public init(
+        teacher: String, alpha: Float = 0.5, temperature: Float = 2.0, stage1Epochs: Int = 0,
+        hiddenWeight: Float = 1, attentionWeight: Float = 1
+    ) {
+        self.teacher = teacher
+        self.alpha = alpha
+        self.temperature = temperature
+        self.stage1Epochs = stage1Epochs
+        self.hiddenWeight = hiddenWeight
+        self.attentionWeight = attentionWeight
+    }
+}
+
+/// Quantization-aware training for the secure runtime's fixed point (ring Z_2^ring_bits,
+/// `frac_bits` fractional bits), see `FakeQuantization`. The values are recorded in the
+/// checkpoint's `quantization` block; without `qat` that block says 64/16 (the defaults).
+///
+/// YAML: `qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}`; `ring_bits` 64 (default)
+/// or 32; `frac_bits` defaults to 16 on the 64-bit ring and 12 on the 32-bit one;
+/// `weight_bits` (2...24) adds symmetric per-tensor weight quantization.
+public struct QATConfig: Equatable, Sendable {
+    public var ringBits: Int
+    public var fracBits: Int
+    public var weightBits: Int?
+
+    public init(ringBits: Int = 64, fracBits: Int? = nil, weightBits: Int? = nil) {
+        self.ringBits = ringBits
+        self.fracBits = fracBits ?? (ringBits == 32 ? 12 : 16)
+        self.weightBits = weightBits
+    }
+
+    /// The model-side setting.
+    public var fakeQuantization: FakeQuantization {
+        FakeQuantization(fracBits: fracBits, ringBits: ringBits, weightBits: weightBits)
+    }
 }
 
 /// One member of a model pool.
@@ -79,6 +128,8 @@ public struct PoolMemberConfig: Equatable, Sendable {
     public var softmax: SoftmaxVariant = .exact
     /// FFN activation: `gelu` (erf form) or an MPC-friendly replacement (`quad`, `relu`).
     public var activation: ActivationVariant = .gelu
+    /// Quantization-aware training, when set.
+    public var qat: QATConfig?
     public var training: TrainingOptions
 }
 
@@ -101,7 +152,9 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     intermediate: 512
 ///     softmax: 2quad            # exact | 2quad | relu-norm (default exact)
 ///     activation: quad          # gelu | quad | relu (default gelu)
-///     distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0}   # optional
+///     distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0,
+///               stage1_epochs: 2, hidden_weight: 1.0, attention_weight: 1.0}   # optional
+///     qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}                     # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
@@ -160,7 +213,7 @@ public struct PoolConfig: Equatable, Sendable {
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
             "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
-            "training",
+            "qat", "training",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -196,16 +249,10 @@ public struct PoolConfig: Equatable, Sendable {
             throw ConfigError(path: file, "\(at).init must be 'pretrained' or 'random', not '\(other)'")
         }
         var member = PoolMemberConfig(name: name, initialization: initialization, training: training)
-        if let d = try r.mapping("distill") {
-            let dr = YAMLReader(file: file, path: "\(at).distill", node: d)
-            try dr.checkKeys(["teacher", "alpha", "temperature"])
-            guard let teacher = try dr.string("teacher") else {
-                throw ConfigError(path: file, "\(at).distill needs 'teacher' (a fine-tuned checkpoint .h5)")
-            }
-            var dc = DistillationConfig(teacher: teacher)
-            if let a = try dr.float("alpha", min: 0, max: 1) { dc.alpha = a }
-            if let t = try dr.float("temperature", min: 0.01) { dc.temperature = t }
-            member.distill = dc
+        if let d = try r.mapping("distill") { member.distill = try parseDistill(d, at: "\(at).distill", file: file) }
+        if m["qat"] != nil {
+            guard let q = try r.mapping("qat") else { throw ConfigError(path: file, "'\(at).qat' must be a mapping") }
+            member.qat = try parseQAT(q, at: "\(at).qat", file: file)
         }
         if let s = try r.string("softmax") {
             guard let v = SoftmaxVariant(rawValue: s) else {
@@ -220,6 +267,44 @@ public struct PoolConfig: Equatable, Sendable {
             member.activation = v
         }
         return member
+    }
+
+    private static func parseDistill(_ d: [String: Any], at: String, file: String) throws -> DistillationConfig {
+        let dr = YAMLReader(file: file, path: at, node: d)
+        try dr.checkKeys(["teacher", "alpha", "temperature", "stage1_epochs", "hidden_weight", "attention_weight"])
+        guard let teacher = try dr.string("teacher") else {
+            throw ConfigError(path: file, "\(at) needs 'teacher' (a fine-tuned checkpoint .h5)")
+        }
+        var dc = DistillationConfig(teacher: teacher)
+        if let a = try dr.float("alpha", min: 0, max: 1) { dc.alpha = a }
+        if let t = try dr.float("temperature", min: 0.01) { dc.temperature = t }
+        if let e = try dr.int("stage1_epochs", min: 0) { dc.stage1Epochs = e }
+        if let w = try dr.float("hidden_weight", min: 0) { dc.hiddenWeight = w }
+        if let w = try dr.float("attention_weight", min: 0) { dc.attentionWeight = w }
+        if dc.stage1Epochs > 0 && dc.hiddenWeight == 0 && dc.attentionWeight == 0 {
+            throw ConfigError(path: file, "\(at): stage1_epochs > 0 needs hidden_weight or attention_weight above 0")
+        }
+        return dc
+    }
+
+    private static func parseQAT(_ q: [String: Any], at: String, file: String) throws -> QATConfig {
+        // `weight_bits: null` (or `~`) means "no weight quantization", like leaving it out.
+        let node = q.filter { !($0.value is NSNull) }
+        let qr = YAMLReader(file: file, path: at, node: node)
+        try qr.checkKeys(["ring_bits", "frac_bits", "weight_bits"])
+        let ring = try qr.int("ring_bits", min: 0) ?? 64
+        guard ring == 64 || ring == 32 else {
+            throw ConfigError(path: file, "'\(at).ring_bits' must be 64 or 32 (the rings of the secure runtime), not \(ring)")
+        }
+        let frac = try qr.int("frac_bits", min: 1)
+        if let frac, frac > ring - 2 {
+            throw ConfigError(path: file, "'\(at).frac_bits' must be at most \(ring - 2) on a \(ring)-bit ring, not \(frac)")
+        }
+        let weightBits = try qr.int("weight_bits", min: 2)
+        if let w = weightBits, w > 24 {
+            throw ConfigError(path: file, "'\(at).weight_bits' must be in 2...24 (or null for none), not \(w)")
+        }
+        return QATConfig(ringBits: ring, fracBits: frac, weightBits: weightBits)
     }
 }
 

@@ -13,10 +13,11 @@ struct TrainingState: Codable {
     var bestEpoch: Int
 
     /// Writes the state atomically (temporary file, then rename).
-    func save(to url: URL, model: BertForSequenceClassification, optimizer: AdamW) throws {
+    /// - Parameter parameters: everything `optimizer` updates, in its order (the model's
+    ///   parameters, then training-only ones such as a distillation projection).
+    func save(to url: URL, parameters: [NamedParameter], optimizer: AdamW) throws {
         var weights: [String: StoredTensor] = [:]
-        let params = model.namedParameters()
-        for (i, (name, t)) in params.enumerated() {
+        for (i, (name, t)) in parameters.enumerated() {
             weights["model." + name] = StoredTensor(shape: t.shape, data: t.data)
             let (m, v) = optimizer.moments(index: i)
             weights["adam_m." + name] = StoredTensor(shape: t.shape, data: m)
@@ -28,24 +29,23 @@ struct TrainingState: Codable {
         try ModelCheckpoint(configJSON: json, weights: weights, vocab: [], doLowerCase: true).write(to: url.path)
     }
 
-    /// Loads a saved state into `model` and `optimizer`.
-    static func restore(from url: URL, model: BertForSequenceClassification, optimizer: AdamW) throws -> TrainingState {
+    /// Loads a saved state into `parameters` (same list and order as for `save`) and `optimizer`;
+    /// nothing is modified when it throws.
+    static func restore(from url: URL, parameters: [NamedParameter], optimizer: AdamW) throws -> TrainingState {
         let file = try ModelCheckpoint.read(from: url.path)
         guard let state = try? JSONDecoder().decode(TrainingState.self, from: Data(file.configJSON.utf8)) else {
             throw ConfigError(path: url.path, "is not a training state written by train-pool; delete it or run without --resume")
         }
-        var model_: [String: (shape: [Int], data: [Float])] = [:]
-        for (name, t) in model.namedParameters() {
+        for (name, t) in parameters {
             guard let w = file.weights["model." + name], let m = file.weights["adam_m." + name],
-                  let v = file.weights["adam_v." + name], w.shape == t.shape
+                  let v = file.weights["adam_v." + name], w.shape == t.shape, w.data.count == t.count,
+                  m.data.count == t.count, v.data.count == t.count
             else {
                 throw ConfigError(path: url.path, "does not match this model (tensor \(name)); the config changed since it was saved: delete it or run without --resume")
             }
-            model_[name] = (w.shape, w.data)
-            _ = (m, v)
         }
-        try model.load(weights: model_)
-        for (i, (name, _)) in model.namedParameters().enumerated() {
+        for (i, (name, t)) in parameters.enumerated() {
+            t.data = file.weights["model." + name]!.data
             optimizer.setMoments(index: i, m: file.weights["adam_m." + name]!.data, v: file.weights["adam_v." + name]!.data)
         }
         optimizer.stepCount = state.optimizerStep ?? state.globalStep

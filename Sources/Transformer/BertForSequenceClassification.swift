@@ -40,14 +40,18 @@ public final class BertEmbeddings {
         dropout = config.hiddenDropout
     }
 
+    /// With QAT (`quantization` non-nil) the summed embeddings and the LayerNorm
+    /// output are fake-quantized, as the runtime encodes them.
     /// - Returns: `[B,S,H]`.
-    public func callAsFunction(_ batch: EncodedBatch, training: Bool, rng: SeededGenerator) -> Tensor {
+    public func callAsFunction(
+        _ batch: EncodedBatch, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+    ) -> Tensor {
         let (b, s) = (batch.batch, batch.seqLen)
         let positions = (0..<b * s).map { Int32($0 % s) }
         let sum = Tensor.embedding(word, ids: batch.inputIds, shape: [b, s])
             + Tensor.embedding(position, ids: positions, shape: [b, s])
             + Tensor.embedding(tokenType, ids: batch.tokenTypeIds, shape: [b, s])
-        return norm(sum).dropout(p: dropout, training: training, rng: rng)
+        return norm(quantization.activation(sum), quantization: quantization).dropout(p: dropout, training: training, rng: rng)
     }
 
     public func namedParameters(prefix p: String) -> [NamedParameter] {
@@ -64,6 +68,10 @@ public final class BertForSequenceClassification {
     public let encoder: BertEncoder
     public let pooler: Linear
     public let classifier: Linear
+    /// Quantization-aware training: when set, the forward pass fake-quantizes
+    /// activations and weights to the secure runtime's fixed point (see
+    /// `FakeQuantization`). nil (the default): the plain float model.
+    public var quantization: FakeQuantization?
 
     /// Builds a randomly initialised model (HF init: N(0, 0.02) weights and
     /// embeddings, zero biases, LayerNorm 1/0). Call `config.validate()` first
@@ -98,15 +106,34 @@ public final class BertForSequenceClassification {
         precondition(batch.seqLen <= config.maxPosition, "encode: seqLen \(batch.seqLen) > max_position \(config.maxPosition)")
         let rng = rng ?? SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
-        return encoder(embeddings(batch, training: training, rng: rng), mask: mask, training: training, rng: rng)
+        let q = quantization
+        return encoder(embeddings(batch, training: training, rng: rng, quantization: q), mask: mask,
+                       training: training, rng: rng, quantization: q)
+    }
+
+    /// The embedding output, every layer's output and attention scores (layer-wise
+    /// distillation); `trace(b).hiddenStates.last` equals `encode(b)`.
+    public func trace(_ batch: EncodedBatch, training: Bool = false, rng: SeededGenerator? = nil) -> EncoderTrace {
+        precondition(batch.seqLen <= config.maxPosition, "trace: seqLen \(batch.seqLen) > max_position \(config.maxPosition)")
+        let rng = rng ?? SeededGenerator(seed: 0)
+        let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
+        let q = quantization
+        return encoder.trace(embeddings(batch, training: training, rng: rng, quantization: q), mask: mask,
+                             training: training, rng: rng, quantization: q)
     }
 
     /// Classification logits.
     /// - Returns: `[B, numLabels]`.
     public func forward(_ batch: EncodedBatch, training: Bool, rng: SeededGenerator) -> Tensor {
-        let hidden = encode(batch, training: training, rng: rng)
-        let pooled = pooler(hidden.selectToken(0)).tanh()  // [B,H]
-        return classifier(pooled.dropout(p: config.hiddenDropout, training: training, rng: rng))
+        classify(encode(batch, training: training, rng: rng), training: training, rng: rng)
+    }
+
+    /// The head: pooler (dense + tanh on `[CLS]`), dropout, classifier.
+    /// - `hidden`: `[B,S,H]`. Returns: `[B, numLabels]`.
+    public func classify(_ hidden: Tensor, training: Bool, rng: SeededGenerator) -> Tensor {
+        let q = quantization
+        let pooled = q.activation(pooler(hidden.selectToken(0), quantization: q).tanh())  // [B,H]
+        return classifier(pooled.dropout(p: config.hiddenDropout, training: training, rng: rng), quantization: q)
     }
 
     /// Replaces every parameter's values with `weights` (HF names).

@@ -22,6 +22,13 @@ public final class Linear {
     /// `x [..., In] -> [..., Out]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
 
+    /// `x [..., In] -> [..., Out]`; with QAT the weight, bias and output are fake-quantized
+    /// as the secure runtime encodes and truncates them. nil: exactly `self(x)`.
+    public func callAsFunction(_ x: Tensor, quantization q: FakeQuantization?) -> Tensor {
+        guard let q else { return self(x) }
+        return q.activation(Tensor.linear(x, weight: q.weight(weight), bias: q.parameter(bias)))
+    }
+
     public func namedParameters(prefix: String) -> [NamedParameter] {
         [(prefix + ".weight", weight), (prefix + ".bias", bias)]
     }
@@ -41,6 +48,13 @@ public final class LayerNorm {
 
     /// `x [..., H] -> [..., H]`.
     public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(gamma: weight, beta: bias, eps: eps) }
+
+    /// `x [..., H] -> [..., H]`; with QAT gamma, beta and the output are fake-quantized.
+    /// nil: exactly `self(x)`.
+    public func callAsFunction(_ x: Tensor, quantization q: FakeQuantization?) -> Tensor {
+        guard let q else { return self(x) }
+        return q.activation(x.layerNorm(gamma: q.parameter(weight), beta: q.parameter(bias), eps: eps))
+    }
 
     public func namedParameters(prefix: String) -> [NamedParameter] {
         [(prefix + ".weight", weight), (prefix + ".bias", bias)]
@@ -71,23 +85,37 @@ public final class BertLayer {
         outputNorm = LayerNorm(size: h, eps: config.layerNormEps)
     }
 
-    /// - `x`: `[B,S,H]`; `mask`: additive `[B,S]` (0 keep, `BertConfig.maskValue` pad) or nil.
+    /// - `x`: `[B,S,H]`; `mask`: additive `[B,S]` (0 keep, `BertConfig.maskValue` pad) or nil;
+    ///   `quantization`: QAT fake quantization, or nil for the float layer.
     /// - Returns: `[B,S,H]`.
-    public func callAsFunction(_ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator) -> Tensor {
+    public func callAsFunction(
+        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+    ) -> Tensor {
+        forward(x, mask: mask, training: training, rng: rng, quantization: quantization).output
+    }
+
+    /// The layer's output and its attention scores (for distillation).
+    /// - Returns: `output [B,S,H]` and `scores [B,A,S,S]`, the scaled `Q K^T / sqrt(D)`
+    ///   before the padding mask and the softmax (fake-quantized under QAT).
+    public func forward(
+        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization fq: FakeQuantization? = nil
+    ) -> (output: Tensor, scores: Tensor) {
         let (b, s, h) = (x.shape[0], x.shape[1], x.shape[2])
         let a = config.heads, d = config.headDim
         // [B,S,H] -> [B,S,A,D] -> [B,A,S,D]
         func heads(_ t: Tensor) -> Tensor { t.reshaped([b, s, a, d]).permuted([0, 2, 1, 3]) }
-        let q = heads(query(x)), k = heads(key(x)), v = heads(value(x))
-        let scores = q.matmul(k, transposeOther: true, alpha: 1 / Float(d).squareRoot())  // [B,A,S,S]
-        let probs = attentionProbabilities(scores, mask: mask)
+        let q = heads(query(x, quantization: fq)), k = heads(key(x, quantization: fq))
+        let v = heads(value(x, quantization: fq))
+        let scores = fq.activation(q.matmul(k, transposeOther: true, alpha: 1 / Float(d).squareRoot()))  // [B,A,S,S]
+        let probs = fq.activation(attentionProbabilities(scores, mask: mask))
             .dropout(p: config.attentionDropout, training: training, rng: rng)
-        let context = probs.matmul(v).permuted([0, 2, 1, 3]).reshaped([b, s, h])  // [B,S,H]
-        let attended = attentionOutput(context).dropout(p: config.hiddenDropout, training: training, rng: rng)
-        let h1 = attentionNorm(attended + x)
-        let inner = activation(intermediate(h1))  // [B,S,I]
-        let out = output(inner).dropout(p: config.hiddenDropout, training: training, rng: rng)
-        return outputNorm(out + h1)
+        let context = fq.activation(probs.matmul(v)).permuted([0, 2, 1, 3]).reshaped([b, s, h])  // [B,S,H]
+        let attended = attentionOutput(context, quantization: fq)
+            .dropout(p: config.hiddenDropout, training: training, rng: rng)
+        let h1 = attentionNorm(attended + x, quantization: fq)
+        let inner = fq.activation(activation(intermediate(h1, quantization: fq)))  // [B,S,I]
+        let out = output(inner, quantization: fq).dropout(p: config.hiddenDropout, training: training, rng: rng)
+        return (outputNorm(out + h1, quantization: fq), scores)
     }
 
     private func attentionProbabilities(_ scores: Tensor, mask: Tensor?) -> Tensor {
@@ -128,12 +156,29 @@ public final class BertEncoder {
         layers = (0..<config.layers).map { _ in BertLayer(config: config, rng: rng) }
     }
 
-    /// - `hidden`: `[B,S,H]`; `mask`: additive `[B,S]` or nil (no padding).
+    /// - `hidden`: `[B,S,H]`; `mask`: additive `[B,S]` or nil (no padding);
+    ///   `quantization`: QAT fake quantization, or nil for the float encoder.
     /// - Returns: `[B,S,H]`.
-    public func callAsFunction(_ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator) -> Tensor {
+    public func callAsFunction(
+        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+    ) -> Tensor {
         var x = hidden
-        for layer in layers { x = layer(x, mask: mask, training: training, rng: rng) }
+        for layer in layers { x = layer(x, mask: mask, training: training, rng: rng, quantization: quantization) }
         return x
+    }
+
+    /// Runs the stack and keeps every layer's output and attention scores (same
+    /// values as `callAsFunction`, for layer-wise distillation).
+    public func trace(
+        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+    ) -> EncoderTrace {
+        var states = [hidden], scores: [Tensor] = []
+        for layer in layers {
+            let (out, s) = layer.forward(states.last!, mask: mask, training: training, rng: rng, quantization: quantization)
+            states.append(out)
+            scores.append(s)
+        }
+        return EncoderTrace(hiddenStates: states, attentionScores: scores)
     }
 
     /// Additive mask `[B,S]` from a 0/1 attention mask (1 = real token).
@@ -145,4 +190,16 @@ public final class BertEncoder {
     public func namedParameters(prefix: String) -> [NamedParameter] {
         layers.enumerated().flatMap { $0.element.namedParameters(prefix: "\(prefix).layer.\($0.offset)") }
     }
+}
+
+/// Intermediate values of an encoder pass, for layer-wise (TinyBERT-style) distillation.
+public struct EncoderTrace {
+    /// `[B,S,H]` each: the encoder's input (the embedding output) first, then the
+    /// output of every layer; `hiddenStates.last` is the encoder's output.
+    public var hiddenStates: [Tensor]
+    /// `[B,A,S,S]` per layer: the scaled scores `Q K^T / sqrt(D)` before mask and softmax.
+    public var attentionScores: [Tensor]
+
+    /// Output of layer `i` (0-based).
+    public func layerOutput(_ i: Int) -> Tensor { hiddenStates[i + 1] }
 }

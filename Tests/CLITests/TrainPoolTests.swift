@@ -183,3 +183,55 @@ enum Python {
         #expect(bad.status != 0 && bad.stderr.contains("different vocabulary"), "\(bad.stderr)")
     }
 }
+
+/// Stage-1 (layer-wise) distillation into students initialised from the teacher's first layer
+/// or random and narrower, with QAT on a 32-bit ring recorded in the checkpoint.
+@Suite struct StageOneDistillationQATTrainPoolTests {
+    @Test func stageOneThenTaskEpochsAndQuantizationIsRecorded() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 1).write(to: dir.appendingPathComponent("t.yaml"), atomically: true, encoding: .utf8)
+        let t = try CLI.run(["train-pool", "--config", "t.yaml", "--out", "teacher", "--quiet"], cwd: dir)
+        #expect(t.status == 0, "\(t.stderr)")
+
+        let yaml = """
+            task: mr
+            training: {epochs: 1, batch_size: 8, lr: 1.0e-3, max_length: 16}
+            models:
+              - name: head
+                init: pretrained
+                from: teacher/pool/tiny.h5
+                layers: 1
+                distill: {teacher: teacher/pool/tiny.h5, stage1_epochs: 1, hidden_weight: 1.0, attention_weight: 2.0}
+                qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}
+              - name: narrow
+                init: random
+                vocab: vocab.txt
+                layers: 1
+                hidden: 16
+                heads: 1
+                intermediate: 32
+                distill: {teacher: teacher/pool/tiny.h5, stage1_epochs: 2}
+            """
+        try yaml.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let s = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student", "--quiet"], cwd: dir)
+        #expect(s.status == 0, "\(s.stderr)")
+
+        func quantization(_ path: String) throws -> [String: Int] {
+            let config = try ModelCheckpoint.read(from: dir.appendingPathComponent(path).path).configJSON
+            let json = try JSONSerialization.jsonObject(with: Data(config.utf8)) as! [String: Any]
+            return json["quantization"] as! [String: Int]
+        }
+        #expect(try quantization("student/pool/head.h5") == ["ring_bits": 32, "frac_bits": 12])
+        #expect(try quantization("student/pool/narrow.h5") == ["ring_bits": 64, "frac_bits": 16])
+        #expect(try quantization("teacher/pool/tiny.h5") == ["ring_bits": 64, "frac_bits": 16])
+        for (name, stage1) in [("head", 1), ("narrow", 2)] {
+            let log = try String(contentsOfFile: dir.appendingPathComponent("student/pool/\(name).log.jsonl").path, encoding: .utf8)
+            let lines = log.split(separator: "\n")
+            #expect(lines.filter { $0.contains("\"event\":\"stage1_epoch\"") }.count == stage1, "\(name): \(log)")
+            #expect(lines.filter { $0.contains("\"event\":\"epoch\"") }.count == 1, "\(name): \(log)")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("student/pool_summary.json"))) as! [String: Any]
+        #expect((summary["models"] as! [[String: Any]]).map { $0["ring_bits"] as! Int } == [32, 64])
+    }
+}
