@@ -27,20 +27,28 @@ extension Dealer {
     /// 3·63 + 3 = 192 words = 1536 bytes, to each party, plus 8 bytes (party 1's share of `msb(r)`)
     /// to party 1: 3080 bytes in all. Dealer work: 6 fixed-key AES blocks per level per element.
     public func dreluKey(shape: [Int]) throws {
-        let n = RingTensor.count(of: shape)
+        try signKey(kind: .dreluKey, shape: shape, count: RingTensor.count(of: shape), width: 64)
+    }
+
+    /// The records of `dreluKey` and `comparisonKey`: masks `r ∈ Z_2^w` (both parties' shares from their
+    /// PRGs), shares of bit w−1 of `r` (party 1's is the only extra payload), and (w−1)-bit DCF keys for
+    /// `α = r mod 2^(w−1)`, `β = 1 − 2·msb_w(r)`.
+    func signKey(kind: CorrelationKind, shape: [Int], count n: Int, width w: Int) throws {
+        precondition(w >= 2 && w <= 64)
+        let low = w == 64 ? UInt64.max : (UInt64(1) << UInt64(w)) - 1
         let r0 = draw(.client, n), roots0 = draw(.client, 2 * n), msb0 = draw(.client, n)
         let r1 = draw(.server, n), roots1 = draw(.server, 2 * n)
         var alpha = [UInt64](repeating: 0, count: n), beta = alpha, msb1 = alpha
         for i in 0..<n {
-            let r = r0[i] &+ r1[i]
-            let top = r >> 63
-            alpha[i] = r & (UInt64.max >> 1)
+            let r = (r0[i] &+ r1[i]) & low
+            let top = r >> UInt64(w - 1)
+            alpha[i] = r & (low >> 1)
             beta[i] = 1 &- 2 &* top
             msb1[i] = top &- msb0[i]
         }
-        var record = DealerRecord(kind: .dreluKey, shape: shape,
-                                  payload: DCF.generate(bits: DReLUKey.dcfBits, alpha: alpha, beta: beta, roots0: roots0,
-                                                        roots1: roots1, extraCapacity: n))
+        var record = DealerRecord(kind: kind, shape: shape,
+                                  payload: DCF.generate(bits: w - 1, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1,
+                                                        extraCapacity: n))
         try emit(.client, record)
         record.payload += msb1
         try emit(.server, record)
@@ -64,52 +72,29 @@ extension Dealer {
     /// Deals a narrow comparison key for `count` elements of width `width` (consumed by `Party.stepBits`).
     ///
     /// As `dreluKey`, with the mask in Z_2^w and a (w−1)-level DCF: offline per element
-    /// 8·(3(w−1) + 3) bytes to each party plus 8 to party 1 (776 bytes in all for w = 32).
+    /// 8·(3(w−1) + 3) bytes to each party plus 8 to party 1 (768 + 776 bytes for w = 32).
     public func comparisonKey(count n: Int, width w: Int) throws {
-        precondition(w >= 2 && w <= 64)
-        let low = w == 64 ? UInt64.max : (UInt64(1) << UInt64(w)) - 1
-        let r0 = draw(.client, n), roots0 = draw(.client, 2 * n), msb0 = draw(.client, n)
-        let r1 = draw(.server, n), roots1 = draw(.server, 2 * n)
-        var alpha = [UInt64](repeating: 0, count: n), beta = alpha, msb1 = alpha
-        for i in 0..<n {
-            let r = (r0[i] &+ r1[i]) & low
-            let top = r >> UInt64(w - 1)
-            alpha[i] = r & (low >> 1)
-            beta[i] = 1 &- 2 &* top
-            msb1[i] = top &- msb0[i]
-        }
-        var record = DealerRecord(kind: .comparisonKey, shape: [n, w],
-                                  payload: DCF.generate(bits: w - 1, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1,
-                                                        extraCapacity: n))
-        try emit(.client, record)
-        record.payload += msb1
-        try emit(.server, record)
+        try signKey(kind: .comparisonKey, shape: [n, w], count: n, width: w)
     }
 }
 
 extension DealerStream {
     /// Next record must be `comparisonKey([count, width])`.
     public func comparisonKey(count n: Int, width w: Int) throws -> ComparisonKey {
-        let keyWords = DCF.correctionWords(bits: w - 1) * n
-        var payload = try next(.comparisonKey, shape: [n, w], payloadCount: keyWords + (party == .client ? 0 : n))
-        let mask = draw(n), roots = draw(2 * n)
-        let msb: [UInt64]
-        if party == .client {
-            msb = draw(n)
-        } else {
-            msb = Array(payload[keyWords...])
-            payload.removeLast(n)
-        }
-        return ComparisonKey(width: w, mask: mask, maskMSB: msb, dcf: DCFKeys(bits: w - 1, count: n, roots: roots, corrections: payload))
+        let k = try signKey(kind: .comparisonKey, shape: [n, w], count: n, width: w)
+        return ComparisonKey(width: w, mask: k.mask, maskMSB: k.msb, dcf: k.dcf)
     }
-}
 
-extension DealerStream {
     /// Next record must be `dreluKey(shape)`.
     public func dreluKey(shape: [Int]) throws -> DReLUKey {
-        let n = RingTensor.count(of: shape)
-        let keyWords = DCF.correctionWords(bits: DReLUKey.dcfBits) * n
-        var payload = try next(.dreluKey, shape: shape, payloadCount: keyWords + (party == .client ? 0 : n))
+        let k = try signKey(kind: .dreluKey, shape: shape, count: RingTensor.count(of: shape), width: 64)
+        return DReLUKey(mask: RingTensor(shape: shape, data: k.mask), maskMSB: RingTensor(shape: shape, data: k.msb), dcf: k.dcf)
+    }
+
+    /// This party's side of `Dealer.signKey`.
+    private func signKey(kind: CorrelationKind, shape: [Int], count n: Int, width w: Int) throws -> (mask: [UInt64], msb: [UInt64], dcf: DCFKeys) {
+        let keyWords = DCF.correctionWords(bits: w - 1) * n
+        var payload = try next(kind, shape: shape, payloadCount: keyWords + (party == .client ? 0 : n))
         let mask = draw(n), roots = draw(2 * n)
         let msb: [UInt64]
         if party == .client {
@@ -118,7 +103,6 @@ extension DealerStream {
             msb = Array(payload[keyWords...])
             payload.removeLast(n)
         }
-        return DReLUKey(mask: RingTensor(shape: shape, data: mask), maskMSB: RingTensor(shape: shape, data: msb),
-                        dcf: DCFKeys(bits: DReLUKey.dcfBits, count: n, roots: roots, corrections: payload))
+        return (mask, msb, DCFKeys(bits: w - 1, count: n, roots: roots, corrections: payload))
     }
 }
