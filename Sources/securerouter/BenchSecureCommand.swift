@@ -8,16 +8,17 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encrypted forward pass of a random BERT encoder from hidden states, over three processes.",
             discussion: """
-                Starts the dealer, the server (random weights, at the scale of a trained encoder) and the client
-                (random S x H hidden states) as three processes on loopback. The server masks its weights once
-                (setup, reported apart); the parties receive the dealer's whole offline phase before the online
-                clock starts; then L post-LN encoder layers, a classifier on the first token and a secret argmax
+                Starts the dealer, the server (random weights at the scale of a trained encoder) and the client \
+                (random S x H hidden states) as three processes on loopback. The server masks its weights once \
+                (setup, reported apart); the parties receive the dealer's whole offline phase before the online \
+                clock starts; then L post-LN encoder layers, a classifier on the first token and a secret argmax \
                 run, and only the label (and, for the error measurement, the logits) is opened to the client.
 
-                Reported (JSON keys): seconds (online wall time, client), online_bytes (both parties, both ways),
-                offline_bytes (dealer), rounds, max_abs_logit_error (against the float forward of the same
-                weights), plus setup and offline figures and a per-section profile.
-                Variants: exact = exp softmax, erf GeLU; mpcformer = 2Quad softmax, Quad GeLU (MPCFormer).
+                JSON keys: seconds (client's online wall time), online_bytes (both parties, both ways), \
+                offline_bytes (dealer), rounds, max_abs_logit_error (against the float forward of the same \
+                weights), plus setup_bytes, setup_seconds, offline_seconds, dealer_seconds and a per-section profile.
+
+                Variants: exact = exp softmax and erf GeLU; mpcformer = 2Quad softmax and Quad GeLU (MPCFormer).
                 """)
 
         @Option(help: "Encoder layers L.") var layers: Int = 2
