@@ -21,6 +21,7 @@ let package = Package(
             name: "Tensor", dependencies: ["CBLAS"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "TextData", dependencies: [
+            "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
             "ZIPFoundation",
         ]),

@@ -24,18 +24,11 @@ public final class SeededGenerator: RandomNumberGenerator {
     /// Creates a generator whose stream is fully determined by `seed`.
     public init(seed: UInt64) {
         self.seed = seed
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitMix()
-        s1 = splitMix()
-        s2 = splitMix()
-        s3 = splitMix()
+        var x = SplitMix64(seed: seed)
+        s0 = x.next()
+        s1 = x.next()
+        s2 = x.next()
+        s3 = x.next()
     }
 
     /// The next 64 random bits.
@@ -75,4 +68,27 @@ public final class SeededGenerator: RandomNumberGenerator {
 
     /// A derived generator with an independent stream (for per-layer or per-worker use).
     public func split() -> SeededGenerator { SeededGenerator(seed: next()) }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny and seedable; seeds `SeededGenerator` and shuffles data.
+/// Not cryptographically secure.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in `0..<bound` (Lemire's multiply-shift with rejection).
+    public mutating func next(below bound: UInt64) -> UInt64 {
+        var m = next().multipliedFullWidth(by: bound)
+        if m.low < bound {
+            let t = (0 &- bound) % bound
+            while m.low < t { m = next().multipliedFullWidth(by: bound) }
+        }
+        return m.high
+    }
 }

@@ -1,3 +1,5 @@
+import Tensor
+
 /// One padded batch. Shapes: B = `batch`, S = `seqLen`; row-major `B*S` buffers.
 public struct Batch: Sendable, Equatable {
     /// Token ids (B*S), `[PAD]` after each sequence's end.
@@ -89,27 +91,5 @@ public struct Batcher: Sendable {
         }
         return Batch(inputIds: ids, tokenTypeIds: types, attentionMask: mask, labels: indices.map { labels[$0] },
             exampleIndices: indices, batch: b, seqLen: s)
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for shuffling data.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in `0..<bound` (Lemire's multiply-shift with rejection).
-    mutating func next(below bound: UInt64) -> UInt64 {
-        var m = next().multipliedFullWidth(by: bound)
-        if m.low < bound {
-            let t = (0 &- bound) % bound
-            while m.low < t { m = next().multipliedFullWidth(by: bound) }
-        }
-        return m.high
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Testing
 
 @testable import Checkpoint
@@ -41,14 +42,9 @@ func expectError(
 
 /// Deterministic pseudo-random floats (SplitMix64), for reproducible weights.
 struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var rng: SplitMix64
+    init(state: UInt64) { rng = SplitMix64(seed: state) }
+    mutating func next() -> UInt64 { rng.next() }
     func floatsArray(_ count: Int, scale: Float = 0.1) -> [Float] {
         var copy = self
         return copy.floats(count, scale: scale)

@@ -51,7 +51,7 @@ func runTwoParties<T: Sendable>(
     return (try box.get(0)!.get(), try box.get(1)!.get(), dealer.offlineBytes)
 }
 
-/// Seeded test data (the runtime's SplitMix64 `SyntheticData`; never shares or keys).
+/// Seeded test data (the runtime's PRG-based `SyntheticData`; never shares or keys).
 typealias TestData = SyntheticData
 
 /// Chi-square statistic of byte values against the uniform distribution (255 degrees of freedom).

@@ -95,20 +95,15 @@ public struct MLPProgram: SecureProgram, Equatable {
     }
 }
 
-/// Uniform doubles from a seeded SplitMix64: synthetic test data (never shares or keys).
+/// Seeded uniform test data (synthetic inputs of programs, test vectors): the AES-CTR `PRG` under a
+/// test seed, on its own stream so it never coincides with a session's masks. Never shares or keys.
 struct SyntheticData {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var prg: PRG
+    init(seed: UInt64) { prg = PRG(seed: PRGSeed(testValue: seed), stream: 0x5359_4E54) }
+    mutating func next() -> UInt64 { prg.next(1)[0] }
     /// `n` doubles uniform in [-range, range).
     mutating func doubles(_ n: Int, range: Double) -> [Double] {
-        (0..<n).map { _ in (Double(next() >> 11) / Double(1 << 53) * 2 - 1) * range }
+        prg.next(n).map { (Double($0 >> 11) / Double(1 << 53) * 2 - 1) * range }
     }
 }
 
