@@ -14,9 +14,6 @@ public struct DReLUKey: Sendable {
     public var maskMSB: RingTensor
     /// This party's DCF keys (63-bit inputs, payload in Z_2^64).
     var dcf: DCFKeys
-
-    /// Input width of the DCF: the low 63 bits of `x + r`.
-    static let dcfBits = 63
 }
 
 extension Dealer {

@@ -67,13 +67,16 @@ extension Party {
         return addPublic(add(eighth, quarter), RingTensor(shape: x.shape, repeating: fixedPoint.encode(0.5)))
     }
 
+    /// Octave comparisons are exact on 32 bits: inputs below 2^15 (real, f = 16) cover the range.
+    static let octaveWidth = 32
+
     /// Octave normalisation shared by `reciprocal` and `inverseSqrt`: one batched comparison round against
     /// 2^(lo+1)..2^hi gives the octave j (x ∈ [2^j, 2^(j+1))), then `x' = x·2^−j ∈ [1, 2)` (one mul round).
     /// Returns `x'` and the step bits (for further public tables).
     func octaveNormalise(_ x: [UInt64]) throws -> (xn: [UInt64], bits: [UInt64], k: Int) {
         let (lo, hi) = Approximations.octaves, fp = fixedPoint
         let js = Array(lo...hi)
-        let bits = try stepBits(x, thresholds: js.dropFirst().map { fp.encode(pow(2, Double($0))) })
+        let bits = try stepBits(x, thresholds: js.dropFirst().map { fp.encode(pow(2, Double($0))) }, shift: 0, width: Party.octaveWidth)
         let s = lookup(bits, k: js.count - 1, table: js.map { fp.encode(pow(2, Double(-$0))) })
         return (try mulMany([(x, s)])[0], bits, js.count - 1)
     }
@@ -144,7 +147,7 @@ extension Dealer {
     public func quadGelu(shape: [Int]) throws { try squarePair(shape: shape) }
 
     func octaveNormalise(count n: Int) throws {
-        try stepBits(count: n)
+        try stepBits(count: n, width: Party.octaveWidth)
         try triple(shape: [n])
     }
 

@@ -140,7 +140,7 @@ extension Party {
     /// f = 16, w = 32, shift = 8); with `shift > 0`, inputs within 2^shift ulps of a threshold may fall on
     /// either side. Opened: `ŷ`, uniform in Z_2^w because r is; nothing is learned.
     /// - Returns: shares of integer 0/1, flattened `[N, k]` (element-major).
-    func stepBits(_ x: [UInt64], thresholds: [UInt64], shift: Int = 0, width: Int = 32) throws -> [UInt64] {
+    func stepBits(_ x: [UInt64], thresholds: [UInt64], shift: Int, width: Int) throws -> [UInt64] {
         let n = x.count, k = thresholds.count
         let keys = try comparisonChunks(n).map { try dealer.comparisonKey(count: $0, width: width) }
         let y = shift == 0 ? x : truncate(ArithmeticShare(RingTensor(shape: [n], data: x)), bits: shift).tensor.data
@@ -298,7 +298,7 @@ extension Party {
 
 extension Dealer {
     /// Deals the records of `Party.stepBits` for `count` elements (any number of thresholds).
-    func stepBits(count: Int, width: Int = 32) throws {
+    func stepBits(count: Int, width: Int) throws {
         for c in comparisonChunks(count) { try comparisonKey(count: c, width: width) }
     }
 

@@ -129,7 +129,8 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let cls = try b.weight("cls.w", k: h, n: s.classes)
         b.beginOnline()
         var x = try b.input("x", owner: .client, shape: [s.seq, h])
-        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, on: b) }
+        let heads = HeadLayout(s)
+        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, heads: heads, on: b) }
         return try b.section(Section.head) {
             let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
             let logits = try b.addOwned(b.matmulWeight(first, cls), "cls.b", owner: .server)
@@ -139,16 +140,14 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
     }
 
-    func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, on b: some SecureBackend) throws -> SecureTensor {
+    func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, heads: HeadLayout, on b: some SecureBackend) throws -> SecureTensor {
         let s = shape
         let (n, h, a, d) = (s.seq, s.hidden, s.heads, s.headDim)
         let (q, kT, v) = try b.section(Section.attentionLinear) {
             let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3H]
             // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
-            let q = b.rearrange(qkv, to: [a, n, d], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: 3 * h, transposed: false))
-            let kT = b.rearrange(qkv, to: [a, d, n], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: h, width: 3 * h, transposed: true))
-            let v = b.rearrange(qkv, to: [a, n, d], source: EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * h, width: 3 * h, transposed: false))
-            return (q, kT, v)
+            return (b.rearrange(qkv, to: [a, n, d], source: heads.q), b.rearrange(qkv, to: [a, d, n], source: heads.kT),
+                    b.rearrange(qkv, to: [a, n, d], source: heads.v))
         }
         let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT) }   // [A, S, S]
         let mask = s.validLength.map { v in (0..<n).map { $0 < v } }
@@ -160,7 +159,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let ctx = try b.matmul(p, v)                                                       // [A, S, D]
-            let merged = b.rearrange(ctx, to: [n, h], source: EncoderProgram.mergeIndices(a: a, n: n, d: d))
+            let merged = b.rearrange(ctx, to: [n, h], source: heads.merge)
             return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
         }
         let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps) }
@@ -173,6 +172,19 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
         let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(l).ffn2.b", owner: .server) }
         return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps) }
+    }
+
+    /// The head split and merge permutations of one shape (computed once per run, used by every layer).
+    struct HeadLayout {
+        /// Sources of Q `[A, S, D]`, Kᵀ `[A, D, S]`, V `[A, S, D]` in `qkv [S, 3H]`, and of `[S, H]` in `[A, S, D]`.
+        let q: [Int], kT: [Int], v: [Int], merge: [Int]
+        init(_ s: EncoderShape) {
+            let (a, n, d, w) = (s.heads, s.seq, s.headDim, 3 * s.hidden)
+            q = EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: w, transposed: false)
+            kT = EncoderProgram.headIndices(a: a, n: n, d: d, offset: s.hidden, width: w, transposed: true)
+            v = EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * s.hidden, width: w, transposed: false)
+            merge = EncoderProgram.mergeIndices(a: a, n: n, d: d)
+        }
     }
 
     /// Flat source indices of head-split `[A, S, D]` (or `[A, D, S]` when `transposed`) from rows of
