@@ -14,13 +14,9 @@ extension H5Group {
     /// Shape and element type of dataset `path`.
     /// - Throws: `.missingObject` when there is no such dataset.
     public func datasetInfo(_ path: String) throws -> H5DatasetInfo {
-        let dset = try openDataset(path)
-        defer { _ = H5Dclose(dset) }
-        let ftype = try check(H5Dget_type(dset), "reading the datatype", path)
-        defer { _ = H5Tclose(ftype) }
-        let space = try check(H5Dget_space(dset), "reading the dataspace", path)
-        defer { _ = H5Sclose(space) }
-        return H5DatasetInfo(shape: try shape(of: space, path), elementType: H5ElementType(typeID: ftype))
+        try withDataset(path) { _, ftype, space in
+            H5DatasetInfo(shape: try shape(of: space, path), elementType: H5ElementType(typeID: ftype))
+        }
     }
 
     /// Writes a float32 dataset. `values.count` must equal the product of `shape` (row-major).
@@ -91,14 +87,10 @@ extension H5Group {
     /// Fixed-length strings are cut at the first NUL (and trailing spaces for space-padded types).
     /// - Throws: `.missingObject`, or `.wrongType` when the dataset does not hold strings.
     public func readStrings(_ path: String) throws -> [String] {
-        let dset = try openDataset(path)
-        defer { _ = H5Dclose(dset) }
-        let ftype = try check(H5Dget_type(dset), "reading the datatype", path)
-        defer { _ = H5Tclose(ftype) }
-        let space = try check(H5Dget_space(dset), "reading the dataspace", path)
-        defer { _ = H5Sclose(space) }
-        return try readStringValues(fileType: ftype, space: space, path) { memType, buffer in
-            H5Dread(dset, memType, shim_H5S_ALL(), shim_H5S_ALL(), shim_H5P_DEFAULT(), buffer)
+        try withDataset(path) { dset, ftype, space in
+            try readStringValues(fileType: ftype, space: space, path) { memType, buffer in
+                H5Dread(dset, memType, shim_H5S_ALL(), shim_H5S_ALL(), shim_H5P_DEFAULT(), buffer)
+            }
         }
     }
 
@@ -109,6 +101,17 @@ extension H5Group {
             throw failure(.missingObject, path, "no dataset \(objectPath(path)) in this file", stack: false)
         }
         return try check(H5Dopen2(id, path, shim_H5P_DEFAULT()), "opening dataset", path)
+    }
+
+    /// Opens dataset `path` with its file datatype and dataspace for `body`, and closes all three after.
+    func withDataset<T>(_ path: String, _ body: (_ dset: hid_t, _ fileType: hid_t, _ space: hid_t) throws -> T) throws -> T {
+        let dset = try openDataset(path)
+        defer { _ = H5Dclose(dset) }
+        let ftype = try check(H5Dget_type(dset), "reading the datatype", path)
+        defer { _ = H5Tclose(ftype) }
+        let space = try check(H5Dget_space(dset), "reading the dataspace", path)
+        defer { _ = H5Sclose(space) }
+        return try body(dset, ftype, space)
     }
 
     func makeSpace(_ shape: [Int], _ object: String) throws -> hid_t {
@@ -149,25 +152,21 @@ extension H5Group {
     private func readNumeric<T>(
         _ path: String, memType: hid_t, zero: T, expected: String, accept: (H5ElementType) -> Bool
     ) throws -> (shape: [Int], values: [T]) {
-        let dset = try openDataset(path)
-        defer { _ = H5Dclose(dset) }
-        let ftype = try check(H5Dget_type(dset), "reading the datatype", path)
-        defer { _ = H5Tclose(ftype) }
-        let found = H5ElementType(typeID: ftype)
-        guard accept(found) else {
-            throw failure(.wrongType, path, "expected a \(expected) dataset, found \(found)", stack: false)
-        }
-        let space = try check(H5Dget_space(dset), "reading the dataspace", path)
-        defer { _ = H5Sclose(space) }
-        let shape = try shape(of: space, path)
-        var values = [T](repeating: zero, count: shape.reduce(1, *))
-        if !values.isEmpty {
-            _ = try values.withUnsafeMutableBytes { raw in
-                try check(H5Dread(dset, memType, shim_H5S_ALL(), shim_H5S_ALL(), shim_H5P_DEFAULT(), raw.baseAddress),
-                          "reading dataset", path)
+        try withDataset(path) { dset, ftype, space in
+            let found = H5ElementType(typeID: ftype)
+            guard accept(found) else {
+                throw failure(.wrongType, path, "expected a \(expected) dataset, found \(found)", stack: false)
             }
+            let shape = try shape(of: space, path)
+            var values = [T](repeating: zero, count: shape.reduce(1, *))
+            if !values.isEmpty {
+                _ = try values.withUnsafeMutableBytes { raw in
+                    try check(H5Dread(dset, memType, shim_H5S_ALL(), shim_H5S_ALL(), shim_H5P_DEFAULT(), raw.baseAddress),
+                              "reading dataset", path)
+                }
+            }
+            return (shape, values)
         }
-        return (shape, values)
     }
 
     /// Calls `body` with a variable-length UTF-8 string type and a buffer of C-string pointers.
