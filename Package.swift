@@ -34,9 +34,10 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
+        .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
-            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC",
+            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -49,6 +50,7 @@ let package = Package(
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
+        .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
     ]
 )

@@ -22,6 +22,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
     /// shape = [m, k, n].
     case maskedWeightTriple = 17
+    /// Boundary between units of a program (e.g. queries; header only): lets a party read one unit's
+    /// records ahead (`DealerStream.preload(through:)`) and attribute offline bytes per unit.
+    case mark = 30
     /// End of the program's records (header only): lets a party read the whole offline phase ahead and
     /// check that it consumed exactly what was dealt.
     case end = 31
@@ -37,6 +40,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .squareScale: return "squareScale"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
+        case .mark: return "mark"
         case .end: return "end"
         }
     }

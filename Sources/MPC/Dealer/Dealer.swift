@@ -46,6 +46,11 @@ public final class Dealer: @unchecked Sendable {
         for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .end, shape: [], payload: [])) }
     }
 
+    /// Closes one unit of the program (e.g. a query): sends the `mark` record to both parties.
+    public func mark() throws {
+        for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .mark, shape: [], payload: [])) }
+    }
+
     /// Sends the header-only record to party 0 and the correction to party 1.
     func emitCorrection(_ kind: CorrelationKind, shape: [Int], correction: [UInt64]) throws {
         try emit(.client, DealerRecord(kind: kind, shape: shape, payload: []))
@@ -92,11 +97,25 @@ public final class DealerStream: @unchecked Sendable {
 
     /// Reads every remaining record up to the dealer's `end` (the whole offline phase) into memory, so
     /// the online phase never waits for the dealer. Memory: the offline bytes of the program.
-    public func preload() throws {
+    public func preload() throws { try preload(through: [.end]) }
+
+    /// Reads records ahead into memory up to and including the next one of `kinds` (or `end`): one
+    /// unit of a program that marks its units (`Dealer.mark`). Memory: that unit's offline bytes.
+    public func preload(through kinds: Set<CorrelationKind>) throws {
+        if queueHead < queue.count { return }  // a unit is already queued (preloads stop after a mark or end)
         while true {
             let rec = try DealerRecord.decode(try link.receiveFrame())
             queue.append(rec)
-            if rec.kind == .end { return }
+            if kinds.contains(rec.kind) || rec.kind == .end { return }
+        }
+    }
+
+    /// Checks that the next record is a `mark` (the end of a unit).
+    public func expectMark() throws {
+        let rec = try nextRecord()
+        defer { recordIndex += 1 }
+        guard rec.kind == .mark else {
+            throw DealerError.unexpectedRecord(party: party.description, expected: "mark", found: rec.tag, index: recordIndex)
         }
     }
 

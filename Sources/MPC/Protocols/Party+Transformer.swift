@@ -59,9 +59,18 @@ extension Party {
     /// Input range: |x + c| ≤ 60 and D ≥ 2^−10 (not all entries of a row at −c). Error: 2.6e-4 absolute
     /// measured against the same formula in Double (tested bound 1e-3). Rounds: 8. Online bytes per element, each party:
     /// 8 + 16 + 320/n. Offline 8 + 8 per element plus ≈ 3080·22 per row. Opened: masked values only.
-    public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, c: Double = 5) throws -> ArithmeticShare {
+    ///
+    /// With `keep` (shares of a secret 0/1 integer vector `[n]`, e.g. the client's padding mask, whose
+    /// length the server must not learn), `q` is multiplied by it (1 more round, 8 bytes per element each,
+    /// exact) and the denominator is rescaled by the public `n` instead of the valid count.
+    public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, keep: ArithmeticShare? = nil, c: Double = 5) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
         var q = try square(addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c)))).tensor.data
+        if let keep {
+            precondition(keep.shape == [n], "keep must be [\(n)]")
+            let k = (0..<count).map { keep.tensor.data[$0 % n] }
+            q = try mulRaw(ArithmeticShare(RingTensor(shape: x.shape, data: q)), ArithmeticShare(RingTensor(shape: x.shape, data: k))).tensor.data
+        }
         var valid = [Int](repeating: n, count: rows)
         if let mask {
             precondition(mask.count == n || mask.count == count, "mask has \(mask.count) entries, need \(n) or \(count)")
@@ -168,10 +177,11 @@ extension Dealer {
         try mulRows(rows: count / n, width: n)
     }
 
-    /// Deals the records of `Party.quadSoftmax`.
-    public func quadSoftmax(shape: [Int]) throws {
+    /// Deals the records of `Party.quadSoftmax` (`secretMask`: with a `keep` vector).
+    public func quadSoftmax(shape: [Int], secretMask: Bool = false) throws {
         let n = shape.last!, count = RingTensor.count(of: shape)
         try squarePair(shape: shape)
+        if secretMask { try triple(shape: shape) }
         try reciprocal(shape: [count / n])
         try mulRows(rows: count / n, width: n)
     }

@@ -7,6 +7,8 @@ public struct MaskedWeight: Sendable {
     public let handle: Int
     /// Server: W. Client: W − B.
     public let values: RingTensor
+    /// Server: B, when kept for `lookupRows` (tables indexed by the client); nil otherwise.
+    public let mask: RingTensor?
     public var k: Int { values.shape[0] }
     public var n: Int { values.shape[1] }
 }
@@ -21,7 +23,8 @@ extension Party {
     /// the client learns nothing about W. The dealer never sees W.
     /// - Parameters:
     ///   - weight: W [k, n] in fixed point on the server; nil on the client.
-    public func loadWeight(_ weight: RingTensor?, k: Int, n: Int) throws -> MaskedWeight {
+    ///   - keepMask: the server keeps B (`lookupRows` needs it; costs 8·k·n bytes of its memory).
+    public func loadWeight(_ weight: RingTensor?, k: Int, n: Int, keepMask: Bool = false) throws -> MaskedWeight {
         let handle = dealer.weightMasksReceived
         let mask = try dealer.weightMask(k: k, n: n)
         if id == .server {
@@ -29,10 +32,10 @@ extension Party {
                 throw ProtocolError.shapeMismatch("loadWeight: the server must pass W of shape [\(k), \(n)], got \(weight?.shape.description ?? "nil")")
             }
             try peer.sendStep((w - b).data)
-            return MaskedWeight(handle: handle, values: w)
+            return MaskedWeight(handle: handle, values: w, mask: keepMask ? b : nil)
         }
         let masked = try peer.receiveStep(count: k * n)
-        return MaskedWeight(handle: handle, values: RingTensor(shape: [k, n], data: masked))
+        return MaskedWeight(handle: handle, values: RingTensor(shape: [k, n], data: masked), mask: nil)
     }
 
     /// Fixed-point `x · W` for secret-shared activations `x [..., m, k]` and a server-owned weight.
@@ -64,5 +67,46 @@ extension Party {
         for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
         let outShape = Array(x.shape.dropLast()) + [w.n]
         return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits)
+    }
+
+    /// Rows `ids` of a server-owned table `W [V, H]` (word embeddings) for token ids the client holds in
+    /// plaintext: shares of `X·W` with X the one-hot matrix of the ids, without either party learning
+    /// the other's secret.
+    ///
+    /// Consumes one `maskedWeightTriple([S, V, H])` record (the weight must be loaded with `keepMask`).
+    /// Steps: the client sends `E = X − A` (A from its dealer PRG) and keeps `X·(W − B) + C_0` (row
+    /// lookups in its masked copy); the server keeps `E·B + C_1`. Sum: `X·W − X·B + (X − A)·B + A·B = X·W`,
+    /// exact (X is an integer matrix: no truncation). Rounds: 1 (client → server). Online bytes: 8·S·V
+    /// from the client. Offline: 8·S·H to the server. Compute: one dense `[S, V]·[V, H]` ring product
+    /// on the server and one on the dealer; row lookups on the client.
+    /// Opened: `E` to the server, uniform (A is fresh and pseudo-random); nothing to the client.
+    /// - Parameters:
+    ///   - ids: the client's token ids (each in `0..<V`); nil on the server.
+    ///   - count: S, the number of ids (public).
+    /// - Throws: `ProtocolError.shapeMismatch` if the server's weight was loaded without its mask, or an
+    ///   id is outside the table.
+    public func lookupRows(_ ids: [Int]?, count: Int, table w: MaskedWeight) throws -> ArithmeticShare {
+        let (v, h) = (w.k, w.n)
+        let t = try dealer.maskedWeightTriple(m: count, k: v, n: h)
+        var z = t.c.data
+        if id == .client {
+            guard let ids, ids.count == count else { throw ProtocolError.shapeMismatch("lookupRows: the client must pass \(count) ids") }
+            if let bad = ids.first(where: { !(0..<v).contains($0) }) {
+                throw ProtocolError.shapeMismatch("lookupRows: token id \(bad) outside the table's \(v) rows")
+            }
+            var e = t.a.data
+            for i in 0..<e.count { e[i] = 0 &- e[i] }
+            for (r, tok) in ids.enumerated() {
+                e[r * v + tok] = e[r * v + tok] &+ 1
+                for j in 0..<h { z[r * h + j] = z[r * h + j] &+ w.values.data[tok * h + j] }
+            }
+            try peer.sendStep(e)
+        } else {
+            guard let b = w.mask else { throw ProtocolError.shapeMismatch("lookupRows: the table was loaded without keepMask") }
+            let e = try peer.receiveStep(count: count * v)
+            let eb = RingMatmul.multiply(e, b.data, m: count, k: v, n: h)
+            for i in 0..<z.count { z[i] = z[i] &+ eb[i] }
+        }
+        return ArithmeticShare(RingTensor(shape: [count, h], data: z))
     }
 }

@@ -14,6 +14,25 @@ public enum SecureActivation: String, Codable, Sendable, CaseIterable {
     case gelu
     /// MPCFormer "Quad" `0.125x² + 0.25x + 0.5` (`SecureBackend.quadGelu`).
     case quad
+    /// `max(x, 0)` (`SecureBackend.relu`).
+    case relu
+}
+
+/// How a secure encoder's attention hides padding keys.
+public struct AttentionMask {
+    /// Public key mask (`true` = real token), known to both parties (benchmarks with a public length).
+    public var publicKeys: [Bool]?
+    /// Exact softmax with a private length: the key mask on the client, nil on the server (the client
+    /// alone offsets its share of the padded scores, so the server learns nothing).
+    public var clientKeys: [Bool]?
+    /// 2Quad softmax with a private length: shares of the 0/1 integer keep vector `[S]`.
+    public var keep: SecureTensor?
+
+    public init(publicKeys: [Bool]? = nil, clientKeys: [Bool]? = nil, keep: SecureTensor? = nil) {
+        self.publicKeys = publicKeys
+        self.clientKeys = clientKeys
+        self.keep = keep
+    }
 }
 
 /// Shapes and variant of a BERT-style encoder run under MPC from hidden states.
@@ -107,30 +126,35 @@ public struct EncoderProgram: SecureProgram, Equatable {
             activation = "activation", norm = "norm", head = "head", setup = "setup"
     }
 
-    /// One layer's session state.
-    struct Layer {
+    /// One layer's session state (its weights masked, its LayerNorm parameters shared).
+    public struct Layer {
         var qkv: SecureWeight, out: SecureWeight, ffn1: SecureWeight, ffn2: SecureWeight
         var ln1g: SecureTensor, ln1b: SecureTensor, ln2g: SecureTensor, ln2b: SecureTensor
     }
 
+    /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc).
+    public static func loadLayers(_ s: EncoderShape, on b: some SecureBackend) throws -> [Layer] {
+        let (h, i) = (s.hidden, s.intermediate)
+        return try (0..<s.layers).map { l in
+            Layer(qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * h), out: try b.weight("\(l).out.w", k: h, n: h),
+                  ffn1: try b.weight("\(l).ffn1.w", k: h, n: i), ffn2: try b.weight("\(l).ffn2.w", k: i, n: h),
+                  ln1g: try b.input("\(l).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(l).ln1.b", owner: .server, shape: [h]),
+                  ln2g: try b.input("\(l).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(l).ln2.b", owner: .server, shape: [h]))
+        }
+    }
+
     public func run(on b: some SecureBackend) throws -> Prediction? {
         let s = shape
-        let (h, i) = (s.hidden, s.intermediate)
+        let h = s.hidden
         // Setup: weights masked once per session.
         b.enterSection(Section.setup)
-        var layers = [Layer]()
-        for l in 0..<s.layers {
-            layers.append(Layer(
-                qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * h), out: try b.weight("\(l).out.w", k: h, n: h),
-                ffn1: try b.weight("\(l).ffn1.w", k: h, n: i), ffn2: try b.weight("\(l).ffn2.w", k: i, n: h),
-                ln1g: try b.input("\(l).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(l).ln1.b", owner: .server, shape: [h]),
-                ln2g: try b.input("\(l).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(l).ln2.b", owner: .server, shape: [h])))
-        }
+        let layers = try Self.loadLayers(s, on: b)
         let cls = try b.weight("cls.w", k: h, n: s.classes)
         b.beginOnline()
         var x = try b.input("x", owner: .client, shape: [s.seq, h])
         let heads = HeadLayout(s)
-        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, heads: heads, on: b) }
+        let mask = AttentionMask(publicKeys: s.validLength.map { v in (0..<s.seq).map { $0 < v } })
+        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b) }
         return try b.section(Section.head) {
             let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
             let logits = try b.addOwned(b.matmulWeight(first, cls), "cls.b", owner: .server)
@@ -140,7 +164,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
     }
 
-    func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, heads: HeadLayout, on b: some SecureBackend) throws -> SecureTensor {
+    /// One post-LN encoder layer on `x [S, H]` (sections: attention linear, softmax, norm, ffn, activation).
+    public func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, heads: HeadLayout, mask: AttentionMask,
+                             on b: some SecureBackend) throws -> SecureTensor {
         let s = shape
         let (n, h, a, d) = (s.seq, s.hidden, s.heads, s.headDim)
         let (q, kT, v) = try b.section(Section.attentionLinear) {
@@ -150,11 +176,10 @@ public struct EncoderProgram: SecureProgram, Equatable {
                     b.rearrange(qkv, to: [a, n, d], source: heads.v))
         }
         let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT) }   // [A, S, S]
-        let mask = s.validLength.map { v in (0..<n).map { $0 < v } }
         let p = try b.section(Section.softmax) {
             switch s.softmax {
-            case .exact: return try b.softmax(scores, mask: mask)
-            case .twoQuad: return try b.quadSoftmax(scores, mask: mask)
+            case .exact: return try b.softmax(scores, mask: mask.publicKeys ?? mask.clientKeys)
+            case .twoQuad: return try b.quadSoftmax(scores, mask: mask.publicKeys, keep: mask.keep)
             }
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
@@ -168,6 +193,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             switch s.activation {
             case .gelu: return try b.gelu(f1)
             case .quad: return try b.quadGelu(f1)
+            case .relu: return try b.relu(f1)
             }
         }
         let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(l).ffn2.b", owner: .server) }
@@ -175,10 +201,10 @@ public struct EncoderProgram: SecureProgram, Equatable {
     }
 
     /// The head split and merge permutations of one shape (computed once per run, used by every layer).
-    struct HeadLayout {
+    public struct HeadLayout {
         /// Sources of Q `[A, S, D]`, Kᵀ `[A, D, S]`, V `[A, S, D]` in `qkv [S, 3H]`, and of `[S, H]` in `[A, S, D]`.
         let q: [Int], kT: [Int], v: [Int], merge: [Int]
-        init(_ s: EncoderShape) {
+        public init(_ s: EncoderShape) {
             let (a, n, d, w) = (s.heads, s.seq, s.headDim, 3 * s.hidden)
             q = EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: w, transposed: false)
             kT = EncoderProgram.headIndices(a: a, n: n, d: d, offset: s.hidden, width: w, transposed: true)
@@ -232,14 +258,28 @@ public struct EncoderWeights: Sendable {
         public var qkvW: [Double], qkvB: [Double], outW: [Double], outB: [Double]
         public var ln1G: [Double], ln1B: [Double], ffn1W: [Double], ffn1B: [Double]
         public var ffn2W: [Double], ffn2B: [Double], ln2G: [Double], ln2B: [Double]
+
+        public init(qkvW: [Double], qkvB: [Double], outW: [Double], outB: [Double], ln1G: [Double], ln1B: [Double],
+                    ffn1W: [Double], ffn1B: [Double], ffn2W: [Double], ffn2B: [Double], ln2G: [Double], ln2B: [Double]) {
+            self.qkvW = qkvW; self.qkvB = qkvB; self.outW = outW; self.outB = outB
+            self.ln1G = ln1G; self.ln1B = ln1B; self.ffn1W = ffn1W; self.ffn1B = ffn1B
+            self.ffn2W = ffn2W; self.ffn2B = ffn2B; self.ln2G = ln2G; self.ln2B = ln2B
+        }
     }
     public var shape: EncoderShape
     public var layers: [Layer]
     public var clsW: [Double], clsB: [Double]
 
+    public init(shape: EncoderShape, layers: [Layer], clsW: [Double], clsB: [Double]) {
+        self.shape = shape
+        self.layers = layers
+        self.clsW = clsW
+        self.clsB = clsB
+    }
+
     /// Random weights at the scale of a trained encoder: matrices uniform with variance 1/fan-in (so
     /// projections and attention scores have unit spread), small biases, gains near 1.
-    static func random(_ s: EncoderShape, generator g: inout SyntheticData) -> EncoderWeights {
+    public static func random(_ s: EncoderShape, generator g: inout SyntheticData) -> EncoderWeights {
         let (h, i) = (s.hidden, s.intermediate)
         func mat(_ fanIn: Int, _ count: Int) -> [Double] { g.doubles(count, range: (3.0 / Double(fanIn)).squareRoot()) }
         let layers = (0..<s.layers).map { _ in
@@ -339,6 +379,7 @@ extension EncoderProgram {
                 switch s.activation {
                 case .gelu: return 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
                 case .quad: return 0.125 * v * v + 0.25 * v + 0.5
+                case .relu: return Swift.max(v, 0)
                 }
             }
             let f2 = linear(g, rows: n, k: ff, w("\(l).ffn2.w"), w("\(l).ffn2.b"), n: h)

@@ -97,12 +97,14 @@ public struct MLPProgram: SecureProgram, Equatable {
 
 /// Seeded uniform test data (synthetic inputs of programs, test vectors): the AES-CTR `PRG` under a
 /// test seed, on its own stream so it never coincides with a session's masks. Never shares or keys.
-struct SyntheticData {
+public struct SyntheticData {
     private var prg: PRG
-    init(seed: UInt64) { prg = PRG(seed: PRGSeed(testValue: seed), stream: 0x5359_4E54) }
-    mutating func next() -> UInt64 { prg.next(1)[0] }
+    public init(seed: UInt64) { prg = PRG(seed: PRGSeed(testValue: seed), stream: 0x5359_4E54) }
+    public mutating func next() -> UInt64 { prg.next(1)[0] }
+    /// An integer uniform in `0..<n` (n > 0; modulo bias below 2^−40 for n < 2^24).
+    public mutating func int(below n: Int) -> Int { Int(next() % UInt64(n)) }
     /// `n` doubles uniform in [-range, range).
-    mutating func doubles(_ n: Int, range: Double) -> [Double] {
+    public mutating func doubles(_ n: Int, range: Double) -> [Double] {
         prg.next(n).map { (Double($0 >> 11) / Double(1 << 53) * 2 - 1) * range }
     }
 }
@@ -114,9 +116,9 @@ public enum SecurePrograms {
 
     /// The program type called `name`.
     /// - Throws: `SessionError.unknownProgram` naming the known programs.
-    public static func named(_ name: String) throws -> any SecureProgram.Type {
-        guard let t = all.first(where: { $0.name == name }) else {
-            throw SessionError.unknownProgram(name: name, known: all.map { $0.name })
+    public static func named(_ name: String, in programs: [any SecureProgram.Type] = all) throws -> any SecureProgram.Type {
+        guard let t = programs.first(where: { $0.name == name }) else {
+            throw SessionError.unknownProgram(name: name, known: programs.map { $0.name })
         }
         return t
     }

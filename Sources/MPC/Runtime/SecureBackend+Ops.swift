@@ -66,6 +66,20 @@ extension SecureBackend {
         }
     }
 
+    /// `x [S, n] + T[0..<S]`, the first S rows of the private table `name` (`[tableRows, n]`) of `owner`
+    /// (position embeddings: the rows are public positions, the values private). Local, like `addOwned`.
+    public func addOwnedRows(_ x: SecureTensor, _ name: String, owner: PartyID, tableRows: Int) throws -> SecureTensor {
+        let (s, n) = (x.shape[0], x.shape.last!)
+        precondition(x.shape.count == 2 && s <= tableRows, "addOwnedRows: \(x.shape) vs a table of \(tableRows) rows")
+        return try apply(x.shape) { p in
+            guard p.id == owner else { return x.mine }
+            let table = try self.ownedInput(name, shape: [tableRows, n]).data
+            var d = x.mine.tensor.data
+            for i in d.indices { d[i] = d[i] &+ table[i] }
+            return ArithmeticShare(RingTensor(shape: x.shape, data: d))
+        }
+    }
+
     public func add(_ x: SecureTensor, _ y: SecureTensor) -> SecureTensor {
         precondition(x.shape == y.shape, "add shapes \(x.shape) vs \(y.shape)")
         return local(x.shape) { $0.add(x.mine, y.mine) }

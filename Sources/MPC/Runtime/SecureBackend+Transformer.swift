@@ -14,10 +14,11 @@ public struct SecureWeight: Sendable {
 extension SecureBackend {
     /// Prepares the server's private input `name` (`[k, n]`, fixed point) as a session weight: the
     /// server sends `W − B` once; later `matmulWeight` calls cost only the client's masked activations.
-    public func weight(_ name: String, k: Int, n: Int) throws -> SecureWeight {
+    /// With `lookup`, the table is prepared for `lookupRows` (the server keeps its mask).
+    public func weight(_ name: String, k: Int, n: Int, lookup: Bool = false) throws -> SecureWeight {
         var handle: Int?
         let masked = try step(deal: { handle = try $0.maskWeight(k: k, n: n) }) { p in
-            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [k, n]) : nil, k: k, n: n)
+            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [k, n]) : nil, k: k, n: n, keepMask: lookup)
         }
         return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
     }
@@ -31,9 +32,23 @@ extension SecureBackend {
         }) { p in try p.matmulWeight(x.mine, w.masked!) }
     }
 
+    /// Rows of the session table `w` (`[V, H]`, loaded with `lookup: true`) at the client's private token
+    /// ids `idsName` (`[count]`, integer ring values): `Party.lookupRows`, 1 round, 8·count·V bytes.
+    public func lookupRows(_ idsName: String, count: Int, table w: SecureWeight) throws -> SecureTensor {
+        try apply([count, w.n], deal: { d in try d.maskedWeightTriple(handle: w.dealerHandle!, m: count, k: w.k, n: w.n) }) { p in
+            let ids = p.id == .client ? try self.ownedInput(idsName, shape: [count]).data.map { Int(Int64(bitPattern: $0)) } : nil
+            return try p.lookupRows(ids, count: count, table: w.masked!)
+        }
+    }
+
     /// GeLU (erf form), max error 1.14e-3 (`Party.gelu`).
     public func gelu(_ x: SecureTensor) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.gelu(shape: x.shape) }) { try $0.gelu(x.mine) }
+    }
+
+    /// tanh, max error 6.7e-4 (`Party.tanh`; BERT's pooler).
+    public func tanh(_ x: SecureTensor) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.tanh(shape: x.shape) }) { try $0.tanh(x.mine) }
     }
 
     /// MPCFormer "Quad" GeLU 0.125x² + 0.25x + 0.5 (`Party.quadGelu`).
@@ -62,8 +77,11 @@ extension SecureBackend {
     }
 
     /// MPCFormer "2Quad" softmax (`Party.quadSoftmax`).
-    public func quadSoftmax(_ x: SecureTensor, mask: [Bool]? = nil, c: Double = 5) throws -> SecureTensor {
-        try apply(x.shape, deal: { try $0.quadSoftmax(shape: x.shape) }) { try $0.quadSoftmax(x.mine, mask: mask, c: c) }
+    /// `keep`: shares of a secret 0/1 integer key mask `[n]` (the client's padding), instead of a public `mask`.
+    public func quadSoftmax(_ x: SecureTensor, mask: [Bool]? = nil, keep: SecureTensor? = nil, c: Double = 5) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.quadSoftmax(shape: x.shape, secretMask: keep != nil) }) {
+            try $0.quadSoftmax(x.mine, mask: mask, keep: keep?.mine, c: c)
+        }
     }
 
     /// LayerNorm over the last dimension with secret γ, β (`Party.layerNorm`).

@@ -46,6 +46,16 @@ public protocol SecureBackend: AnyObject {
     func beginOnline()
     /// Attributes the cost of the following ops to `name` (profiling; see `CostLedger`).
     func enterSection(_ name: String)
+    /// Closes one unit of the program (a query): the dealer marks its stream; a party checks the mark
+    /// and, with `SessionOptions.preprocess`, reads the next unit's records before returning (so each
+    /// unit's clock runs with its offline phase already received). Returns the unit's cost: online
+    /// counters and seconds since the previous boundary (preloading excluded), offline bytes of the unit.
+    func boundary() throws -> CostSample
+    /// Online cost per section since `beginOnline` (dealer: offline bytes per section).
+    func profile() -> [String: CostSample]
+    /// Passes one line (e.g. a finished query's result as JSON) to whoever runs this role, as it
+    /// happens, so results survive a later failure. Nothing goes on the wire.
+    func emit(_ event: String)
 }
 
 extension SecureBackend {
@@ -72,10 +82,19 @@ public protocol SecureProgram: Codable, Sendable {
     /// Synthetic private inputs of `party` (random data for tests and benchmarks), from `seed`.
     /// Called only in the owning party's process.
     func syntheticInputs(for party: PartyID, seed: UInt64) -> [String: RingTensor]
+    /// Private inputs of `party` from `file` (see the default in the extension).
+    func inputs(for party: PartyID, file: String) throws -> [String: RingTensor]
 }
 
 extension SecureProgram {
     public var fixedPoint: FixedPoint { FixedPoint() }
+
+    /// Private inputs of `party` read from `file`, a path given to that party's process only (real data:
+    /// a checkpoint for the server, token ids for the client). Programs that only run on synthetic data
+    /// keep this default, which refuses.
+    public func inputs(for party: PartyID, file: String) throws -> [String: RingTensor] {
+        throw SessionError.missingInput(party: party.description, name: file, detail: "program '\(Self.name)' takes no input file")
+    }
 }
 
 /// The dealer's run of a program: every op emits its correlations; nothing is computed.
@@ -103,6 +122,14 @@ public final class DealerBackend: SecureBackend {
 
     /// Offline bytes per section so far.
     public func profile() -> [String: CostSample] { ledger.closed(at: CostSample(offlineBytes: dealer.offlineBytes)) }
+
+    private var unitStart = 0
+    public func boundary() throws -> CostSample {
+        try dealer.mark()
+        defer { unitStart = dealer.offlineBytes }
+        return CostSample(offlineBytes: dealer.offlineBytes - unitStart)
+    }
+    public func emit(_ event: String) {}
 }
 
 /// One computing party's run of a program: every op runs the online protocol on `party`.
@@ -113,11 +140,36 @@ public final class PartyBackend: SecureBackend {
     /// - Parameters:
     ///   - party: the party after its handshake.
     ///   - inputs: this party's private inputs by name (only those it owns).
-    public init(party: Party, inputs: [String: RingTensor] = [:]) {
+    ///   - preloadUnits: at each `boundary`, read the next unit's dealer records before returning.
+    ///   - events: receives `emit`ted lines.
+    public init(party: Party, inputs: [String: RingTensor] = [:], preloadUnits: Bool = false,
+                events: (@Sendable (String) -> Void)? = nil) {
         self.party = party
         self.inputs = inputs
         self.onlineStart = .now
+        self.preloadUnits = preloadUnits
+        self.events = events
     }
+
+    private let preloadUnits: Bool
+    private let events: (@Sendable (String) -> Void)?
+    /// Counters when the current unit started (after its preload), and offline bytes at the last mark.
+    private var unitStart: CostSample?
+    private var unitOffline = 0
+
+    public func boundary() throws -> CostSample {
+        let now = sample()
+        try party.dealer.expectMark()
+        let offline = party.dealer.offlineBytesReceived
+        var unit = now - (unitStart ?? CostSample())
+        unit.offlineBytes = offline - unitOffline
+        unitOffline = offline
+        if preloadUnits { try party.dealer.preload(through: [.mark]) }
+        unitStart = sample()
+        return unit
+    }
+
+    public func emit(_ event: String) { events?(event) }
 
     /// Cost per section of the online phase.
     public private(set) var ledger = CostLedger()
@@ -140,6 +192,8 @@ public final class PartyBackend: SecureBackend {
         onlineStart = .now
         ledger = CostLedger()
         ledger.switchTo("other", now: sample())
+        unitStart = nil
+        unitOffline = party.dealer.offlineBytesReceived
     }
 
     public func enterSection(_ name: String) { ledger.switchTo(name, now: sample()) }
@@ -183,11 +237,11 @@ public struct CostSample: Codable, Sendable, Equatable {
         case bytesSent = "bytes_sent", bytesReceived = "bytes_received", offlineBytes = "offline_bytes"
     }
 
-    static func - (a: CostSample, b: CostSample) -> CostSample {
+    public static func - (a: CostSample, b: CostSample) -> CostSample {
         CostSample(seconds: a.seconds - b.seconds, bytesSent: a.bytesSent - b.bytesSent, bytesReceived: a.bytesReceived - b.bytesReceived,
                    rounds: a.rounds - b.rounds, offlineBytes: a.offlineBytes - b.offlineBytes)
     }
-    static func + (a: CostSample, b: CostSample) -> CostSample {
+    public static func + (a: CostSample, b: CostSample) -> CostSample {
         CostSample(seconds: a.seconds + b.seconds, bytesSent: a.bytesSent + b.bytesSent, bytesReceived: a.bytesReceived + b.bytesReceived,
                    rounds: a.rounds + b.rounds, offlineBytes: a.offlineBytes + b.offlineBytes)
     }

@@ -47,12 +47,12 @@ public enum Session {
         var offlineSeconds: Double?
         if options.preprocess {
             let t = ContinuousClock.now
-            try stream.preload()
+            try stream.preload(through: [.mark])  // the whole program, or its first unit if it marks units
             offlineSeconds = (ContinuousClock.now - t).seconds
             log("\(id): offline phase received in \(String(format: "%.3f", offlineSeconds!)) s (\(stream.offlineBytesReceived) bytes)")
         }
         log("\(id): online phase started")
-        let backend = PartyBackend(party: party, inputs: inputs)
+        let backend = PartyBackend(party: party, inputs: inputs, preloadUnits: options.preprocess, events: options.events)
         let output = try program.run(on: backend)
         let seconds = (ContinuousClock.now - backend.onlineStart).seconds
         let profile = backend.profile()

@@ -25,6 +25,10 @@ public struct SessionLauncher: Sendable {
     public var preprocess = false
     /// Seconds each receive may wait during the protocol (the workers' `--timeout`).
     public var receiveTimeout: Double = 60
+    /// Real private inputs (`SecureProgram.inputs(for:file:)`), each passed to its owner's process only;
+    /// nil: synthetic inputs from the seeds.
+    public var clientInputFile: String?
+    public var serverInputFile: String?
 
     public init(executable: URL, network: NetworkProfile = .none, insecureTestSeed: UInt64? = nil,
                 clientInputSeed: UInt64 = 1, serverInputSeed: UInt64 = 2) {
@@ -57,13 +61,14 @@ public struct SessionLauncher: Sendable {
             let dealerAt = try d.listeningAddress(deadline: deadline)
             guard roles.contains(.server) else { return session }
             let s = try WorkerProcess(role: .server, executable: executable, arguments: common + [
-                "--role", "server", "--listen", "\(host):0", "--connect-dealer", dealerAt, "--synthetic-input-seed", String(serverInputSeed)])
+                "--role", "server", "--listen", "\(host):0", "--connect-dealer", dealerAt]
+                + (serverInputFile.map { ["--input-file", $0] } ?? ["--synthetic-input-seed", String(serverInputSeed)]))
             session.processes[.server] = s
             let serverAt = try s.listeningAddress(deadline: deadline)
             guard roles.contains(.client) else { return session }
             session.processes[.client] = try WorkerProcess(role: .client, executable: executable, arguments: common + [
-                "--role", "client", "--connect-dealer", dealerAt, "--connect-server", serverAt,
-                "--synthetic-input-seed", String(clientInputSeed)])
+                "--role", "client", "--connect-dealer", dealerAt, "--connect-server", serverAt]
+                + (clientInputFile.map { ["--input-file", $0] } ?? ["--synthetic-input-seed", String(clientInputSeed)]))
         } catch {
             session.killAll()
             throw error

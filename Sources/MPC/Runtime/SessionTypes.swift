@@ -97,6 +97,8 @@ public struct SessionOptions: Sendable {
     /// Read the dealer's whole offline phase before starting the online clock (the dealer runs ahead);
     /// otherwise records are read as the online phase needs them (less memory, dealer work overlaps).
     public var preprocess = false
+    /// Receives the lines a program `emit`s on this party (per-query results as they finish).
+    public var events: (@Sendable (String) -> Void)?
     public init(network: NetworkProfile = .none, seeds: SessionSeeds = .systemRandom) {
         self.network = network
         self.seeds = seeds

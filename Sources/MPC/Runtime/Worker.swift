@@ -16,9 +16,12 @@ public struct WorkerConfiguration: Sendable {
     public var options: SessionOptions
     /// Seed of this party's synthetic private inputs (`SecureProgram.syntheticInputs`); test data only.
     public var inputSeed: UInt64
+    /// This party's real private inputs (`SecureProgram.inputs(for:file:)`); overrides `inputSeed`.
+    public var inputFile: String?
 
     public init(role: SessionRole, program: String, parameters: String, listen: Endpoint? = nil, dealer: Endpoint? = nil,
-                server: Endpoint? = nil, options: SessionOptions = SessionOptions(), inputSeed: UInt64 = 0) {
+                server: Endpoint? = nil, options: SessionOptions = SessionOptions(), inputSeed: UInt64 = 0,
+                inputFile: String? = nil) {
         self.role = role
         self.program = program
         self.parameters = parameters
@@ -27,6 +30,7 @@ public struct WorkerConfiguration: Sendable {
         self.server = server
         self.options = options
         self.inputSeed = inputSeed
+        self.inputFile = inputFile
     }
 }
 
@@ -38,10 +42,11 @@ public enum Worker {
     ///     prints it as its first stdout line, so a launcher can pass it on).
     ///   - log: progress lines (the command writes them to stderr).
     /// - Throws: `SessionError.roleFailed` wrapping the first error, naming this role.
-    public static func run(_ config: WorkerConfiguration, onListening: (Endpoint) -> Void,
-                           log: (String) -> Void = { _ in }) throws -> Data {
+    ///   - programs: the program types this binary knows (`SecurePrograms.all` plus those of higher modules).
+    public static func run(_ config: WorkerConfiguration, programs: [any SecureProgram.Type] = SecurePrograms.all,
+                           onListening: (Endpoint) -> Void, log: (String) -> Void = { _ in }) throws -> Data {
         do {
-            let type = try SecurePrograms.named(config.program)
+            let type = try SecurePrograms.named(config.program, in: programs)
             return try run(type, config, onListening: onListening, log: log)
         } catch {
             throw SessionError.roleFailed(role: config.role.displayName, message: "\(error)")
@@ -58,6 +63,10 @@ public enum Worker {
             guard let e else { throw SessionError.worker(role: config.role.rawValue, detail: "the \(config.role.rawValue) needs \(flag) HOST:PORT") }
             return e
         }
+        func inputs(_ p: PartyID) throws -> [String: RingTensor] {
+            if let f = config.inputFile { return try program.inputs(for: p, file: f) }
+            return program.syntheticInputs(for: p, seed: config.inputSeed)
+        }
         let report: SessionReport<P.Output>
         switch config.role {
         case .dealer:
@@ -65,11 +74,11 @@ public enum Worker {
                                            onListening: onListening, log: log)
         case .server:
             report = try Session.runServer(program, listen: try need(config.listen, "--listen"), dealer: try need(config.dealer, "--connect-dealer"),
-                                           inputs: program.syntheticInputs(for: .server, seed: config.inputSeed), options: config.options,
+                                           inputs: try inputs(.server), options: config.options,
                                            onListening: onListening, log: log)
         case .client:
             report = try Session.runClient(program, dealer: try need(config.dealer, "--connect-dealer"), server: try need(config.server, "--connect-server"),
-                                           inputs: program.syntheticInputs(for: .client, seed: config.inputSeed), options: config.options, log: log)
+                                           inputs: try inputs(.client), options: config.options, log: log)
         }
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys

@@ -1,0 +1,209 @@
+import Foundation
+import MPC
+
+/// Public description of a BERT classifier run under MPC: sizes and variant. Everything here is known
+/// to all three roles; the weights are the server's private input, the token ids the client's.
+public struct SecureBertShape: Codable, Sendable, Equatable {
+    public var layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int
+    /// Rows of the word-embedding table.
+    public var vocab: Int
+    /// Rows of the position-embedding table (the largest bucket must fit).
+    public var maxPosition: Int
+    public var softmax: SecureSoftmax
+    public var activation: SecureActivation
+    public var layerNormEps: Double
+    /// Fractional bits of the fixed-point encoding (ring Z_2^64).
+    public var fracBits: Int
+
+    public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int, vocab: Int, maxPosition: Int,
+                softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, layerNormEps: Double = 1e-12,
+                fracBits: Int = 16) {
+        self.layers = layers
+        self.hidden = hidden
+        self.heads = heads
+        self.intermediate = intermediate
+        self.classes = classes
+        self.vocab = vocab
+        self.maxPosition = maxPosition
+        self.softmax = softmax
+        self.activation = activation
+        self.layerNormEps = layerNormEps
+        self.fracBits = fracBits
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
+        case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits"
+    }
+
+    /// The encoder part for one sequence bucket.
+    public func encoder(seq: Int) -> EncoderShape {
+        EncoderShape(layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, seq: seq, classes: classes,
+                     softmax: softmax, activation: activation, layerNormEps: layerNormEps)
+    }
+}
+
+/// The cost and outcome of one query of a `BertProgram` session, as one party saw it.
+public struct QueryOutcome: Codable, Sendable, Equatable {
+    /// Position of the query in the session.
+    public var index: Int
+    /// The predicted class (client only; nil on the server).
+    public var label: Int?
+    /// The logits, when the program opens them to the client (`BertProgram.revealLogits`: tests and
+    /// error measurements only).
+    public var logits: [Double]?
+    /// This party's counters over the query: seconds (online, after the query's offline records were
+    /// received when preprocessing), bytes sent and received, rounds, offline bytes received.
+    public var cost: CostSample
+    /// The same per layer type (`BertProgram.Section`).
+    public var sections: [String: CostSample]
+}
+
+/// Encrypted inference of a BERT sequence classifier (HF `BertForSequenceClassification`) over a list
+/// of queries in one session: the server's weights are masked once (setup), then each query runs
+/// embedding, encoder, pooler, classifier and argmax under MPC, and only the label is opened, to the client.
+///
+/// Public: the shape and variant, and each query's length bucket (`buckets`, in order). Private to the
+/// client: the token ids (`q{i}.ids [S]`, integers) and padding mask (`q{i}.mask [S]`, 0/1 integers),
+/// so the server learns the bucket and nothing else about the text. Private to the server: `emb.word
+/// [V, H]`, `emb.pos [P, H]` (position rows plus the token-type-0 row), `emb.ln.g/.b`, the encoder
+/// weights named as in `EncoderProgram`, `pool.w [H, H]`, `pool.b`, `cls.w [H, C]`, `cls.b`.
+///
+/// Embedding: `lookupRows` (the client's one-hot times the masked table: 1 round, 8·S·V bytes), the
+/// server adds its position rows to its share (free), LayerNorm. Padding: keys beyond the real length
+/// are hidden in attention by the client alone (exact softmax: it offsets its share of their scores) or
+/// by a product with the shared keep vector (2Quad). Each query ends at a unit boundary, so the parties
+/// can read that query's dealer records before its clock starts and report its cost apart.
+public struct BertProgram: SecureProgram, Equatable {
+    public static let name = "bert"
+    public var model: SecureBertShape
+    /// The public length bucket of each query, in order.
+    public var buckets: [Int]
+    /// Also open each query's logits to the client (tests and error measurements; real queries do not).
+    public var revealLogits: Bool
+
+    public init(model: SecureBertShape, buckets: [Int], revealLogits: Bool = false) {
+        self.model = model
+        self.buckets = buckets
+        self.revealLogits = revealLogits
+    }
+
+    public var fixedPoint: FixedPoint { FixedPoint(fracBits: model.fracBits) }
+
+    /// Why this program cannot run, or nil.
+    public var problem: String? {
+        if let p = model.encoder(seq: 1).problem { return p }
+        if model.vocab < 1 { return "the vocabulary is empty" }
+        if let b = buckets.first(where: { $0 < 1 || $0 > model.maxPosition }) {
+            return "bucket \(b) outside 1...\(model.maxPosition) (the position table)"
+        }
+        return nil
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(SecureBertShape.self, forKey: .model)
+        buckets = try c.decode([Int].self, forKey: .buckets)
+        revealLogits = try c.decodeIfPresent(Bool.self, forKey: .revealLogits) ?? false
+        if let p = problem { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: p)) }
+    }
+    enum CodingKeys: String, CodingKey { case model, buckets, revealLogits = "reveal_logits" }
+
+    /// Profile sections: the encoder's (`EncoderProgram.Section`) plus the embedding.
+    public enum Section {
+        public static let embedding = "embedding"
+    }
+
+    public func run(on b: some SecureBackend) throws -> [QueryOutcome] {
+        let m = model, h = m.hidden
+        let widest = buckets.max() ?? 1
+        b.enterSection(EncoderProgram.Section.setup)
+        let word = try b.weight("emb.word", k: m.vocab, n: h, lookup: true)
+        let embG = try b.input("emb.ln.g", owner: .server, shape: [h]), embB = try b.input("emb.ln.b", owner: .server, shape: [h])
+        let layers = try EncoderProgram.loadLayers(m.encoder(seq: widest), on: b)
+        let pool = try b.weight("pool.w", k: h, n: h), cls = try b.weight("cls.w", k: h, n: m.classes)
+        b.beginOnline()
+        _ = try b.boundary()
+        var layouts = [Int: EncoderProgram.HeadLayout]()
+        var outcomes = [QueryOutcome]()
+        var before = b.profile()
+        for (i, s) in buckets.enumerated() {
+            let encoder = EncoderProgram(shape: m.encoder(seq: s))
+            let heads = layouts[s] ?? EncoderProgram.HeadLayout(encoder.shape)
+            layouts[s] = heads
+            var x = try b.section(Section.embedding) { () throws -> SecureTensor in
+                let rows = try b.lookupRows("q\(i).ids", count: s, table: word)
+                let placed = try b.addOwnedRows(rows, "emb.pos", owner: .server, tableRows: widest)
+                return try b.layerNorm(placed, gamma: embG, beta: embB, eps: m.layerNormEps)
+            }
+            let mask: AttentionMask
+            switch m.softmax {
+            case .exact:
+                let keys = b.partyID == .client ? try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } : nil
+                mask = AttentionMask(clientKeys: keys)
+            case .twoQuad:
+                mask = AttentionMask(keep: try b.input("q\(i).mask", owner: .client, shape: [s]))
+            }
+            for l in 0..<m.layers { x = try encoder.encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b) }
+            let (label, opened) = try b.section(EncoderProgram.Section.head) { () throws -> (Int?, [Double]?) in
+                let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
+                let pooled = try b.tanh(b.addOwned(b.matmulWeight(first, pool), "pool.b", owner: .server))
+                let logits = try b.addOwned(b.matmulWeight(pooled, cls), "cls.b", owner: .server)
+                let opened = revealLogits ? try b.reveal(logits, to: .client).map { fixedPoint.decode($0) } : nil
+                let (_, oneHot) = try b.argmax(logits)
+                return (try b.revealIndex(oneHot, to: .client)?[0], opened)
+            }
+            let cost = try b.boundary()
+            let after = b.profile()
+            let sections = after.reduce(into: [String: CostSample]()) { out, kv in
+                let d = kv.value - (before[kv.key] ?? CostSample())
+                if d != CostSample() { out[kv.key] = d }
+            }
+            before = after
+            let outcome = QueryOutcome(index: i, label: label, logits: opened, cost: cost, sections: sections)
+            if b.partyID != nil, let line = try? String(decoding: JSONEncoder.sorted.encode(outcome), as: UTF8.self) {
+                b.emit(line)
+            }
+            outcomes.append(outcome)
+        }
+        return outcomes
+    }
+
+    public func syntheticInputs(for party: PartyID, seed: UInt64) -> [String: RingTensor] {
+        var g = SyntheticData(seed: seed)
+        switch party {
+        case .client:
+            var out = [String: RingTensor]()
+            for (i, s) in buckets.enumerated() {
+                let valid = 1 + g.int(below: s)
+                let ids = (0..<s).map { $0 < valid ? UInt64(g.int(below: model.vocab)) : 0 }
+                out["q\(i).ids"] = RingTensor(shape: [s], data: ids)
+                out["q\(i).mask"] = RingTensor(shape: [s], data: (0..<s).map { $0 < valid ? 1 : 0 })
+            }
+            return out
+        case .server:
+            return SecureBertWeights.random(model, generator: &g).ringInputs(model, rows: buckets.max() ?? 1)
+        }
+    }
+
+    /// Server: `file` is a checkpoint (`PATH`, or `PATH::models/NAME` for a bundle member). Client: a JSON
+    /// file `{"ids": [[Int]], "lengths": [Int]}` with one padded id row per bucket (`QueryFile`).
+    public func inputs(for party: PartyID, file: String) throws -> [String: RingTensor] {
+        switch party {
+        case .server:
+            let weights = try SecureBertWeights(checkpoint: file, expected: model)
+            return weights.ringInputs(model, rows: buckets.max() ?? 1)
+        case .client:
+            return try QueryFile.read(file).ringInputs(buckets: buckets)
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// Compact JSON with sorted keys.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }
+}

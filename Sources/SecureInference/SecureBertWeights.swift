@@ -1,0 +1,173 @@
+import Checkpoint
+import Foundation
+import MPC
+import Tensor
+import Transformer
+
+/// Errors of secure inference set-up (model, queries), each one sentence for the user.
+public struct SecureInferenceError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A checkpoint's weights in the form the secure runtime takes them (Double, linear weights `[in, out]`):
+/// the server's private inputs of `BertProgram`.
+public struct SecureBertWeights: Sendable {
+    /// `[V, H]` word embeddings, `[P, H]` position embeddings, token type 0 `[H]`, embedding LayerNorm.
+    public var word: [Double], position: [Double], tokenType0: [Double], embG: [Double], embB: [Double]
+    /// Encoder layers and classifier (`EncoderWeights` layout).
+    public var encoder: EncoderWeights
+    /// Pooler `[H, H]` (`[in, out]`) and its bias.
+    public var poolW: [Double], poolB: [Double]
+
+    /// The secure shape of a checkpoint's model.
+    /// - Throws: `SecureInferenceError` if the variant or ring has no secure implementation.
+    public static func shape(of config: CheckpointConfig) throws -> SecureBertShape {
+        let a = config.architecture
+        guard let softmax = SecureSoftmax(rawValue: a.softmax.rawValue) else {
+            throw SecureInferenceError("softmax variant '\(a.softmax.rawValue)' has no secure implementation (supported: \(SecureSoftmax.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let activation = SecureActivation(rawValue: a.activation.rawValue) else {
+            throw SecureInferenceError("activation '\(a.activation.rawValue)' has no secure implementation (supported: \(SecureActivation.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard config.quantization.ringBits == 64 else {
+            throw SecureInferenceError("ring_bits \(config.quantization.ringBits): the secure runtime runs on Z_2^64 only so far")
+        }
+        guard (8...24).contains(config.quantization.fracBits) else {
+            throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's 8...24")
+        }
+        return SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
+                               classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
+                               activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
+    }
+
+    /// The weights of a float model (its HF-named parameters).
+    public init(model: BertForSequenceClassification) {
+        let p = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) })
+        let c = model.config, h = c.hidden
+        func v(_ name: String) -> [Double] { p[name]!.data.map(Double.init) }
+        /// A Linear weight `[out, in]` as `[in, out]`.
+        func t(_ name: String) -> [Double] {
+            let w = p[name]!, (o, i) = (w.shape[0], w.shape[1])
+            var out = [Double](repeating: 0, count: o * i)
+            for r in 0..<o { for col in 0..<i { out[col * o + r] = Double(w.data[r * i + col]) } }
+            return out
+        }
+        word = v("bert.embeddings.word_embeddings.weight")
+        position = v("bert.embeddings.position_embeddings.weight")
+        tokenType0 = Array(v("bert.embeddings.token_type_embeddings.weight")[0..<h])
+        embG = v("bert.embeddings.LayerNorm.weight")
+        embB = v("bert.embeddings.LayerNorm.bias")
+        let layers = (0..<c.layers).map { l -> EncoderWeights.Layer in
+            let pre = "bert.encoder.layer.\(l)"
+            let (q, k, val) = (t(pre + ".attention.self.query.weight"), t(pre + ".attention.self.key.weight"), t(pre + ".attention.self.value.weight"))
+            var qkv = [Double](repeating: 0, count: h * 3 * h)
+            for i in 0..<h {
+                for j in 0..<h {
+                    qkv[i * 3 * h + j] = q[i * h + j]
+                    qkv[i * 3 * h + h + j] = k[i * h + j]
+                    qkv[i * 3 * h + 2 * h + j] = val[i * h + j]
+                }
+            }
+            return EncoderWeights.Layer(
+                qkvW: qkv,
+                qkvB: v(pre + ".attention.self.query.bias") + v(pre + ".attention.self.key.bias") + v(pre + ".attention.self.value.bias"),
+                outW: t(pre + ".attention.output.dense.weight"), outB: v(pre + ".attention.output.dense.bias"),
+                ln1G: v(pre + ".attention.output.LayerNorm.weight"), ln1B: v(pre + ".attention.output.LayerNorm.bias"),
+                ffn1W: t(pre + ".intermediate.dense.weight"), ffn1B: v(pre + ".intermediate.dense.bias"),
+                ffn2W: t(pre + ".output.dense.weight"), ffn2B: v(pre + ".output.dense.bias"),
+                ln2G: v(pre + ".output.LayerNorm.weight"), ln2B: v(pre + ".output.LayerNorm.bias"))
+        }
+        let shape = EncoderShape(layers: c.layers, hidden: h, heads: c.heads, intermediate: c.intermediate, seq: 1,
+                                 classes: c.numLabels, layerNormEps: Double(c.layerNormEps))
+        encoder = EncoderWeights(shape: shape, layers: layers, clsW: t("classifier.weight"), clsB: v("classifier.bias"))
+        poolW = t("bert.pooler.dense.weight")
+        poolB = v("bert.pooler.dense.bias")
+    }
+
+    /// Loads `spec` (`PATH`, or `PATH::models/NAME` for a bundle member) and checks it is the model
+    /// the session was set up for.
+    /// - Throws: `SecureInferenceError` or the checkpoint's own errors, naming the file.
+    public init(checkpoint spec: String, expected: SecureBertShape) throws {
+        let parts = spec.components(separatedBy: "::")
+        let path = parts[0], group = parts.count > 1 ? parts[1] : nil
+        guard FileManager.default.fileExists(atPath: path) else { throw SecureInferenceError("no such checkpoint: \(path)") }
+        let ckpt = try ModelCheckpoint.read(from: path, group: group)
+        let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
+        let found = try Self.shape(of: config)
+        guard found == expected else {
+            throw SecureInferenceError("\(path) holds a model of shape \(found), but the session was set up for \(expected)")
+        }
+        self.init(model: try BertForSequenceClassification.load(checkpoint: ckpt, path: path))
+    }
+
+    /// Random weights at a trained model's scale (synthetic sessions and tests).
+    static func random(_ m: SecureBertShape, generator g: inout SyntheticData) -> SecureBertWeights {
+        let h = m.hidden
+        let enc = EncoderWeights.random(m.encoder(seq: 1), generator: &g)
+        return SecureBertWeights(
+            word: g.doubles(m.vocab * h, range: 1.7), position: g.doubles(m.maxPosition * h, range: 0.2),
+            tokenType0: g.doubles(h, range: 0.1), embG: g.doubles(h, range: 0.25).map { 1 + $0 }, embB: g.doubles(h, range: 0.2),
+            encoder: enc, poolW: g.doubles(h * h, range: (3.0 / Double(h)).squareRoot()), poolB: g.doubles(h, range: 0.1))
+    }
+
+    init(word: [Double], position: [Double], tokenType0: [Double], embG: [Double], embB: [Double], encoder: EncoderWeights,
+         poolW: [Double], poolB: [Double]) {
+        self.word = word; self.position = position; self.tokenType0 = tokenType0; self.embG = embG; self.embB = embB
+        self.encoder = encoder; self.poolW = poolW; self.poolB = poolB
+    }
+
+    /// The server's private inputs of `BertProgram` (`rows`: position rows needed, the widest bucket).
+    public func ringInputs(_ m: SecureBertShape, rows: Int) -> [String: RingTensor] {
+        let fp = FixedPoint(fracBits: m.fracBits), h = m.hidden
+        var out = encoder.ringInputs(fixedPoint: fp)
+        out["emb.word"] = fp.encode(word, shape: [m.vocab, h])
+        out["emb.pos"] = fp.encode((0..<rows * h).map { position[$0] + tokenType0[$0 % h] }, shape: [rows, h])
+        out["emb.ln.g"] = fp.encode(embG, shape: [h])
+        out["emb.ln.b"] = fp.encode(embB, shape: [h])
+        out["pool.w"] = fp.encode(poolW, shape: [h, h])
+        out["pool.b"] = fp.encode(poolB, shape: [h])
+        return out
+    }
+}
+
+/// The client's private queries of a `BertProgram` session: token ids padded to each query's bucket,
+/// and the real lengths. Written by the launcher to a file only the client process reads.
+public struct QueryFile: Codable, Sendable, Equatable {
+    /// One row per query, padded with the pad id to its bucket.
+    public var ids: [[Int]]
+    /// Real tokens at the start of each row.
+    public var lengths: [Int]
+
+    public init(ids: [[Int]], lengths: [Int]) {
+        self.ids = ids
+        self.lengths = lengths
+    }
+
+    public static func read(_ path: String) throws -> QueryFile {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SecureInferenceError("cannot read the query file \(path)") }
+        do { return try JSONDecoder().decode(QueryFile.self, from: data) } catch {
+            throw SecureInferenceError("\(path) is not a query file: \(error)")
+        }
+    }
+
+    public func write(to path: String) throws {
+        try JSONEncoder.sorted.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// The client's ring inputs (`q{i}.ids`, `q{i}.mask`), checked against the session's buckets.
+    public func ringInputs(buckets: [Int]) throws -> [String: RingTensor] {
+        guard ids.count == buckets.count, lengths.count == buckets.count else {
+            throw SecureInferenceError("the query file has \(ids.count) queries, the session \(buckets.count)")
+        }
+        var out = [String: RingTensor]()
+        for (i, s) in buckets.enumerated() {
+            guard ids[i].count == s, (1...s).contains(lengths[i]) else {
+                throw SecureInferenceError("query \(i): \(ids[i].count) ids and length \(lengths[i]) do not fit bucket \(s)")
+            }
+            out["q\(i).ids"] = RingTensor(shape: [s], data: ids[i].map { UInt64(bitPattern: Int64($0)) })
+            out["q\(i).mask"] = RingTensor(shape: [s], data: (0..<s).map { $0 < lengths[i] ? 1 : 0 })
+        }
+        return out
+    }
+}

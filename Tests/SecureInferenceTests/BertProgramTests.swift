@@ -1,0 +1,101 @@
+import Checkpoint
+import Foundation
+import MPC
+import Tensor
+import Testing
+import Transformer
+@testable import SecureInference
+
+/// Issue 4: a whole BERT classifier (embedding, encoder, pooler, classifier, argmax) under MPC agrees
+/// with the float model, for every variant, with private lengths.
+@Suite(.timeLimit(.minutes(3))) struct BertProgramTests {
+    /// A small random model (trained-scale weights) and queries of several lengths in two buckets.
+    static func model(softmax: SoftmaxVariant, activation: ActivationVariant) -> BertForSequenceClassification {
+        let config = BertConfig(layers: 2, hidden: 32, heads: 2, intermediate: 64, vocabSize: 60, maxPosition: 64,
+                                numLabels: 3, hiddenDropout: 0, attentionDropout: 0, softmax: softmax, activation: activation)
+        let m = BertForSequenceClassification(config: config, rng: SeededGenerator(seed: 7))
+        // Spread the weights so that logits differ clearly (N(0, 0.02) init is nearly constant).
+        let g = SeededGenerator(seed: 8)
+        for (name, t) in m.namedParameters() where !name.contains("LayerNorm") {
+            let std: Float = name.hasSuffix(".bias") ? 0.1 : (name.contains("embeddings") ? 1 : 1 / Float(t.shape.last!).squareRoot())
+            t.data = Tensor.randn(t.shape, std: std, rng: g).data
+        }
+        return m
+    }
+
+    static let lengths = [3, 16, 9, 1, 12, 30]
+
+    static func queries(vocab: Int) -> (QueryFile, [Int]) {
+        var g = SyntheticData(seed: 3)
+        let buckets = lengths.map { $0 <= 16 ? 16 : 32 }
+        let ids = zip(lengths, buckets).map { len, s in (0..<s).map { $0 < len ? 1 + g.int(below: vocab - 1) : 0 } }
+        return (QueryFile(ids: ids, lengths: lengths), buckets)
+    }
+
+    func floatLogits(_ m: BertForSequenceClassification, _ q: QueryFile, _ buckets: [Int]) -> [[Float]] {
+        zip(q.ids, zip(q.lengths, buckets)).map { ids, lb in
+            let batch = EncodedBatch(batch: 1, seqLen: lb.1, inputIds: ids.map(Int32.init),
+                                     attentionMask: (0..<lb.1).map { $0 < lb.0 ? 1 : 0 })
+            return m.forward(batch, training: false, rng: SeededGenerator(seed: 0)).data
+        }
+    }
+
+    @Test(arguments: [(SoftmaxVariant.exact, ActivationVariant.gelu), (.twoQuad, .quad), (.exact, .relu)])
+    func agreesWithTheFloatModel(variant: (SoftmaxVariant, ActivationVariant)) throws {
+        let m = Self.model(softmax: variant.0, activation: variant.1)
+        let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
+        let shape = SecureBertShape(layers: 2, hidden: 32, heads: 2, intermediate: 64, classes: 3, vocab: 60, maxPosition: 64,
+                                    softmax: SecureSoftmax(rawValue: variant.0.rawValue)!,
+                                    activation: SecureActivation(rawValue: variant.1.rawValue)!)
+        let program = BertProgram(model: shape, buckets: buckets, revealLogits: true)
+        let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets),
+                                        serverInputs: SecureBertWeights(model: m).ringInputs(shape, rows: 32),
+                                        options: SessionOptions(seeds: .insecureTest(5)))
+        let logits = floatLogits(m, q, buckets)
+        let outcomes = try #require(r.client.output ?? nil)
+        #expect(outcomes.count == buckets.count)
+        var margins = [Float](), maxError = 0.0
+        for (o, l) in zip(outcomes, logits) {
+            let sorted = l.sorted(by: >)
+            margins.append(sorted[0] - sorted[1])
+            let secure = try #require(o.logits)
+            maxError = Swift.max(maxError, zip(secure, l).map { abs($0 - Double($1)) }.max()!)
+            // Labels must agree wherever the float model is not on a knife edge.
+            if sorted[0] - sorted[1] > 0.05 { #expect(o.label == l.firstIndex(of: sorted[0]), "query \(o.index): logits \(l)") }
+            #expect(o.cost.rounds > 0 && o.cost.bytesSent > 0 && o.sections["embedding"] != nil)
+        }
+        print("\(variant): labels \(outcomes.map { $0.label ?? -1 }), float margins \(margins), max logit error \(maxError)")
+        // Float32 model vs fixed point (f = 16) with the documented approximations (GeLU 1.3e-3, exp 6e-4,
+        // tanh 7e-4, LayerNorm 5e-4): the logits stay within 2e-2.
+        #expect(maxError < 2e-2, "max logit error \(maxError)")
+        #expect(margins.filter { $0 > 0.05 }.count >= 4, "test data too close to the decision boundary")
+        let spread = (0..<3).map { c in logits.map { $0[c] }.max()! - logits.map { $0[c] }.min()! }.max()!
+        #expect(spread > 0.2, "the float logits hardly depend on the input (spread \(spread))")
+        // The server's outcomes carry no labels; both parties see the same per-query rounds.
+        let server = try #require(r.server.output ?? nil)
+        #expect(server.allSatisfy { $0.label == nil })
+        #expect(zip(server, outcomes).allSatisfy { $0.cost.rounds == $1.cost.rounds })
+    }
+
+    /// The same bucket costs the same whatever the private length (the server cannot tell lengths apart).
+    @Test func costDoesNotDependOnThePrivateLength() throws {
+        let m = Self.model(softmax: .exact, activation: .gelu)
+        let shape = try SecureBertWeights.shape(of: .init(architecture: m.config, task: "t", labels: ["a", "b", "c"]))
+        let q = QueryFile(ids: [[5] + [Int](repeating: 0, count: 15), (0..<16).map { 1 + $0 }], lengths: [1, 16])
+        let program = BertProgram(model: shape, buckets: [16, 16])
+        let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: [16, 16]),
+                                        serverInputs: SecureBertWeights(model: m).ringInputs(shape, rows: 16),
+                                        options: SessionOptions(seeds: .insecureTest(6)))
+        let o = try #require(r.client.output ?? nil)
+        #expect(o[0].cost.rounds == o[1].cost.rounds && o[0].cost.bytesSent == o[1].cost.bytesSent
+                && o[0].cost.bytesReceived == o[1].cost.bytesReceived && o[0].cost.offlineBytes == o[1].cost.offlineBytes)
+    }
+
+    @Test func unsupportedVariantsAndRingsAreRefused() {
+        var c = BertConfig(layers: 1, hidden: 8, heads: 2, intermediate: 8, vocabSize: 10, softmax: .reluNorm)
+        #expect(throws: SecureInferenceError.self) { try SecureBertWeights.shape(of: .init(architecture: c, task: "t", labels: ["a", "b"])) }
+        c.softmax = .exact
+        let config = CheckpointConfig(architecture: c, quantization: .init(ringBits: 32, fracBits: 12), task: "t", labels: ["a", "b"])
+        #expect(throws: SecureInferenceError.self) { try SecureBertWeights.shape(of: config) }
+    }
+}
