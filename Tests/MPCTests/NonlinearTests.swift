@@ -67,6 +67,21 @@ import Testing
         expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: [n]).data, seed: seed)
     }
 
+    /// tanh (BERT's pooler): dense grid, saturation, breakpoints and far-out inputs.
+    @Test func tanhAccurateEverywhere() throws {
+        let n = 4096
+        var xs = inputs(n, range: 8, edges: [0, -4, 4, -0.5, 0.5, -2.75, 2.75, -4 - 1 / fp.scale, 4 - 1 / fp.scale, -2000, 2000, -1 / fp.scale], seed: 225)
+        for i in 100..<2100 { xs[i] = -6 + 12 * Double(i - 100) / 2000 }
+        let plain = xs.map { abs(Approximations.tanh.evaluate($0) - Foundation.tanh($0)) }.max()!
+        let r = try run(xs, shape: [n], seed: 225, deal: { try $0.tanh(shape: [n]) }) { p, x in try p.tanh(x) }
+        let err = maxAbsDiff(r.y, xs.map(Foundation.tanh))
+        print("tanh max abs error: plaintext \(plain), MPC \(err)")
+        #expect(plain < 7e-4 && err < 2e-3, "tanh max error \(err)")
+        #expect(r.rounds == 3)
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: [n]).data, seed: 225)
+        expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: [n]).data, seed: 225)
+    }
+
     @Test func expOnNonPositive() throws {
         let n = 4096
         var xs = inputs(n, range: 10, edges: [0, -14, -14 - 1 / fp.scale, -2000, -1, -1 / fp.scale, -7.75, -4.25, -2.5, -1 - 1 / fp.scale], seed: 221).map { -abs($0) }

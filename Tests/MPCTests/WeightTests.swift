@@ -47,6 +47,47 @@ import Testing
         expectUniformView(r1.4, plaintext: x.data, seed: seed)
     }
 
+    /// `lookupRows`: embedding rows at the client's private ids are exact, cost one client → server
+    /// message of 8·S·V bytes, and the server's view (E = X − A) is uniform with no id or one-hot in it.
+    @Test(arguments: [UInt64(43), 44])
+    func tableLookupIsExactAndHidesTheIds(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let (v, h, s) = (97, 24, 40)
+        let table = fp.encode(rng.doubles(v * h, range: 3), shape: [v, h])
+        let ids = (0..<s).map { i in i < 3 ? [0, v - 1, 7][i] : Int(rng.next() % UInt64(v)) }
+        let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in
+            let handle = try d.maskWeight(k: v, n: h)
+            try d.maskedWeightTriple(handle: handle, m: s, k: v, n: h)
+        }) { p in
+            let w = try p.loadWeight(p.id == .server ? table : nil, k: v, n: h, keepMask: true)
+            p.peer.resetCounters()
+            p.peer.connection.receivedLog = []
+            let rows = try p.lookupRows(p.id == .client ? ids : nil, count: s, table: w)
+            let (rounds, sent, log) = (p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+            return (try p.revealToBoth(rows), rounds, sent, log)
+        }
+        let expected = ids.flatMap { Array(table.data[($0 * h)..<(($0 + 1) * h)]) }
+        #expect(r0.0.data == expected && r1.0.data == expected, "rows must be exact")
+        #expect(r0.1 == 1 && r1.1 == 1)
+        #expect(r0.2 == 8 * s * v && r1.2 == 0)
+        #expect(offline >= 8 * s * h && offline < 8 * s * h + 1024)
+        // The one-hot X (as ring values) and the ids must not show on the wire; E looks uniform.
+        let oneHot = ids.flatMap { id in (0..<v).map { UInt64($0 == id ? 1 : 0) } }
+        expectUniformView(r1.3, plaintext: oneHot.filter { $0 != 0 } + ids.map(UInt64.init).filter { $0 > 1 }, seed: seed)
+    }
+
+    @Test func lookupOutsideTheTableIsAnError() throws {
+        #expect(throws: ProtocolError.self) {
+            _ = try runTwoParties(seed: 6, deal: { d in
+                let handle = try d.maskWeight(k: 4, n: 3)
+                try d.maskedWeightTriple(handle: handle, m: 1, k: 4, n: 3)
+            }) { p in
+                let w = try p.loadWeight(p.id == .server ? RingTensor(shape: [4, 3]) : nil, k: 4, n: 3, keepMask: true)
+                return try p.lookupRows(p.id == .client ? [4] : nil, count: 1, table: w)
+            }
+        }
+    }
+
     @Test func mismatchedActivationShapeIsAnError() throws {
         #expect(throws: ProtocolError.self) {
             _ = try runTwoParties(seed: 5, deal: { d in _ = try d.maskWeight(k: 4, n: 3) }) { p in
