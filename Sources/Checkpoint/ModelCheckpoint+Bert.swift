@@ -19,6 +19,9 @@ extension CheckpointConfig {
         } catch let DecodingError.keyNotFound(key, ctx) {
             let at = (ctx.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
             throw CheckpointError.invalid(path: path, "its config attribute lacks '\(at)'")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            let at = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            throw CheckpointError.invalid(path: path, "its config has a bad value at '\(at)': \(ctx.debugDescription)")
         } catch {
             throw CheckpointError.invalid(path: path, "its config attribute is not a SecureRouter model config (\(error))")
         }

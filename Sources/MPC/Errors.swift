@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Failures of the byte transport: the network or the peer caused them.
 public enum TransportError: Error, Equatable, CustomStringConvertible {
     /// The peer closed the connection (or died) while we were reading or writing.
@@ -17,7 +20,12 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
         case let .timeout(p, w): return "transport: timed out waiting for \(w) from \(p); the peer is stuck, dead, or running a different program"
         case let .connectionRefused(p, a): return "transport: \(p) refused the connection at \(a) until the deadline; is it listening on that address?"
         case let .badFrame(p, d): return "transport: bad frame from \(p): \(d)"
-        case let .system(p, c, e): return "transport: \(c) failed for \(p): errno \(e)"
+        case let .system(p, c, e):
+            if c.hasPrefix("bind("), e == EADDRINUSE {
+                return "transport: cannot listen on \(c.dropFirst(5).dropLast()): the port is already in use (choose another, or 0 for any free port)"
+            }
+            let reason = String(cString: strerror(e))
+            return "transport: \(c) failed for \(p): \(reason) (errno \(e))"
         }
     }
 }

@@ -153,13 +153,13 @@ public struct BertProgram: SecureProgram, Equatable {
                 let (_, oneHot) = try b.argmax(logits)
                 return (try b.revealIndex(oneHot, to: .client)?[0], opened)
             }
-            let cost = try b.boundary()
             let after = b.profile()
             let sections = after.reduce(into: [String: CostSample]()) { out, kv in
                 let d = kv.value - (before[kv.key] ?? CostSample())
-                if d != CostSample() { out[kv.key] = d }
+                if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d }
             }
-            before = after
+            let cost = try b.boundary()
+            before = b.profile()
             let outcome = QueryOutcome(index: i, label: label, logits: opened, cost: cost, sections: sections)
             if b.partyID != nil, let line = try? String(decoding: JSONEncoder.sorted.encode(outcome), as: UTF8.self) {
                 b.emit(line)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MPC
+import SecureInference
 
 /// `securerouter mpc-worker`: one process of a secure session (dealer, server or client), started by
 /// `SessionLauncher` (hidden: not part of the user-facing CLI).
@@ -27,6 +28,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("insecure-test-seed"),
             help: "INSECURE, tests only: derive the dealer and party PRG seeds from this value instead of the system CSPRNG.")
     var insecureTestSeed: UInt64?
+    @Option(name: .customLong("input-file"), help: "This party's private inputs (server: a checkpoint, PATH or PATH::models/NAME; client: a query file).")
+    var inputFile: String?
     @Option(help: "Seconds each receive may wait during the protocol.") var timeout: Double = 60
     @Flag(help: "Parties: receive the whole offline phase from the dealer before starting the online clock.")
     var preprocess = false
@@ -47,12 +50,14 @@ struct WorkerCommand: ParsableCommand {
                                      seeds: insecureTestSeed.map { .insecureTest($0) } ?? .systemRandom)
         options.receiveTimeout = .milliseconds(Int64(timeout * 1000))
         options.preprocess = preprocess
+        // Per-query results as they finish, so the launcher keeps them even if the session fails later.
+        options.events = { line in FileHandle.standardOutput.write(Data("event \(line)\n".utf8)) }
         let config = WorkerConfiguration(
             role: SessionRole(rawValue: role)!, program: program, parameters: params, listen: try endpoint(listen, "--listen"),
             dealer: try endpoint(connectDealer, "--connect-dealer"), server: try endpoint(connectServer, "--connect-server"),
-            options: options, inputSeed: inputSeed)
+            options: options, inputSeed: inputSeed, inputFile: inputFile)
         let quiet = progress.quiet
-        let report = try Worker.run(config, onListening: { at in
+        let report = try Worker.run(config, programs: SecurePrograms.all + [BertProgram.self], onListening: { at in
             FileHandle.standardOutput.write(Data("listening \(at)\n".utf8))
         }, log: { line in if !quiet { printErr(line) } })
         FileHandle.standardOutput.write(report + Data([0x0A]))

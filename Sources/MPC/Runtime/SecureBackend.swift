@@ -152,6 +152,8 @@ public final class PartyBackend: SecureBackend {
     }
 
     private let preloadUnits: Bool
+    /// Ledger section of the time spent reading a unit's offline records at a boundary.
+    public static let preloadSection = "offline preload"
     private let events: (@Sendable (String) -> Void)?
     /// Counters when the current unit started (after its preload), and offline bytes at the last mark.
     private var unitStart: CostSample?
@@ -164,7 +166,12 @@ public final class PartyBackend: SecureBackend {
         var unit = now - (unitStart ?? CostSample())
         unit.offlineBytes = offline - unitOffline
         unitOffline = offline
-        if preloadUnits { try party.dealer.preload(through: [.mark]) }
+        if preloadUnits {
+            // Waiting for the next unit's offline records is not online work: its own ledger section.
+            ledger.switchTo(PartyBackend.preloadSection, now: sample())
+            try party.dealer.preload(through: [.mark])
+            ledger.switchTo("other", now: sample())
+        }
         unitStart = sample()
         return unit
     }

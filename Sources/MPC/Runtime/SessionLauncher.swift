@@ -106,7 +106,8 @@ public final class LaunchedSession: @unchecked Sendable {
 
     /// Waits until all processes exit. When one exits non-zero, the rest get `grace` and are then killed.
     /// - Throws: `SessionError.worker` naming the first role that failed (or timed out) and its error.
-    public func waitAll(timeout: Duration, grace: Duration) throws {
+    /// `tick` is called about twice a second while waiting (progress reports).
+    public func waitAll(timeout: Duration, grace: Duration, tick: () -> Void = {}) throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         var firstFailure: WorkerProcess?
         var graceDeadline: ContinuousClock.Instant?
@@ -126,9 +127,13 @@ public final class LaunchedSession: @unchecked Sendable {
                 }
                 break
             }
-            running[0].waitForExit(until: limit)
+            running[0].waitForExit(until: Swift.min(limit, ContinuousClock.now.advanced(by: .milliseconds(500))))
+            tick()
         }
         if let f = firstFailure {
+            if f.killedBySignal {
+                throw SessionError.worker(role: f.role.rawValue, detail: "was killed by signal \(f.exitStatus!) (it did not fail on its own)")
+            }
             throw SessionError.worker(role: f.role.rawValue, detail: "exited with status \(f.exitStatus!): \(f.lastErrorLine)")
         }
     }
@@ -153,7 +158,7 @@ public final class WorkerProcess: @unchecked Sendable {
         process.standardOutput = o
         process.standardError = e
         process.standardInput = FileHandle.nullDevice
-        process.terminationHandler = { [weak self] p in self?.exited(p.terminationStatus) }
+        process.terminationHandler = { [weak self] p in self?.exited(p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal) }
         do { try process.run() } catch {
             throw SessionError.worker(role: role.rawValue, detail: "cannot start \(executable.path): \(error.localizedDescription)")
         }
@@ -213,9 +218,13 @@ public final class WorkerProcess: @unchecked Sendable {
         }
     }
 
-    private func exited(_ s: Int32) {
-        cond.lock(); status = s; exitInstant = .now; cond.broadcast(); cond.unlock()
+    private func exited(_ s: Int32, signaled: Bool) {
+        cond.lock(); status = s; self.signaled = signaled; exitInstant = .now; cond.broadcast(); cond.unlock()
     }
+
+    /// The process ended by a signal (e.g. SIGKILL) rather than exiting with an error of its own.
+    public var killedBySignal: Bool { cond.lock(); defer { cond.unlock() }; return signaled }
+    private var signaled = false
 
     private func collect(_ h: FileHandle, stdout: Bool) {
         Thread.detachNewThread { [self] in

@@ -1,0 +1,246 @@
+import ArgumentParser
+import Checkpoint
+import CoDesign
+import Foundation
+import MPC
+import SecureInference
+import Tensor
+import TextData
+import Transformer
+
+/// `secure-eval`: encrypted inference of a checkpoint over three processes, with the plaintext answers
+/// and the cost of every query (DESIGN §2).
+struct SecureEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secure-eval",
+        abstract: "Encrypted inference of a checkpoint (dealer, server and client as three processes) with cost per query.",
+        discussion: """
+            The server process loads the checkpoint and masks its weights once (setup); the client process \
+            tokenizes nothing itself here but receives the token ids of each query in a private file, pads \
+            each query to a public length bucket (16, 32, 64, 128, 256; longer texts are truncated and \
+            counted), and secret-shares it. Embedding, encoder, pooler, classifier and argmax run under MPC; \
+            only the label is opened, to the client. The parties read each query's offline records from the \
+            dealer before its clock starts; `seconds` is the client's online wall time of the query.
+
+            The same queries also run through the plaintext model in float and in fixed point (the ring's \
+            rounding of weights and activations), so the report gives agreement with both.
+
+            Stdout: one line per query and a summary table (or the JSON with --json -). JSON: \
+            {"queries":[{"index","prediction","plaintext_prediction","fixed_point_prediction","gold","model",\
+            "bucket","seconds","online_bytes","offline_bytes","rounds"}], "summary":{"n","accuracy",\
+            "plaintext_accuracy","agreement_float","agreement_fixed","latency_mean","latency_p50",\
+            "latency_p95","online_bytes_mean","offline_bytes_mean","rounds_mean","routing_histogram",\
+            "router_seconds_mean","best_member","breakdown":{layer:{"seconds","online_bytes","rounds"}},\
+            "setup","truncated","buckets","completed","failure"}}. When a process fails mid-run, the report \
+            of the finished queries is still written, and the command exits non-zero.
+            """)
+
+    @Option(help: "A single-model checkpoint (.h5) or a bundle written by export.") var bundle: String
+    @Option(help: "Task whose split to evaluate (mr, imdb, r8, trec); reads DATA_DIR/TASK/SPLIT.tsv.") var task: String?
+    @Option(help: "Split of --task: train, dev or test.") var split = "test"
+    @Option(help: "Text file, one query per line (no gold labels).") var textFile: String?
+    @Option(help: "Directory of the fetched datasets.") var dataDir = "datasets"
+    @Option(help: "Evaluate only the first N queries.") var limit: Int?
+    @Option(help: "model:NAME runs that pool member for every query (a single-model checkpoint: its own model). reveal and oblivious need a router.")
+    var routing: String?
+    @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
+    @Option(help: "Seconds a party waits for a message before it gives up.") var timeout: Double = 120
+    @Option(name: .customLong("insecure-test-seed"), help: .hidden) var insecureTestSeed: UInt64?
+    @OptionGroup var json: JSONOutputOptions
+    @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        guard (task == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --task T (with --split) or --text-file F") }
+        guard ["train", "dev", "test"].contains(split) else { throw ValidationError("--split must be train, dev or test, not '\(split)'") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let r = routing, r != "reveal", r != "oblivious", !r.hasPrefix("model:") {
+            throw ValidationError("--routing must be reveal, oblivious or model:NAME, not '\(r)'")
+        }
+    }
+
+    func run() throws {
+        Runtime.configureForTraining()
+        guard FileManager.default.fileExists(atPath: bundle) else { throw ValidationError("no such checkpoint or bundle: \(bundle)") }
+        // Which model: a bundle member (model:NAME) or the checkpoint's own model.
+        let members = (try? ModelCheckpoint.listModels(inBundle: bundle)) ?? []
+        var member: String?
+        if let r = routing, r == "reveal" || r == "oblivious" {
+            throw ValidationError("--routing \(r) needs a router in the bundle; fit-router and export are not available yet, use --routing model:NAME")
+        }
+        if !members.isEmpty {
+            guard let r = routing, r.hasPrefix("model:") else {
+                throw ValidationError("\(bundle) is a bundle of \(members.joined(separator: ", ")); choose one with --routing model:NAME")
+            }
+            member = String(r.dropFirst(6))
+        }
+        let loaded = try loadModel(path: bundle, bundleMember: member, isBundle: !members.isEmpty)
+        let name = member ?? loaded.config.name ?? URL(fileURLWithPath: bundle).deletingPathExtension().lastPathComponent
+        if let r = routing, r.hasPrefix("model:"), members.isEmpty, String(r.dropFirst(6)) != name {
+            throw ValidationError("\(bundle) holds the single model '\(name)', not '\(r.dropFirst(6))'")
+        }
+        let shape: SecureBertShape
+        do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(bundle): \(error)") }
+
+        // Queries.
+        var texts: [String], gold: [Int]?
+        if let task {
+            let info = try TaskInfo.named(task)
+            guard info.numLabels == loaded.config.architecture.numLabels else {
+                throw ValidationError("task \(task) has \(info.numLabels) labels but the model has \(loaded.config.architecture.numLabels) outputs")
+            }
+            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
+            }
+            let examples = try DatasetReader(task: info).read(url)
+            texts = examples.map(\.text)
+            gold = examples.map(\.label)
+        } else {
+            texts = try readQueryLines(textFile!)
+        }
+        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
+        let (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
+        if truncated > 0, !progress.quiet { printErr("secure-eval: warning: \(truncated) of \(texts.count) texts truncated to \(buckets.max()!) tokens") }
+
+        // Plaintext answers on exactly the same padded ids: float, and fixed point.
+        let float = plaintextLabels(loaded.model, queries, buckets)
+        let q = loaded.config.quantization
+        loaded.model.quantization = FakeQuantization(fracBits: q.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
+        let fixed = plaintextLabels(loaded.model, queries, buckets)
+        loaded.model.quantization = nil
+
+        // The secure run.
+        var runner = SecureEvaluation(executable: selfExecutable(), network: NetworkProfile(name: net)!)
+        runner.receiveTimeout = timeout
+        runner.insecureTestSeed = insecureTestSeed
+        let line = ProgressLine(enabled: !progress.quiet)
+        let started = Date()
+        if !progress.quiet {
+            printErr("secure-eval: \(texts.count) queries of \(name) (L=\(shape.layers) H=\(shape.hidden), \(shape.softmax.rawValue)/\(shape.activation.rawValue)), --net \(net): starting dealer, server and client")
+        }
+        let spec = member.map { "\(bundle)::models/\($0)" } ?? bundle
+        let result = try runner.run(BertProgram(model: shape, buckets: buckets), checkpoint: spec, queries: queries) { done in
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = done > 0 ? elapsed / Double(done) * Double(texts.count - done) : .nan
+            line.update("secure-eval: \(done)/\(texts.count) queries, \(formatDuration(elapsed)) elapsed, ETA \(formatDuration(eta))")
+        }
+        line.finish("secure-eval: \(result.client.count)/\(texts.count) queries in \(formatDuration(Date().timeIntervalSince(started)))")
+
+        let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
+                                      truncated: truncated, requested: texts.count)
+        if !json.usesStdout { report.printTable() }
+        try json.write(report.json)
+        if let failure = result.failure {
+            throw ValidationError("the secure run stopped after \(result.client.count) of \(texts.count) queries: \(failure)")
+        }
+    }
+
+    /// Predictions of the plaintext model on the padded ids, batched by bucket.
+    func plaintextLabels(_ model: BertForSequenceClassification, _ q: QueryFile, _ buckets: [Int]) -> [Int] {
+        var out = [Int](repeating: 0, count: buckets.count)
+        for s in Set(buckets).sorted() {
+            let idx = buckets.indices.filter { buckets[$0] == s }
+            for chunk in stride(from: 0, to: idx.count, by: 32).map({ Array(idx[$0..<min($0 + 32, idx.count)]) }) {
+                let batch = EncodedBatch(batch: chunk.count, seqLen: s, inputIds: chunk.flatMap { q.ids[$0].map(Int32.init) },
+                                         attentionMask: chunk.flatMap { i in (0..<s).map { $0 < q.lengths[i] ? Float(1) : 0 } })
+                let logits = Tensor.withNoGrad { model.forward(batch, training: false, rng: SeededGenerator(seed: 0)) }
+                let c = model.config.numLabels
+                for (r, i) in chunk.enumerated() { out[i] = Evaluation.argmax(Array(logits.data[(r * c)..<((r + 1) * c)])) }
+            }
+        }
+        return out
+    }
+}
+
+/// The report of `secure-eval` (DESIGN §2 keys), built from the parties' per-query outcomes.
+struct SecureEvalReport {
+    var model: String
+    var result: SecureEvaluation.Result
+    var float: [Int], fixed: [Int], gold: [Int]?, buckets: [Int]
+    var truncated: Int, requested: Int
+
+    var n: Int { result.client.count }
+
+    func onlineBytes(_ o: QueryOutcome) -> Int { o.cost.bytesSent + o.cost.bytesReceived }
+    func offlineBytes(_ i: Int) -> Int { result.client[i].cost.offlineBytes + (i < result.server.count ? result.server[i].cost.offlineBytes : 0) }
+
+    static func percentile(_ v: [Double], _ p: Double) -> Double {
+        guard !v.isEmpty else { return 0 }
+        let s = v.sorted()
+        return s[min(s.count - 1, Int((p * Double(s.count - 1)).rounded()))]
+    }
+
+    func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
+    func fraction(_ hits: Int) -> Double { n == 0 ? 0 : Double(hits) / Double(n) }
+
+    var queries: [[String: Any]] {
+        result.client.enumerated().map { i, o in
+            var q: [String: Any] = ["index": i, "prediction": o.label ?? -1, "plaintext_prediction": float[i],
+                                    "fixed_point_prediction": fixed[i], "model": model, "bucket": buckets[i],
+                                    "seconds": o.cost.seconds, "online_bytes": onlineBytes(o), "offline_bytes": offlineBytes(i),
+                                    "rounds": o.cost.rounds]
+            if let gold { q["gold"] = gold[i] }
+            return q
+        }
+    }
+
+    /// Per layer type: mean seconds, online bytes and rounds per query.
+    var breakdown: [String: [String: Double]] {
+        var sums = [String: CostSample]()
+        for o in result.client { for (k, v) in o.sections { sums[k] = (sums[k] ?? CostSample()) + v } }
+        let d = Double(max(n, 1))
+        return sums.mapValues { ["seconds": $0.seconds / d, "online_bytes": Double($0.bytesSent + $0.bytesReceived) / d, "rounds": Double($0.rounds) / d] }
+    }
+
+    var summary: [String: Any] {
+        let labels = result.client.map { $0.label ?? -1 }
+        let secs = result.client.map(\.cost.seconds)
+        var s: [String: Any] = [
+            "n": n, "completed": n, "requested": requested, "truncated": truncated,
+            "agreement_float": fraction(labels.indices.filter { labels[$0] == float[$0] }.count),
+            "agreement_fixed": fraction(labels.indices.filter { labels[$0] == fixed[$0] }.count),
+            "latency_mean": mean(secs), "latency_p50": Self.percentile(secs, 0.5), "latency_p95": Self.percentile(secs, 0.95),
+            "online_bytes_mean": mean(result.client.map { Double(onlineBytes($0)) }),
+            "offline_bytes_mean": mean(labels.indices.map { Double(offlineBytes($0)) }),
+            "rounds_mean": mean(result.client.map { Double($0.cost.rounds) }),
+            "routing_histogram": [model: n], "router_seconds_mean": 0.0, "best_member": model,
+            "breakdown": breakdown, "buckets": Dictionary(grouping: buckets.prefix(n), by: { "\($0)" }).mapValues(\.count),
+            "batching": "queries run one after another in one session (weights masked once); not stacked",
+        ]
+        if let setup = result.setup {
+            s["setup"] = ["seconds": setup.seconds, "bytes": setup.bytesSent + setup.bytesReceived, "rounds": setup.rounds]
+        }
+        if let gold {
+            s["accuracy"] = fraction(labels.indices.filter { labels[$0] == gold[$0] }.count)
+            s["plaintext_accuracy"] = fraction(labels.indices.filter { float[$0] == gold[$0] }.count)
+        }
+        if let f = result.failure { s["failure"] = f }
+        return s
+    }
+
+    var json: [String: Any] { ["queries": queries, "summary": summary] }
+
+    func printTable() {
+        print("query\tbucket\tsecure\tfloat\tfixed\tgold\tseconds\tonline\trounds")
+        for (i, o) in result.client.enumerated() {
+            print("\(i)\t\(buckets[i])\t\(o.label ?? -1)\t\(float[i])\t\(fixed[i])\t\(gold.map { String($0[i]) } ?? "-")\t"
+                  + String(format: "%.3f", o.cost.seconds) + "\t\(formatBytes(onlineBytes(o)))\t\(o.cost.rounds)")
+        }
+        let s = summary
+        func pct(_ k: String) -> String { (s[k] as? Double).map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
+        print("")
+        print("model \(model): \(n) of \(requested) queries" + (truncated > 0 ? " (\(truncated) truncated)" : ""))
+        print("accuracy \(pct("accuracy")) (plaintext \(pct("plaintext_accuracy"))), agreement with float \(pct("agreement_float")), with fixed point \(pct("agreement_fixed"))")
+        print(String(format: "latency mean %.3f s, p50 %.3f s, p95 %.3f s; online %@ and %.0f rounds per query; offline %@",
+                     s["latency_mean"] as! Double, s["latency_p50"] as! Double, s["latency_p95"] as! Double,
+                     formatBytes(Int(s["online_bytes_mean"] as! Double)), s["rounds_mean"] as! Double,
+                     formatBytes(Int(s["offline_bytes_mean"] as! Double))))
+        print("per query, by layer type:")
+        for (k, v) in breakdown.sorted(by: { $0.value["seconds"]! > $1.value["seconds"]! }) {
+            print("  " + pad(k, -16) + String(format: "%8.3f s  ", v["seconds"]!) + pad(formatBytes(Int(v["online_bytes"]!)), 10)
+                  + String(format: "  %6.1f rounds", v["rounds"]!))
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Checkpoint
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 4: `secure-eval` over three real processes on a tiny trained checkpoint, and its error paths.
+@Suite(.serialized) struct SecureEvalTests {
+    /// Trains the tiny model (long enough to be accurate, so agreement is not trivial) and returns its path.
+    static func trainTiny(in dir: URL) throws -> String {
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 8).write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "train-pool failed:\n\(r.stderr)")
+        return dir.appendingPathComponent("run/pool/tiny.h5").path
+    }
+
+    static func json(_ path: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as! [String: Any]
+    }
+
+    /// Acceptance 3: the JSON report has the contract's fields and the secure accuracy equals the plaintext one.
+    @Test(.timeLimit(.minutes(4))) func reportFieldsAndAccuracyOverThreeProcesses() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try Self.trainTiny(in: dir)
+        let r = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--split", "test", "--json", "out.json", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "secure-eval failed:\n\(r.stderr)")
+        let report = try Self.json(dir.appendingPathComponent("out.json"))
+        let queries = try #require(report["queries"] as? [[String: Any]])
+        let summary = try #require(report["summary"] as? [String: Any])
+        #expect(queries.count == 16)
+        for key in ["index", "prediction", "plaintext_prediction", "gold", "model", "seconds", "online_bytes", "offline_bytes", "rounds"] {
+            #expect(queries.allSatisfy { $0[key] != nil }, "query key \(key)")
+        }
+        for key in ["n", "accuracy", "plaintext_accuracy", "agreement_float", "agreement_fixed", "latency_mean", "latency_p50",
+                    "latency_p95", "online_bytes_mean", "offline_bytes_mean", "rounds_mean", "routing_histogram",
+                    "router_seconds_mean", "best_member", "breakdown"] {
+            #expect(summary[key] != nil, "summary key \(key)")
+        }
+        let accuracy = try #require(summary["accuracy"] as? Double), plain = try #require(summary["plaintext_accuracy"] as? Double)
+        #expect(accuracy == plain && plain > 0.75, "secure \(accuracy) vs plaintext \(plain)")
+        #expect(summary["agreement_float"] as? Double == 1)
+        // Both classes occur among the plaintext predictions (the agreement is not about a constant model).
+        #expect(Set(queries.map { $0["plaintext_prediction"] as! Int }).count == 2)
+        let breakdown = try #require(summary["breakdown"] as? [String: [String: Double]])
+        for layer in ["embedding", "attention linear", "softmax", "ffn", "activation", "norm", "head"] {
+            #expect((breakdown[layer]?["rounds"] ?? 0) > 0, "breakdown lacks \(layer): \(breakdown.keys.sorted())")
+        }
+        #expect(queries.allSatisfy { ($0["online_bytes"] as! Int) > 0 && ($0["offline_bytes"] as! Int) > 0 && ($0["rounds"] as! Int) > 0 })
+        #expect(r.stdout.contains("agreement with float"))
+    }
+
+    /// Acceptance 4: bad checkpoints, an empty line, an over-long text, and a server killed mid-run.
+    @Test(.timeLimit(.minutes(4))) func badInputsGiveClearErrors() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try Self.trainTiny(in: dir)
+        let texts = dir.appendingPathComponent("texts.txt")
+        try "the movie was good .\nthe plot was awful .\n".write(to: texts, atomically: true, encoding: .utf8)
+
+        func fails(_ args: [String], _ needle: String) throws {
+            let r = try CLI.run(["secure-eval"] + args + ["--quiet"], cwd: dir, timeout: 60)
+            #expect(r.status != 0, "expected failure for \(args)")
+            #expect(r.stderr.contains(needle), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("Fatal error") && r.stderr.split(separator: "\n").count <= 3, "\(r.stderr)")
+        }
+        try fails(["--bundle", "nope.h5", "--text-file", texts.path], "no such checkpoint")
+        // A checkpoint with an unknown variant, and one whose config does not match its tensors (vocab size).
+        var c = try ModelCheckpoint.read(from: ckpt)
+        let good = c.configJSON
+        c.configJSON = good.replacingOccurrences(of: "\"softmax\":\"exact\"", with: "\"softmax\":\"sparsemax\"")
+        try c.write(to: dir.appendingPathComponent("variant.h5").path)
+        try fails(["--bundle", "variant.h5", "--text-file", texts.path], "bad value at 'architecture.softmax'")
+        c = try ModelCheckpoint.read(from: ckpt)
+        c.configJSON = good.replacingOccurrences(of: "\"softmax\":\"exact\"", with: "\"softmax\":\"relu-norm\"")
+        try c.write(to: dir.appendingPathComponent("relunorm.h5").path)
+        try fails(["--bundle", "relunorm.h5", "--text-file", texts.path], "no secure implementation")
+        c = try ModelCheckpoint.read(from: ckpt)
+        c.configJSON = good.replacingOccurrences(of: "\"vocab_size\":21", with: "\"vocab_size\":30522")
+        #expect(c.configJSON != good)
+        try c.write(to: dir.appendingPathComponent("vocab.h5").path)
+        try fails(["--bundle", "vocab.h5", "--text-file", texts.path], "vocab")
+        // An empty line names its line.
+        let empty = dir.appendingPathComponent("empty.txt")
+        try "the movie was good .\n\nbad .\n".write(to: empty, atomically: true, encoding: .utf8)
+        try fails(["--bundle", ckpt, "--text-file", empty.path], "empty.txt:2: empty text")
+        try fails(["--bundle", ckpt, "--routing", "reveal", "--text-file", texts.path], "needs a router")
+
+        // A text longer than the largest bucket is truncated, counted and still answered.
+        let long = dir.appendingPathComponent("long.txt")
+        try ("the movie was good .\n" + Array(repeating: "very", count: 300).joined(separator: " ") + " good .\n")
+            .write(to: long, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["secure-eval", "--bundle", ckpt, "--text-file", long.path, "--json", "long.json"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("1 of 2 texts truncated to 256 tokens"))
+        let summary = try Self.json(dir.appendingPathComponent("long.json"))["summary"] as! [String: Any]
+        #expect(summary["truncated"] as? Int == 1 && summary["n"] as? Int == 2 && summary["agreement_float"] as? Double == 1)
+    }
+
+    /// Acceptance 4: a server that dies mid-run: secure-eval exits non-zero within seconds with a
+    /// sentence naming the server, and the report keeps the queries that finished.
+    @Test(.timeLimit(.minutes(4))) func killedServerKeepsFinishedQueries() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        let ckpt = try Self.trainTiny(in: dir)
+        let many = dir.appendingPathComponent("many.txt")
+        try (0..<400).map { "the movie was \($0 % 2 == 0 ? "good" : "bad") ." }.joined(separator: "\n")
+            .write(to: many, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = CLI.executable
+        p.arguments = ["secure-eval", "--bundle", ckpt, "--text-file", many.path, "--net", "wan", "--json", "partial.json", "--quiet"]
+        p.currentDirectoryURL = dir
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        let errData = DataCollector(err.fileHandleForReading)
+        try p.run()
+        // Kill the server worker (its command line names this test's checkpoint) once queries are flowing.
+        Thread.sleep(forTimeInterval: 3)
+        let kill = Process()
+        kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        kill.arguments = ["-9", "-f", "role server .*\(ckpt)"]
+        try kill.run()
+        kill.waitUntilExit()
+        let killedAt = Date()
+        while p.isRunning && Date().timeIntervalSince(killedAt) < 20 { usleep(20_000) }
+        #expect(!p.isRunning, "secure-eval still running 20 s after the server was killed")
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        let seconds = Date().timeIntervalSince(killedAt)
+        let stderr = errData.string()
+        print("secure-eval exited \(p.terminationStatus) \(String(format: "%.2f", seconds)) s after the kill: \(stderr)")
+        #expect(kill.terminationStatus == 0, "no server process found to kill")
+        #expect(p.terminationStatus != 0)
+        #expect(stderr.contains("server") && stderr.contains("killed"), "\(stderr)")
+        let summary = try Self.json(dir.appendingPathComponent("partial.json"))["summary"] as! [String: Any]
+        let done = summary["completed"] as? Int ?? 0
+        #expect(done >= 1 && done < 400, "completed \(done)")
+        #expect((summary["failure"] as? String)?.isEmpty == false)
+    }
+}
