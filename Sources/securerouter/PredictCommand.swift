@@ -3,6 +3,7 @@ import CoDesign
 import Foundation
 import TextData
 import Tensor
+import Transformer
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,6 +12,8 @@ struct PredictCommand: ParsableCommand {
         discussion: """
             Human-readable lines on stdout; with --json, {"predictions":[{"label":int,"logits":[float]}...]}.
             Inputs longer than the model's max length are truncated (a warning says how many).
+
+            --fixed-point emulates the secure runtime's ring arithmetic in plaintext: weights, biases and every             activation the runtime encodes are rounded to its fixed point (frac_bits of the checkpoint's             quantization) and clamped to its ring (ring_bits). The nonlinear functions are evaluated exactly;             the runtime's approximations of them are accurate to about 1e-3 (docs/protocols.md).
             """)
 
     @Option(help: "A single-model checkpoint (.h5).")
@@ -28,6 +31,9 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Sequences per forward pass.")
     var batchSize: Int = 32
 
+    @Flag(help: "Emulate the secure runtime's fixed-point ring arithmetic (see the discussion).")
+    var fixedPoint = false
+
     @OptionGroup var json: JSONOutputOptions
 
     func validate() throws {
@@ -41,6 +47,10 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         Runtime.configureForTraining()
         let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
+        if fixedPoint {
+            let q = loaded.config.quantization
+            loaded.model.quantization = FakeQuantization(fracBits: q.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
+        }
         let lines = try readQueryLines(textFile)
         let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition
         let truncated = lines.filter { loaded.tokenizer.tokenIds($0).count + 2 > maxLength }.count
