@@ -209,6 +209,13 @@ struct SecureEvalReport {
             "breakdown": breakdown, "buckets": Dictionary(grouping: buckets.prefix(n), by: { "\($0)" }).mapValues(\.count),
             "batching": "queries run one after another in one session (weights masked once); not stacked",
         ]
+        s["by_bucket"] = Dictionary(grouping: result.client.indices, by: { buckets[$0] }).reduce(into: [String: Any]()) { out, kv in
+            let q = kv.value.map { result.client[$0] }
+            out["\(kv.key)"] = ["n": q.count, "latency_mean": mean(q.map(\.cost.seconds)),
+                                "online_bytes_mean": mean(q.map { Double(onlineBytes($0)) }),
+                                "offline_bytes_mean": mean(kv.value.map { Double(offlineBytes($0)) }),
+                                "rounds_mean": mean(q.map { Double($0.cost.rounds) })] as [String: Any]
+        }
         if let setup = result.setup {
             s["setup"] = ["seconds": setup.seconds, "bytes": setup.bytesSent + setup.bytesReceived, "rounds": setup.rounds]
         }
@@ -237,6 +244,12 @@ struct SecureEvalReport {
                      s["latency_mean"] as! Double, s["latency_p50"] as! Double, s["latency_p95"] as! Double,
                      formatBytes(Int(s["online_bytes_mean"] as! Double)), s["rounds_mean"] as! Double,
                      formatBytes(Int(s["offline_bytes_mean"] as! Double))))
+        if let byBucket = s["by_bucket"] as? [String: [String: Any]], byBucket.count > 1 {
+            for (b, v) in byBucket.sorted(by: { Int($0.key)! < Int($1.key)! }) {
+                print("  bucket \(b): \(v["n"]!) queries, " + String(format: "%.3f s", v["latency_mean"] as! Double)
+                      + ", \(formatBytes(Int(v["online_bytes_mean"] as! Double))), " + String(format: "%.0f rounds", v["rounds_mean"] as! Double))
+            }
+        }
         print("per query, by layer type:")
         for (k, v) in breakdown.sorted(by: { $0.value["seconds"]! > $1.value["seconds"]! }) {
             print("  " + pad(k, -16) + String(format: "%8.3f s  ", v["seconds"]!) + pad(formatBytes(Int(v["online_bytes"]!)), 10)

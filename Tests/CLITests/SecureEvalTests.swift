@@ -97,6 +97,24 @@ import Glibc
         #expect(summary["truncated"] as? Int == 1 && summary["n"] as? Int == 2 && summary["agreement_float"] as? Double == 1)
     }
 
+    /// Acceptance 4: a port already in use is one clear sentence, not a crash or an errno.
+    @Test func portInUseIsAClearError() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let r = try CLI.run(["mpc-worker", "--role", "dealer", "--program", "mlp", "--listen", "127.0.0.1:\(port)"], timeout: 30)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("127.0.0.1:\(port)") && r.stderr.contains("already in use"), "\(r.stderr)")
+    }
+
     /// Acceptance 4: a server that dies mid-run: secure-eval exits non-zero within seconds with a
     /// sentence naming the server, and the report keeps the queries that finished.
     @Test(.timeLimit(.minutes(4))) func killedServerKeepsFinishedQueries() throws {
