@@ -57,6 +57,16 @@ public struct QueryOutcome: Codable, Sendable, Equatable {
     public var cost: CostSample
     /// The same per layer type (`BertProgram.Section`).
     public var sections: [String: CostSample]
+    /// Queries computed together with this one (stacked, same bucket): seconds and rounds are the
+    /// batch's, bytes are the batch's divided by this count.
+    public var batch: Int = 1
+}
+
+extension CostSample {
+    /// One query's part of a batch of `n`: the same seconds and rounds, 1/n of the bytes.
+    func share(of n: Int) -> CostSample {
+        CostSample(seconds: seconds, bytesSent: bytesSent / n, bytesReceived: bytesReceived / n, rounds: rounds, offlineBytes: offlineBytes / n)
+    }
 }
 
 /// Encrypted inference of a BERT sequence classifier (HF `BertForSequenceClassification`) over a list
@@ -81,11 +91,24 @@ public struct BertProgram: SecureProgram, Equatable {
     public var buckets: [Int]
     /// Also open each query's logits to the client (tests and error measurements; real queries do not).
     public var revealLogits: Bool
+    /// Consecutive queries of the same bucket computed together, at most this many (1: one at a time).
+    /// A batch costs the same bytes as its queries one by one but its rounds once.
+    public var batch: Int
 
-    public init(model: SecureBertShape, buckets: [Int], revealLogits: Bool = false) {
+    public init(model: SecureBertShape, buckets: [Int], revealLogits: Bool = false, batch: Int = 1) {
         self.model = model
         self.buckets = buckets
         self.revealLogits = revealLogits
+        self.batch = batch
+    }
+
+    /// Query indices grouped into batches: consecutive queries with the same bucket, at most `batch` each.
+    public var groups: [[Int]] {
+        var out = [[Int]]()
+        for (i, s) in buckets.enumerated() {
+            if let last = out.last, buckets[last[0]] == s, last.count < Swift.max(batch, 1) { out[out.count - 1].append(i) } else { out.append([i]) }
+        }
+        return out
     }
 
     public var fixedPoint: FixedPoint { FixedPoint(fracBits: model.fracBits) }
@@ -94,6 +117,7 @@ public struct BertProgram: SecureProgram, Equatable {
     public var problem: String? {
         if let p = model.encoder(seq: 1).problem { return p }
         if model.vocab < 1 { return "the vocabulary is empty" }
+        if batch < 1 { return "batch must be at least 1" }
         if let b = buckets.first(where: { $0 < 1 || $0 > model.maxPosition }) {
             return "bucket \(b) outside 1...\(model.maxPosition) (the position table)"
         }
@@ -105,9 +129,10 @@ public struct BertProgram: SecureProgram, Equatable {
         model = try c.decode(SecureBertShape.self, forKey: .model)
         buckets = try c.decode([Int].self, forKey: .buckets)
         revealLogits = try c.decodeIfPresent(Bool.self, forKey: .revealLogits) ?? false
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? 1
         if let p = problem { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: p)) }
     }
-    enum CodingKeys: String, CodingKey { case model, buckets, revealLogits = "reveal_logits" }
+    enum CodingKeys: String, CodingKey { case model, buckets, batch, revealLogits = "reveal_logits" }
 
     /// Profile sections: the encoder's (`EncoderProgram.Section`) plus the embedding.
     public enum Section {
@@ -124,47 +149,59 @@ public struct BertProgram: SecureProgram, Equatable {
         let pool = try b.weight("pool.w", k: h, n: h), cls = try b.weight("cls.w", k: h, n: m.classes)
         b.beginOnline()
         _ = try b.boundary()
-        var layouts = [Int: EncoderProgram.HeadLayout]()
+        var layouts = [[Int]: EncoderProgram.HeadLayout]()
         var outcomes = [QueryOutcome]()
         var before = b.profile()
-        for (i, s) in buckets.enumerated() {
+        for group in groups {
+            let (s, g) = (buckets[group[0]], group.count)
             let encoder = EncoderProgram(shape: m.encoder(seq: s))
-            let heads = layouts[s] ?? EncoderProgram.HeadLayout(encoder.shape)
-            layouts[s] = heads
+            let heads = layouts[[s, g]] ?? EncoderProgram.HeadLayout(encoder.shape, batch: g)
+            layouts[[s, g]] = heads
             var x = try b.section(Section.embedding) { () throws -> SecureTensor in
-                let rows = try b.lookupRows("q\(i).ids", count: s, table: word)
-                let placed = try b.addOwnedRows(rows, "emb.pos", owner: .server, tableRows: widest)
+                let rows = try b.lookupRows(group.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
+                let placed = try b.addOwnedRows(rows, "emb.pos", owner: .server, tableRows: widest, period: s)
                 return try b.layerNorm(placed, gamma: embG, beta: embB, eps: m.layerNormEps)
             }
             let mask: AttentionMask
             switch m.softmax {
             case .exact:
-                let keys = b.partyID == .client ? try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } : nil
+                // Per score element of [g·A, S, S]: the key's mask in its own sequence (client only).
+                let keys = b.partyID == .client
+                    ? try group.flatMap { i -> [Bool] in
+                        let k = try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 }
+                        return Array([[Bool]](repeating: k, count: m.heads * s).joined())
+                    } : nil
                 mask = AttentionMask(clientKeys: keys)
             case .twoQuad:
-                mask = AttentionMask(keep: try b.input("q\(i).mask", owner: .client, shape: [s]))
+                let keep = try group.map { try b.input("q\($0).mask", owner: .client, shape: [s]) }
+                // [g, S]: quadSoftmax applies row q of it to the A·S score rows of sequence q.
+                mask = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
             }
             for l in 0..<m.layers { x = try encoder.encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b) }
-            let (label, opened) = try b.section(EncoderProgram.Section.head) { () throws -> (Int?, [Double]?) in
-                let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
+            let (labels, opened) = try b.section(EncoderProgram.Section.head) { () throws -> ([Int]?, [Double]?) in
+                let first = b.rearrange(x, to: [g, h], source: (0..<g).flatMap { q in (0..<h).map { q * s * h + $0 } })
                 let pooled = try b.tanh(b.addOwned(b.matmulWeight(first, pool), "pool.b", owner: .server))
-                let logits = try b.addOwned(b.matmulWeight(pooled, cls), "cls.b", owner: .server)
+                let logits = try b.addOwned(b.matmulWeight(pooled, cls), "cls.b", owner: .server)     // [g, C]
                 let opened = revealLogits ? try b.reveal(logits, to: .client).map { fixedPoint.decode($0) } : nil
                 let (_, oneHot) = try b.argmax(logits)
-                return (try b.revealIndex(oneHot, to: .client)?[0], opened)
+                return (try b.revealIndex(oneHot, to: .client), opened)
             }
             let after = b.profile()
             let sections = after.reduce(into: [String: CostSample]()) { out, kv in
                 let d = kv.value - (before[kv.key] ?? CostSample())
-                if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d }
+                if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d.share(of: g) }
             }
-            let cost = try b.boundary()
+            let cost = try b.boundary().share(of: g)
             before = b.profile()
-            let outcome = QueryOutcome(index: i, label: label, logits: opened, cost: cost, sections: sections)
-            if b.partyID != nil, let line = try? String(decoding: JSONEncoder.sorted.encode(outcome), as: UTF8.self) {
-                b.emit(line)
+            for (k, i) in group.enumerated() {
+                let c = m.classes
+                let outcome = QueryOutcome(index: i, label: labels?[k], logits: opened.map { Array($0[(k * c)..<((k + 1) * c)]) },
+                                           cost: cost, sections: sections, batch: g)
+                if b.partyID != nil, let line = try? String(decoding: JSONEncoder.sorted.encode(outcome), as: UTF8.self) {
+                    b.emit(line)
+                }
+                outcomes.append(outcome)
             }
-            outcomes.append(outcome)
         }
         return outcomes
     }

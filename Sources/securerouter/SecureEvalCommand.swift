@@ -44,6 +44,8 @@ struct SecureEvalCommand: ParsableCommand {
     @Option(help: "model:NAME runs that pool member for every query (a single-model checkpoint: its own model). reveal and oblivious need a router.")
     var routing: String?
     @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
+    @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
+    var batch = 1
     @Option(help: "Seconds a party waits for a message before it gives up.") var timeout: Double = 120
     @Option(name: .customLong("insecure-test-seed"), help: .hidden) var insecureTestSeed: UInt64?
     @OptionGroup var json: JSONOutputOptions
@@ -55,6 +57,7 @@ struct SecureEvalCommand: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let r = routing, r != "reveal", r != "oblivious", !r.hasPrefix("model:") {
             throw ValidationError("--routing must be reveal, oblivious or model:NAME, not '\(r)'")
         }
@@ -121,7 +124,7 @@ struct SecureEvalCommand: ParsableCommand {
             printErr("secure-eval: \(texts.count) queries of \(name) (L=\(shape.layers) H=\(shape.hidden), \(shape.softmax.rawValue)/\(shape.activation.rawValue)), --net \(net): starting dealer, server and client")
         }
         let spec = member.map { "\(bundle)::models/\($0)" } ?? bundle
-        let result = try runner.run(BertProgram(model: shape, buckets: buckets), checkpoint: spec, queries: queries) { done in
+        let result = try runner.run(BertProgram(model: shape, buckets: buckets, batch: batch), checkpoint: spec, queries: queries) { done in
             let elapsed = Date().timeIntervalSince(started)
             let eta = done > 0 ? elapsed / Double(done) * Double(texts.count - done) : .nan
             line.update("secure-eval: \(done)/\(texts.count) queries, \(formatDuration(elapsed)) elapsed, ETA \(formatDuration(eta))")
@@ -129,7 +132,7 @@ struct SecureEvalCommand: ParsableCommand {
         line.finish("secure-eval: \(result.client.count)/\(texts.count) queries in \(formatDuration(Date().timeIntervalSince(started)))")
 
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
-                                      truncated: truncated, requested: texts.count)
+                                      truncated: truncated, requested: texts.count, batch: batch)
         if !json.usesStdout { report.printTable() }
         try json.write(report.json)
         if let failure = result.failure {
@@ -159,7 +162,7 @@ struct SecureEvalReport {
     var model: String
     var result: SecureEvaluation.Result
     var float: [Int], fixed: [Int], gold: [Int]?, buckets: [Int]
-    var truncated: Int, requested: Int
+    var truncated: Int, requested: Int, batch: Int
 
     var n: Int { result.client.count }
 
@@ -180,7 +183,7 @@ struct SecureEvalReport {
             var q: [String: Any] = ["index": i, "prediction": o.label ?? -1, "plaintext_prediction": float[i],
                                     "fixed_point_prediction": fixed[i], "model": model, "bucket": buckets[i],
                                     "seconds": o.cost.seconds, "online_bytes": onlineBytes(o), "offline_bytes": offlineBytes(i),
-                                    "rounds": o.cost.rounds]
+                                    "rounds": o.cost.rounds, "batch": o.batch]
             if let gold { q["gold"] = gold[i] }
             return q
         }
@@ -207,7 +210,9 @@ struct SecureEvalReport {
             "rounds_mean": mean(result.client.map { Double($0.cost.rounds) }),
             "routing_histogram": [model: n], "router_seconds_mean": 0.0, "best_member": model,
             "breakdown": breakdown, "buckets": Dictionary(grouping: buckets.prefix(n), by: { "\($0)" }).mapValues(\.count),
-            "batching": "queries run one after another in one session (weights masked once); not stacked",
+            "batch": batch,
+            "batching": batch == 1 ? "one query at a time, all in one session (weights masked once)"
+                : "up to \(batch) consecutive queries of a bucket stacked into one computation; seconds and rounds are per batch, bytes per query",
         ]
         s["by_bucket"] = Dictionary(grouping: result.client.indices, by: { buckets[$0] }).reduce(into: [String: Any]()) { out, kv in
             let q = kv.value.map { result.client[$0] }

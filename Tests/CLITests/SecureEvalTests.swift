@@ -49,6 +49,12 @@ import Glibc
         }
         #expect(queries.allSatisfy { ($0["online_bytes"] as! Int) > 0 && ($0["offline_bytes"] as! Int) > 0 && ($0["rounds"] as! Int) > 0 })
         #expect(r.stdout.contains("agreement with float"))
+        // --batch 4: the same predictions, each query marked with its batch, fewer rounds per query paid in total.
+        let b = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--batch", "4", "--json", "batch.json", "--quiet"], cwd: dir)
+        #expect(b.status == 0, "secure-eval --batch failed:\n\(b.stderr)")
+        let batched = try #require(try Self.json(dir.appendingPathComponent("batch.json"))["queries"] as? [[String: Any]])
+        #expect(batched.map { $0["prediction"] as! Int } == queries.map { $0["prediction"] as! Int })
+        #expect(batched.allSatisfy { $0["batch"] as? Int == 4 })
     }
 
     /// Acceptance 4: bad checkpoints, an empty line, an over-long text, and a server killed mid-run.

@@ -77,6 +77,31 @@ import Transformer
         #expect(zip(server, outcomes).allSatisfy { $0.cost.rounds == $1.cost.rounds })
     }
 
+    /// Stacked queries (batch 3, buckets 16 and 32 mixed) give the same answers as one at a time, in
+    /// fewer rounds per query and the same bytes per query.
+    @Test(arguments: [SoftmaxVariant.exact, .twoQuad]) func batchesMatchOneAtATime(softmax: SoftmaxVariant) throws {
+        let m = Self.model(softmax: softmax, activation: .gelu)
+        let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
+        let shape = try SecureBertWeights.shape(of: .init(architecture: m.config, task: "t", labels: ["a", "b", "c"]))
+        let server = SecureBertWeights(model: m).ringInputs(shape, rows: 32)
+        func run(_ batch: Int) throws -> [QueryOutcome] {
+            let p = BertProgram(model: shape, buckets: buckets, revealLogits: true, batch: batch)
+            let r = try Session.runInMemory(p, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
+                                            options: SessionOptions(seeds: .insecureTest(9)))
+            return try #require(r.client.output ?? nil)
+        }
+        let one = try run(1), three = try run(3)
+        #expect(buckets == [16, 16, 16, 16, 16, 32])
+        #expect(BertProgram(model: shape, buckets: buckets, batch: 3).groups == [[0, 1, 2], [3, 4], [5]])
+        #expect(three.map(\.index) == Array(0..<buckets.count) && three.map(\.batch) == [3, 3, 3, 2, 2, 1])
+        let err = zip(one, three).map { zip($0.logits!, $1.logits!).map { abs($0 - $1) }.max()! }.max()!
+        #expect(err < 2e-3, "batched logits differ by \(err)")
+        #expect(one.map(\.label) == three.map(\.label))
+        #expect(three[0].cost.rounds == one[0].cost.rounds, "a batch takes the rounds of one query")
+        let bytes = { (o: QueryOutcome) in o.cost.bytesSent + o.cost.bytesReceived }
+        #expect(abs(bytes(three[0]) - bytes(one[0])) <= bytes(one[0]) / 50, "bytes per query \(bytes(three[0])) vs \(bytes(one[0]))")
+    }
+
     /// The same bucket costs the same whatever the private length (the server cannot tell lengths apart).
     @Test func costDoesNotDependOnThePrivateLength() throws {
         let m = Self.model(softmax: .exact, activation: .gelu)

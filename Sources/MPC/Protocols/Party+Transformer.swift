@@ -60,15 +60,19 @@ extension Party {
     /// measured against the same formula in Double (tested bound 1e-3). Rounds: 8. Online bytes per element, each party:
     /// 8 + 16 + 320/n. Offline 8 + 8 per element plus ≈ 3080·22 per row. Opened: masked values only.
     ///
-    /// With `keep` (shares of a secret 0/1 integer vector `[n]`, e.g. the client's padding mask, whose
+    /// With `keep` (shares of a secret 0/1 integer vector `[n]` or `[G, n]` for G groups of rows, e.g. the
+    /// client's padding masks of G stacked sequences, whose
     /// length the server must not learn), `q` is multiplied by it (1 more round, 8 bytes per element each,
     /// exact) and the denominator is rescaled by the public `n` instead of the valid count.
     public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, keep: ArithmeticShare? = nil, c: Double = 5) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
         var q = try square(addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c)))).tensor.data
         if let keep {
-            precondition(keep.shape == [n], "keep must be [\(n)]")
-            let k = (0..<count).map { keep.tensor.data[$0 % n] }
+            // [n] for every row, or [G, n]: one keep row per group of consecutive rows (stacked sequences).
+            let groups = keep.tensor.count / n
+            precondition(keep.shape.last == n && rows % groups == 0, "keep \(keep.shape) does not fit \(x.shape)")
+            let per = rows / groups
+            let k = (0..<count).map { keep.tensor.data[($0 / n / per) * n + $0 % n] }
             q = try mulRaw(ArithmeticShare(RingTensor(shape: x.shape, data: q)), ArithmeticShare(RingTensor(shape: x.shape, data: k))).tensor.data
         }
         var valid = [Int](repeating: n, count: rows)

@@ -172,8 +172,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let (q, kT, v) = try b.section(Section.attentionLinear) {
             let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3H]
             // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
-            return (b.rearrange(qkv, to: [a, n, d], source: heads.q), b.rearrange(qkv, to: [a, d, n], source: heads.kT),
-                    b.rearrange(qkv, to: [a, n, d], source: heads.v))
+            let ba = heads.batch * a
+            return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
+                    b.rearrange(qkv, to: [ba, n, d], source: heads.v))
         }
         let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT) }   // [A, S, S]
         let p = try b.section(Section.softmax) {
@@ -184,7 +185,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let ctx = try b.matmul(p, v)                                                       // [A, S, D]
-            let merged = b.rearrange(ctx, to: [n, h], source: heads.merge)
+            let merged = b.rearrange(ctx, to: [heads.batch * n, h], source: heads.merge)
             return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
         }
         let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps) }
@@ -200,16 +201,22 @@ public struct EncoderProgram: SecureProgram, Equatable {
         return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps) }
     }
 
-    /// The head split and merge permutations of one shape (computed once per run, used by every layer).
+    /// The head split and merge permutations of one shape (computed once per run, used by every layer),
+    /// for `batch` sequences stacked as `x [batch·S, H]` (their attention stays within each sequence).
     public struct HeadLayout {
-        /// Sources of Q `[A, S, D]`, Kᵀ `[A, D, S]`, V `[A, S, D]` in `qkv [S, 3H]`, and of `[S, H]` in `[A, S, D]`.
+        /// Sources of Q `[B·A, S, D]`, Kᵀ `[B·A, D, S]`, V `[B·A, S, D]` in `qkv [B·S, 3H]`, and of `[B·S, H]`
+        /// in `[B·A, S, D]`.
         let q: [Int], kT: [Int], v: [Int], merge: [Int]
-        public init(_ s: EncoderShape) {
+        /// Sequences stacked.
+        public let batch: Int
+        public init(_ s: EncoderShape, batch: Int = 1) {
             let (a, n, d, w) = (s.heads, s.seq, s.headDim, 3 * s.hidden)
-            q = EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: w, transposed: false)
-            kT = EncoderProgram.headIndices(a: a, n: n, d: d, offset: s.hidden, width: w, transposed: true)
-            v = EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * s.hidden, width: w, transposed: false)
-            merge = EncoderProgram.mergeIndices(a: a, n: n, d: d)
+            self.batch = batch
+            func stacked(_ one: [Int], stride: Int) -> [Int] { (0..<batch).flatMap { b in one.map { $0 + b * stride } } }
+            q = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: w, transposed: false), stride: n * w)
+            kT = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: s.hidden, width: w, transposed: true), stride: n * w)
+            v = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * s.hidden, width: w, transposed: false), stride: n * w)
+            merge = stacked(EncoderProgram.mergeIndices(a: a, n: n, d: d), stride: a * n * d)
         }
     }
 

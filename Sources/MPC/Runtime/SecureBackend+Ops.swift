@@ -66,17 +66,29 @@ extension SecureBackend {
         }
     }
 
-    /// `x [S, n] + T[0..<S]`, the first S rows of the private table `name` (`[tableRows, n]`) of `owner`
-    /// (position embeddings: the rows are public positions, the values private). Local, like `addOwned`.
-    public func addOwnedRows(_ x: SecureTensor, _ name: String, owner: PartyID, tableRows: Int) throws -> SecureTensor {
-        let (s, n) = (x.shape[0], x.shape.last!)
-        precondition(x.shape.count == 2 && s <= tableRows, "addOwnedRows: \(x.shape) vs a table of \(tableRows) rows")
+    /// `x [B·S, n] + T[0..<S]` for each of the B blocks of S rows, with T the private table `name`
+    /// (`[tableRows, n]`) of `owner` (position embeddings: the rows are public positions, the values
+    /// private). Local, like `addOwned`.
+    public func addOwnedRows(_ x: SecureTensor, _ name: String, owner: PartyID, tableRows: Int, period: Int) throws -> SecureTensor {
+        let n = x.shape.last!
+        precondition(x.shape.count == 2 && period <= tableRows && x.shape[0] % period == 0,
+                     "addOwnedRows: \(x.shape) in blocks of \(period) vs a table of \(tableRows) rows")
         return try apply(x.shape) { p in
             guard p.id == owner else { return x.mine }
             let table = try self.ownedInput(name, shape: [tableRows, n]).data
             var d = x.mine.tensor.data
-            for i in d.indices { d[i] = d[i] &+ table[i] }
+            let block = period * n
+            for i in d.indices { d[i] = d[i] &+ table[i % block] }
             return ArithmeticShare(RingTensor(shape: x.shape, data: d))
+        }
+    }
+
+    /// The tensors stacked along a new leading dimension (`[count] + shape`, all of one shape). Local.
+    public func stack(_ xs: [SecureTensor]) -> SecureTensor {
+        let shape = xs[0].shape
+        precondition(xs.allSatisfy { $0.shape == shape }, "stack: shapes differ")
+        return local([xs.count] + shape) { _ in
+            ArithmeticShare(RingTensor(shape: [xs.count] + shape, data: xs.flatMap { $0.mine.tensor.data }))
         }
     }
 

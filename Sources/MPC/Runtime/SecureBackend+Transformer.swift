@@ -33,10 +33,13 @@ extension SecureBackend {
     }
 
     /// Rows of the session table `w` (`[V, H]`, loaded with `lookup: true`) at the client's private token
-    /// ids `idsName` (`[count]`, integer ring values): `Party.lookupRows`, 1 round, 8·count·V bytes.
-    public func lookupRows(_ idsName: String, count: Int, table w: SecureWeight) throws -> SecureTensor {
-        try apply([count, w.n], deal: { d in try d.maskedWeightTriple(handle: w.dealerHandle!, m: count, k: w.k, n: w.n) }) { p in
-            let ids = p.id == .client ? try self.ownedInput(idsName, shape: [count]).data.map { Int(Int64(bitPattern: $0)) } : nil
+    /// ids: the inputs `idsNames` (each `[each]`, integer ring values) stacked, `[names·each, H]`
+    /// (`Party.lookupRows`, 1 round, 8·names·each·V bytes).
+    public func lookupRows(_ idsNames: [String], each: Int, table w: SecureWeight) throws -> SecureTensor {
+        let count = idsNames.count * each
+        return try apply([count, w.n], deal: { d in try d.maskedWeightTriple(handle: w.dealerHandle!, m: count, k: w.k, n: w.n) }) { p in
+            let ids = p.id == .client
+                ? try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } } : nil
             return try p.lookupRows(ids, count: count, table: w.masked!)
         }
     }
