@@ -55,9 +55,9 @@ extension BenchCommand {
             for r in 0..<runs {
                 if !progress.quiet { printErr("bench secure: session \(r + 1)/\(runs): starting dealer, server and client (L=\(layers) H=\(hidden) A=\(heads) I=\(inter) S=\(seq), \(variant), --net \(net))") }
                 let result: SessionResult<EncoderProgram.Prediction?>
-                do { result = try launcher.run(program, timeout: .seconds(3600)) } catch { throw ValidationError("secure session failed: \(error)") }
+                do { result = try launcher.run(program, timeout: .seconds(3600)) } catch { throw CommandFailure("secure session failed: \(error)") }
                 guard let prediction = result.client.output ?? nil, let words = prediction.logits else {
-                    throw ValidationError("secure session failed: the client reported no prediction")
+                    throw CommandFailure("secure session failed: the client reported no prediction")
                 }
                 let logits = FixedPoint().decode(RingTensor(shape: [words.count], data: words))
                 let report = SecureBenchReport(result, error: zip(logits, reference).map { abs($0 - $1) }.max() ?? 0)

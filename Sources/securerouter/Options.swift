@@ -86,3 +86,10 @@ func readQueryLines(_ path: String) throws -> [String] {
     guard !lines.isEmpty else { throw ValidationError("\(path) holds no text; put one query per line") }
     return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
 }
+
+/// A failure while a command runs (not a usage mistake): ArgumentParser prints `Error: <message>` and
+/// exits non-zero, without the usage text it adds to `ValidationError`s.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -136,7 +136,7 @@ struct SecureEvalCommand: ParsableCommand {
         if !json.usesStdout { report.printTable() }
         try json.write(report.json)
         if let failure = result.failure {
-            throw ValidationError("the secure run stopped after \(result.client.count) of \(texts.count) queries: \(failure)")
+            throw CommandFailure("the secure run stopped after \(result.client.count) of \(texts.count) queries: \(failure)")
         }
     }
 

@@ -78,6 +78,31 @@ func frame(_ payload: [UInt8]) -> [UInt8] {
         #expect(throws: TransportError.self) { try conn.receiveFrame() }
     }
 
+    /// A sender far ahead of a reader that does not read (the dealer ahead of a busy party) waits once
+    /// `TCPChannel.maxQueuedBytes` are queued instead of growing its memory; everything arrives once read.
+    @Test func sendQueueIsBounded() throws {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        let port = listener.port
+        let chunk = [UInt8](repeating: 7, count: 1 << 20), total = 2 * (TCPChannel.maxQueuedBytes >> 20)
+        let sent = ManagedCounter()
+        let sender = Thread {
+            guard let ch = try? listener.accept(peerName: "reader", deadline: .now + .seconds(10)) else { return }
+            let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(30))
+            for _ in 0..<total { if (try? conn.send(frame: chunk)) == nil { return }; sent.increment() }
+            _ = try? conn.receiveFrame()
+        }
+        sender.start()
+        let ch = try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "sender", deadline: .now + .seconds(10))
+        let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(30))
+        Thread.sleep(forTimeInterval: 1)  // the reader stalls; the sender fills its queue and the socket buffers
+        let ahead = sent.value
+        #expect(ahead < total && ahead <= (TCPChannel.maxQueuedBytes >> 20) + 16, "sender queued \(ahead) MB without a reader")
+        for _ in 0..<total { #expect(try conn.receiveFrame().count == chunk.count) }
+        #expect(sent.value == total)
+        try conn.send(frame: [])
+        ch.close()
+    }
+
     @Test func tcpRoundTripOnEphemeralPort() throws {
         let listener = try TCPListener(host: "127.0.0.1", port: 0)
         #expect(listener.port > 0)
@@ -137,4 +162,12 @@ func frame(_ payload: [UInt8]) -> [UInt8] {
         #expect(t >= 0.019 && t < 0.5, "took \(t) s")
         #expect(sender.counters.payloadBytesSent == 100_000 && sender.counters.wireBytesSent == 100_008)
     }
+}
+
+/// A thread-safe counter for tests.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() { lock.lock(); n += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }

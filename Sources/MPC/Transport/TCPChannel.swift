@@ -6,13 +6,20 @@ import Glibc
 /// A `ByteChannel` over a connected TCP socket (TCP_NODELAY set).
 ///
 /// Sends are handed to a writer thread so that two parties that both send large messages at once never
-/// deadlock on full kernel buffers; a write error is reported by the next `send` or `receive`.
+/// deadlock on full kernel buffers; a write error is reported by the next `send` or `receive`. The queue
+/// is bounded (`maxQueuedBytes`): a sender that runs far ahead of its reader (the dealer, which can deal a
+/// whole session of queries long before the parties consume it) waits instead of filling the memory.
+/// A message larger than the bound is still accepted when the queue is empty, so the parties' exchanges
+/// (each sends one message of a step, then receives) can never wait on each other.
 /// Receives use `poll` with the remaining time to the deadline.
 public final class TCPChannel: ByteChannel, @unchecked Sendable {
     public let peerName: String
     private let fd: Int32
     private let cond = NSCondition()
     private var queue: [[UInt8]] = []
+    private var queuedBytes = 0
+    /// Bytes the writer may hold before `send` waits (the socket's own buffers come on top).
+    public static let maxQueuedBytes = 64 << 20
     private var writeError: TransportError?
     private var closing = false
     private var writerDone = false
@@ -62,7 +69,10 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         if let e = writeError { throw e }
         if closing { throw TransportError.peerClosed(peer: peerName, detail: "send after close") }
+        while queuedBytes > 0 && queuedBytes + bytes.count > Self.maxQueuedBytes && writeError == nil && !closing { cond.wait() }
+        if let e = writeError { throw e }
         queue.append(Array(bytes))
+        queuedBytes += bytes.count
         cond.broadcast()
     }
 
@@ -85,9 +95,10 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
                 }
             }
             if let f = failure {
-                cond.lock(); writeError = f; queue.removeAll(); writerDone = true; cond.broadcast(); cond.unlock()
+                cond.lock(); writeError = f; queue.removeAll(); queuedBytes = 0; writerDone = true; cond.broadcast(); cond.unlock()
                 return
             }
+            cond.lock(); queuedBytes -= chunk.count; cond.broadcast(); cond.unlock()
         }
     }
 
