@@ -34,10 +34,11 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
+        .target(name: "CostModel", dependencies: ["MPC"]),
         .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
-            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference",
+            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,7 +51,7 @@ let package = Package(
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
-        .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint"]),
+        .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
     ]
 )

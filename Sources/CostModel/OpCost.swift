@@ -1,0 +1,123 @@
+import MPC
+
+/// Cost of a stretch of a secure computation, as the protocols define it (DESIGN §5): online bytes of both
+/// parties (both directions), rounds, bytes on the critical direction of each round (what a link of finite
+/// bandwidth serialises), and the local work that dominates compute time.
+public struct Cost: Sendable, Equatable, Codable {
+    /// Online bytes sent by the client plus those sent by the server.
+    public var bytes = 0
+    /// Sequential communication steps.
+    public var rounds = 0
+    /// Σ over rounds of the bytes the busier direction carries in that round.
+    public var wireBytes = 0
+    /// Ring multiply-adds of the matrix products, per party (the parties work in parallel).
+    public var macs = 0.0
+    /// DCF levels evaluated (one AES-based PRG step each), per party.
+    public var dcfLevels = 0.0
+    /// Ring words touched by elementwise work (openings, Beaver recombination), per party.
+    public var words = 0.0
+
+    public init(bytes: Int = 0, rounds: Int = 0, wireBytes: Int = 0, macs: Double = 0, dcfLevels: Double = 0, words: Double = 0) {
+        self.bytes = bytes
+        self.rounds = rounds
+        self.wireBytes = wireBytes
+        self.macs = macs
+        self.dcfLevels = dcfLevels
+        self.words = words
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bytes = "online_bytes", rounds, wireBytes = "wire_bytes", macs, dcfLevels = "dcf_levels", words
+    }
+
+    public static func + (a: Cost, b: Cost) -> Cost {
+        Cost(bytes: a.bytes + b.bytes, rounds: a.rounds + b.rounds, wireBytes: a.wireBytes + b.wireBytes,
+             macs: a.macs + b.macs, dcfLevels: a.dcfLevels + b.dcfLevels, words: a.words + b.words)
+    }
+    public static func += (a: inout Cost, b: Cost) { a = a + b }
+    public static func * (k: Int, a: Cost) -> Cost {
+        Cost(bytes: k * a.bytes, rounds: k * a.rounds, wireBytes: k * a.wireBytes, macs: Double(k) * a.macs,
+             dcfLevels: Double(k) * a.dcfLevels, words: Double(k) * a.words)
+    }
+}
+
+/// The cost of every protocol the secure transformer uses, from its message sizes (the `Party` methods
+/// document them; `CostModelTests` checks these formulas against the runtime's counters exactly).
+public enum Ops {
+    /// Both parties exchange `words` each in one round.
+    static func exchange(_ words: Int) -> Cost { Cost(bytes: 16 * words, rounds: 1, wireBytes: 8 * words, words: Double(2 * words)) }
+    /// One party sends `words` in one round.
+    static func oneWay(_ words: Int) -> Cost { Cost(bytes: 8 * words, rounds: 1, wireBytes: 8 * words, words: Double(words)) }
+
+    /// `matmulWeight`: x [m, k] · server weight [k, n]; the client sends its masked activations.
+    public static func matmulWeight(m: Int, k: Int, n: Int) -> Cost { oneWay(m * k) + Cost(macs: Double(m * k * n)) }
+    /// `lookupRows`: m ids into a [v, h] table (one-hot times the masked table).
+    public static func lookupRows(m: Int, v: Int, h: Int) -> Cost { oneWay(m * v) + Cost(macs: Double(m * v * h)) }
+    /// Beaver `matmul` of `batch` products [m, k]·[k, n].
+    public static func matmul(batch: Int, m: Int, k: Int, n: Int) -> Cost {
+        exchange(batch * (m * k + k * n)) + Cost(macs: Double(3 * batch * m * k * n))
+    }
+    /// Elementwise Beaver product (`mulRaw`/`mul`, also `select`) of n elements.
+    public static func mul(_ n: Int) -> Cost { exchange(2 * n) + Cost(words: Double(3 * n)) }
+    /// `square` of n elements.
+    public static func square(_ n: Int) -> Cost { exchange(n) + Cost(words: Double(2 * n)) }
+    /// `stepBits`: n elements against `thresholds` public values on a `width`-bit comparison key.
+    public static func stepBits(_ n: Int, width: Int, thresholds: Int) -> Cost {
+        exchange((n * width + 63) / 64) + Cost(dcfLevels: Double(n * thresholds * (width - 1)))
+    }
+    /// 63-bit `drelu` of n elements.
+    public static func drelu(_ n: Int) -> Cost { exchange(n) + Cost(dcfLevels: Double(n * 63)) }
+    /// `piecewisePolynomial` of degree 3 (select-then-compute) with `breakpoints` on coarse 18-bit comparisons.
+    public static func cubicSpline(_ n: Int, breakpoints: Int, width: Int = 18) -> Cost {
+        stepBits(n, width: width, thresholds: breakpoints) + mul(2 * n) + mul(2 * n)
+    }
+    /// Octave normalisation of `reciprocal` and `inverseSqrt`.
+    static func octave(_ n: Int) -> Cost {
+        let (lo, hi) = Approximations.octaves
+        return stepBits(n, width: 32, thresholds: hi - lo) + mul(n)
+    }
+    public static func reciprocal(_ n: Int) -> Cost { octave(n) + mul(n) + mul(n) + mul(2 * n) + mul(n) }
+    public static func inverseSqrt(_ n: Int) -> Cost { octave(n) + mul(3 * n) + mul(n) + mul(3 * n) + mul(n) }
+    /// `mulRows`: each of `rows` rows of width w times one secret per row.
+    public static func mulRows(rows: Int, width: Int) -> Cost { matmul(batch: rows, m: width, k: 1, n: 1) }
+    /// Narrow tournament max over the last dimension n of `rows` rows (softmax).
+    public static func maxNarrow(rows: Int, n: Int) -> Cost {
+        var c = Cost(), cnt = n
+        while cnt > 1 {
+            let pairs = cnt / 2
+            c += stepBits(rows * pairs, width: 20, thresholds: 1) + mul(rows * pairs)
+            cnt = (cnt + 1) / 2
+        }
+        return c
+    }
+    /// Exact softmax over n of `rows` rows: narrow max, exp, row sums, reciprocal, row products.
+    public static func softmax(rows: Int, n: Int) -> Cost {
+        maxNarrow(rows: rows, n: n) + cubicSpline(rows * n, breakpoints: Approximations.exp.breakpoints.count)
+            + reciprocal(rows) + mulRows(rows: rows, width: n)
+    }
+    /// MPCFormer 2Quad softmax; `secretMask`: times the client's keep vector (private lengths).
+    public static func quadSoftmax(rows: Int, n: Int, secretMask: Bool) -> Cost {
+        square(rows * n) + (secretMask ? mul(rows * n) : Cost()) + reciprocal(rows) + mulRows(rows: rows, width: n)
+    }
+    /// LayerNorm over h of `rows` rows with secret γ, β.
+    public static func layerNorm(rows: Int, h: Int) -> Cost {
+        exchange(rows * h + h) + Cost(words: Double(3 * rows * h)) + inverseSqrt(rows) + mulRows(rows: rows, width: h)
+    }
+    public static func gelu(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.gelu.breakpoints.count) }
+    public static func tanh(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.tanh.breakpoints.count) }
+    public static func quadGelu(_ n: Int) -> Cost { square(n) }
+    public static func relu(_ n: Int) -> Cost { drelu(n) + mul(n) }
+    /// Secret argmax (one-hot) over the last dimension n of `rows` rows.
+    public static func argmax(rows: Int, n: Int) -> Cost {
+        var c = Cost(), cnt = n, width = 1
+        while cnt > 1 {
+            let pairs = cnt / 2
+            c += drelu(rows * pairs) + matmul(batch: rows * pairs, m: 1, k: 1, n: 1 + 2 * width)
+            cnt = (cnt + 1) / 2
+            width *= 2
+        }
+        return c
+    }
+    /// Opening n values to one party.
+    public static func reveal(_ n: Int) -> Cost { oneWay(n) }
+}
