@@ -49,6 +49,15 @@ import Glibc
         }
         #expect(queries.allSatisfy { ($0["online_bytes"] as! Int) > 0 && ($0["offline_bytes"] as! Int) > 0 && ($0["rounds"] as! Int) > 0 })
         #expect(r.stdout.contains("agreement with float"))
+        // Issue 5, acceptance 1 (bytes and rounds): `cost` predicts each measured query exactly.
+        let c = try CLI.run(["cost", "--checkpoint", ckpt, "--json", "cost.json"], cwd: dir)
+        #expect(c.status == 0, "cost failed:\n\(c.stderr)")
+        let rows = try #require(try Self.json(dir.appendingPathComponent("cost.json"))["buckets"] as? [[String: Any]])
+        for q in queries {
+            let row = try #require(rows.first { $0["seq"] as? Int == q["bucket"] as? Int })
+            #expect(row["online_bytes"] as? Int == q["online_bytes"] as? Int && row["rounds"] as? Int == q["rounds"] as? Int,
+                    "bucket \(q["bucket"]!): predicted \(row["online_bytes"]!) B / \(row["rounds"]!), measured \(q["online_bytes"]!) B / \(q["rounds"]!)")
+        }
         // --batch 4: the same predictions, each query marked with its batch, fewer rounds per query paid in total.
         let b = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--batch", "4", "--json", "batch.json", "--quiet"], cwd: dir)
         #expect(b.status == 0, "secure-eval --batch failed:\n\(b.stderr)")

@@ -1,0 +1,136 @@
+import ArgumentParser
+import CostModel
+import Foundation
+import MPC
+import SecureInference
+
+/// `securerouter cost`: the predicted MPC cost of a checkpoint per layer type and length bucket, and the
+/// calibration of the compute model against measured sessions.
+struct CostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cost",
+        abstract: "Predicted MPC cost (online bytes, rounds, seconds none/lan/wan) of a checkpoint, per layer type.",
+        discussion: """
+            Bytes and rounds come from the protocols' message sizes and are exact (they depend only on shapes). \
+            Seconds are compute (a linear model of the local work: ring multiply-adds, DCF levels, words, \
+            rounds, fitted to measured sessions) plus one one-way latency per round plus the busier \
+            direction's bytes at the link bandwidth.
+
+            With --calibrate, runs `bench secure`-style sessions (three processes, loopback) for a few encoder \
+            shapes, fits the compute model to their per-layer-type profiles, prints the fit and writes it to \
+            --out (use it later with --calibration FILE). Without a calibration file the built-in one \
+            (fitted on this project's 2-core machine, docs/benchmarks.md) is used.
+            """)
+
+    @Option(help: "A single-model checkpoint (.h5) or a bundle member (PATH::models/NAME).") var checkpoint: String?
+    @Option(help: "Sequence bucket; default: every bucket the model can use (16..256).") var seq: Int?
+    @Option(help: "Queries stacked per computation.") var batch = 1
+    @Option(help: "A calibration JSON written by --calibrate.") var calibration: String?
+    @Flag(help: "Measure sessions on this machine and fit the compute model.") var calibrate = false
+    @Option(help: "With --calibrate: where to write the fitted calibration.") var out: String?
+    @OptionGroup var json: JSONOutputOptions
+    @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        guard calibrate || checkpoint != nil else { throw ValidationError("give --checkpoint FILE.h5, or --calibrate") }
+        if let seq, seq < 1 { throw ValidationError("--seq must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func loadCalibration() throws -> Calibration {
+        guard let calibration else { return .default }
+        guard let data = FileManager.default.contents(atPath: calibration) else { throw ValidationError("cannot read calibration file \(calibration)") }
+        do { return try JSONDecoder().decode(Calibration.self, from: data) } catch {
+            throw ValidationError("\(calibration) is not a calibration written by `cost --calibrate`: \(error)")
+        }
+    }
+
+    func run() throws {
+        if calibrate { return try runCalibration() }
+        let spec = checkpoint!
+        let parts = spec.components(separatedBy: "::")
+        let loaded = try loadModel(path: parts[0], bundleMember: parts.count > 1 ? String(parts[1].split(separator: "/").last!) : nil,
+                                   isBundle: parts.count > 1)
+        let m: SecureBertShape
+        do { m = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(parts[0]): \(error)") }
+        let cal = try loadCalibration()
+        let buckets = seq.map { [$0] } ?? LengthBuckets.usable(maxPosition: m.maxPosition)
+        var rows = [[String: Any]]()
+        for s in buckets {
+            let sections = CostModel.bertQuery(layers: m.layers, hidden: m.hidden, heads: m.heads, intermediate: m.intermediate,
+                                               classes: m.classes, vocab: m.vocab, softmax: m.softmax, activation: m.activation,
+                                               seq: s, batch: batch)
+            func entry(_ c: Cost) -> [String: Any] {
+                ["online_bytes": c.bytes / batch, "rounds": c.rounds,
+                 "seconds_none": CostModel.seconds(c, network: .none, calibration: cal),
+                 "seconds_lan": CostModel.seconds(c, network: .lan, calibration: cal),
+                 "seconds_wan": CostModel.seconds(c, network: .wan, calibration: cal)]
+            }
+            var row = entry(CostModel.total(sections))
+            row["seq"] = s
+            row["sections"] = sections.mapValues(entry)
+            rows.append(row)
+        }
+        if !json.usesStdout {
+            print("predicted MPC cost per query of \(spec) (L=\(m.layers) H=\(m.hidden) A=\(m.heads) I=\(m.intermediate), \(m.softmax.rawValue)/\(m.activation.rawValue)\(batch > 1 ? ", batch \(batch)" : ""))")
+            print(["seq", "online", "rounds", "s none", "s lan", "s wan"].enumerated().map { pad($0.element, $0.offset == 0 ? -6 : 11) }.joined())
+            for r in rows {
+                print(pad("\(r["seq"]!)", -6) + pad(formatBytes(r["online_bytes"] as! Int), 11) + pad("\(r["rounds"]!)", 11)
+                      + [r["seconds_none"], r["seconds_lan"], r["seconds_wan"]].map { pad(String(format: "%.3f", $0 as! Double), 11) }.joined())
+            }
+            if buckets.count == 1, let sections = rows[0]["sections"] as? [String: [String: Any]] {
+                for (name, c) in sections.sorted(by: { ($0.value["seconds_none"] as! Double) > ($1.value["seconds_none"] as! Double) }) {
+                    print("  " + pad(name, -16) + pad(formatBytes(c["online_bytes"] as! Int), 11) + pad("\(c["rounds"]!)", 9)
+                          + [c["seconds_none"], c["seconds_lan"], c["seconds_wan"]].map { pad(String(format: "%.3f", $0 as! Double), 11) }.joined())
+                }
+            }
+        }
+        try json.write(["checkpoint": spec, "batch": batch, "calibration": cal.note, "buckets": rows])
+    }
+
+    /// Measures encoder sessions, fits the compute model on their sections, and reports the fit.
+    func runCalibration() throws {
+        let shapes: [(EncoderShape, String)] = [
+            (EncoderShape(layers: 2, hidden: 128, heads: 2, intermediate: 512, seq: 64), "L2 H128 exact"),
+            (EncoderShape(layers: 2, hidden: 128, heads: 2, intermediate: 512, seq: 64, softmax: .twoQuad, activation: .quad), "L2 H128 mpcformer"),
+            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 32), "L2 H384 S32 exact"),
+            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 128), "L2 H384 S128 exact"),
+            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 64, softmax: .twoQuad, activation: .quad), "L2 H384 mpcformer"),
+            (EncoderShape(layers: 1, hidden: 256, heads: 4, intermediate: 1024, seq: 64, activation: .relu), "L1 H256 relu"),
+        ]
+        var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
+        launcher.preprocess = true
+        launcher.receiveTimeout = 600
+        var samples = [(cost: Cost, seconds: Double)](), labels = [String]()
+        for (shape, label) in shapes {
+            if !progress.quiet { printErr("cost --calibrate: measuring \(label)") }
+            let program = EncoderProgram(shape: shape)
+            let r: SessionResult<EncoderProgram.Prediction?>
+            do { r = try launcher.run(program, timeout: .seconds(1800)) } catch { throw CommandFailure("calibration session failed: \(error)") }
+            let predicted = CostModel.encoderProgram(shape, revealLogits: false)
+            for (name, c) in predicted {
+                guard let measured = r.client.profile?[name] else { continue }
+                samples.append((c, measured.seconds))
+                labels.append("\(label) \(name)")
+            }
+        }
+        let fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+        var worst = 0.0
+        if !json.usesStdout {
+            print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s", fit.perMAC, fit.perDCFLevel, fit.perWord, fit.perRound))
+            print(pad("section", -32) + pad("measured", 10) + pad("predicted", 11))
+        }
+        for (s, label) in zip(samples, labels) {
+            let p = CostModel.seconds(s.cost, network: .none, calibration: fit)
+            worst = max(worst, abs(p - s.seconds) / max(s.seconds, 1e-3))
+            if !json.usesStdout { print(pad(label, -32) + pad(String(format: "%.4f", s.seconds), 10) + pad(String(format: "%.4f", p), 11)) }
+        }
+        if let out {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(fit).write(to: URL(fileURLWithPath: out), options: .atomic)
+        }
+        try json.write(["per_mac": fit.perMAC, "per_dcf_level": fit.perDCFLevel, "per_word": fit.perWord, "per_round": fit.perRound,
+                        "worst_relative_error": worst, "samples": samples.count])
+    }
+}
