@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
         .target(name: "CostModel", dependencies: ["MPC"]),
         .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData"]),
-        .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "Yams"]),
+        .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
             "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,7 @@
 import Foundation
 import Checkpoint
+import CostModel
+import MPC
 import TextData
 import Transformer
 
@@ -14,11 +16,39 @@ public struct PoolSummaryEntry: Codable, Sendable {
     public var ringBits: Int
     public var bestEpoch: Int
     public var trainSeconds: Double
+    /// The cost model's prediction for one query at the bucket holding the training max length (nil for
+    /// variants the secure runtime does not run).
+    public var predicted: PredictedCost?
 
     enum CodingKeys: String, CodingKey {
-        case name, file, params, variant
+        case name, file, params, variant, predicted
         case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", ringBits = "ring_bits"
         case bestEpoch = "best_epoch", trainSeconds = "train_seconds"
+    }
+}
+
+/// `predicted` of a pool summary row: one query's online bytes, rounds and LAN seconds at bucket `seq`.
+public struct PredictedCost: Codable, Sendable, Equatable {
+    public var seq: Int
+    public var onlineBytes: Int
+    public var rounds: Int
+    public var secondsLan: Double
+    public var secondsNone: Double
+
+    enum CodingKeys: String, CodingKey {
+        case seq, rounds, onlineBytes = "online_bytes", secondsLan = "seconds_lan", secondsNone = "seconds_none"
+    }
+
+    /// The prediction for a checkpoint's model at the smallest length bucket holding `maxLength`.
+    public static func of(_ config: CheckpointConfig, maxLength: Int) -> PredictedCost? {
+        let a = config.architecture
+        guard let softmax = SecureSoftmax(rawValue: a.softmax.rawValue), let activation = SecureActivation(rawValue: a.activation.rawValue),
+              config.quantization.ringBits == 64 else { return nil }
+        let seq = [16, 32, 64, 128, 256].first { $0 >= maxLength } ?? 256
+        let c = CostModel.total(CostModel.bertQuery(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
+                                                    classes: a.numLabels, vocab: a.vocabSize, softmax: softmax, activation: activation, seq: seq))
+        return PredictedCost(seq: seq, onlineBytes: c.bytes, rounds: c.rounds,
+                             secondsLan: CostModel.seconds(c, network: .lan), secondsNone: CostModel.seconds(c, network: .none))
     }
 }
 
@@ -77,7 +107,8 @@ public final class PoolTrainer {
                 name: result.name, file: "pool/\(result.name).h5", devAccuracy: result.devAccuracy,
                 testAccuracy: result.testAccuracy, params: result.parameters,
                 variant: "\(result.config.variant.softmax)/\(result.config.variant.activation)",
-                ringBits: result.config.quantization.ringBits, bestEpoch: result.bestEpoch, trainSeconds: result.seconds))
+                ringBits: result.config.quantization.ringBits, bestEpoch: result.bestEpoch, trainSeconds: result.seconds,
+                predicted: PredictedCost.of(result.config, maxLength: member.training.maxLength ?? task.defaultMaxLength)))
             let summary = PoolSummary(task: task.name, models: entries)
             try writeSummary(summary)
         }

@@ -22,6 +22,10 @@ import Testing
         let dev = model["dev_accuracy"] as! Double
         #expect(model["file"] as? String == "pool/tiny.h5")
         #expect((model["params"] as! Int) > 0)
+        // The cost model's prediction for a query at the bucket of max_length 16 (bytes as secure-eval measures them).
+        let predicted = try #require(model["predicted"] as? [String: Any])
+        #expect(predicted["seq"] as? Int == 16 && predicted["online_bytes"] as? Int == 696_232 && predicted["rounds"] as? Int == 103)
+        #expect((predicted["seconds_lan"] as? Double ?? 0) > 0)
 
         // The log has one record per epoch and a final one.
         let log = try String(contentsOfFile: dir.appendingPathComponent("run/pool/tiny.log.jsonl").path, encoding: .utf8)
