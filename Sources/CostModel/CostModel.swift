@@ -68,6 +68,7 @@ public enum CostModel {
     /// critical direction's bytes at the link bandwidth.
     public static func seconds(_ cost: Cost, network: NetworkProfile, calibration c: Calibration = .default) -> Double {
         let compute = c.perMAC * cost.macs + c.perDCFLevel * cost.dcfLevels + c.perWord * cost.words + c.perRound * Double(cost.rounds)
+            + c.perTableMAC * cost.tableMACs
         let link = Double(cost.rounds) * network.roundTripSeconds / 2
             + (network.bitsPerSecond.isFinite ? Double(cost.wireBytes) * 8 / network.bitsPerSecond : 0)
         return compute + link
@@ -76,42 +77,56 @@ public enum CostModel {
 
 /// Seconds per unit of local work, fitted to measured sections (`Calibration.fit`).
 public struct Calibration: Codable, Sendable, Equatable {
-    public var perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double
+    public var perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, perTableMAC: Double
     public var note: String
 
-    public init(perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, note: String = "") {
+    public init(perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, perTableMAC: Double = 0, note: String = "") {
         self.perMAC = perMAC
         self.perDCFLevel = perDCFLevel
         self.perWord = perWord
         self.perRound = perRound
+        self.perTableMAC = perTableMAC
         self.note = note
     }
 
     enum CodingKeys: String, CodingKey {
-        case perMAC = "per_mac", perDCFLevel = "per_dcf_level", perWord = "per_word", perRound = "per_round", note
+        case perMAC = "per_mac", perDCFLevel = "per_dcf_level", perWord = "per_word", perRound = "per_round"
+        case perTableMAC = "per_table_mac", note
     }
 
-    /// Fitted on this project's 2-core CI machine kind (docs/benchmarks.md, "Cost model").
-    public static let `default` = Calibration(perMAC: 6e-10, perDCFLevel: 2e-8, perWord: 5e-9, perRound: 5e-5,
-                                              note: "placeholder until fitted")
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        perMAC = try c.decode(Double.self, forKey: .perMAC)
+        perDCFLevel = try c.decode(Double.self, forKey: .perDCFLevel)
+        perWord = try c.decode(Double.self, forKey: .perWord)
+        perRound = try c.decode(Double.self, forKey: .perRound)
+        perTableMAC = try c.decodeIfPresent(Double.self, forKey: .perTableMAC) ?? 0
+        note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
+    }
 
-    /// Non-negative least squares of measured seconds on the four work features (projected gradient).
+    /// Fitted by `securerouter cost --calibrate` on this project's 2-core CI machine kind, quiet, release
+    /// build, 2026-11-29 (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 1.90e-10, perDCFLevel: 6.72e-9, perWord: 5.93e-9, perRound: 1.34e-4,
+                                              perTableMAC: 2.33e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-29")
+
+    static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
+
+    /// Non-negative least squares of measured seconds on the five work features (projected coordinate descent).
     public static func fit(_ samples: [(cost: Cost, seconds: Double)], note: String) -> Calibration {
-        let rows = samples.map { [$0.cost.macs, $0.cost.dcfLevels, $0.cost.words, Double($0.cost.rounds)] }
-        let y = samples.map(\.seconds)
+        let rows = samples.map { features($0.cost) }, y = samples.map(\.seconds), p = 5
         // Scale columns to unit norm for conditioning.
-        let scale = (0..<4).map { j in max(1e-30, rows.map { $0[j] * $0[j] }.reduce(0, +).squareRoot()) }
-        let x = rows.map { r in (0..<4).map { r[$0] / scale[$0] } }
-        var w = [Double](repeating: 0, count: 4)
-        var ata = [[Double]](repeating: [Double](repeating: 0, count: 4), count: 4), aty = [Double](repeating: 0, count: 4)
-        for (r, t) in zip(x, y) { for i in 0..<4 { aty[i] += r[i] * t; for j in 0..<4 { ata[i][j] += r[i] * r[j] } } }
-        let lipschitz = max(1e-12, (0..<4).map { i in ata[i].map(abs).reduce(0, +) }.max()!)
+        let scale = (0..<p).map { j in max(1e-30, rows.map { $0[j] * $0[j] }.reduce(0, +).squareRoot()) }
+        let x = rows.map { r in (0..<p).map { r[$0] / scale[$0] } }
+        var w = [Double](repeating: 0, count: p)
+        var ata = [[Double]](repeating: [Double](repeating: 0, count: p), count: p), aty = [Double](repeating: 0, count: p)
+        for (r, t) in zip(x, y) { for i in 0..<p { aty[i] += r[i] * t; for j in 0..<p { ata[i][j] += r[i] * r[j] } } }
         for _ in 0..<20_000 {
-            for i in 0..<4 {
-                let g = (0..<4).reduce(-aty[i]) { $0 + ata[i][$1] * w[$1] }
-                w[i] = max(0, w[i] - g / lipschitz)
+            for i in 0..<p where ata[i][i] > 0 {
+                let g = (0..<p).reduce(-aty[i]) { $0 + ata[i][$1] * w[$1] }
+                w[i] = max(0, w[i] - g / ata[i][i])
             }
         }
-        return Calibration(perMAC: w[0] / scale[0], perDCFLevel: w[1] / scale[1], perWord: w[2] / scale[2], perRound: w[3] / scale[3], note: note)
+        let c = (0..<p).map { w[$0] / scale[$0] }
+        return Calibration(perMAC: c[0], perDCFLevel: c[1], perWord: c[2], perRound: c[3], perTableMAC: c[4], note: note)
     }
 }

@@ -14,30 +14,35 @@ public struct Cost: Sendable, Equatable, Codable {
     public var macs = 0.0
     /// DCF levels evaluated (one AES-based PRG step each), per party.
     public var dcfLevels = 0.0
+    /// Multiply-adds of table lookups (`lookupRows`: the server's one-hot-sized product with the table
+    /// mask; memory-bound, so it has its own coefficient).
+    public var tableMACs = 0.0
     /// Ring words touched by elementwise work (openings, Beaver recombination), per party.
     public var words = 0.0
 
-    public init(bytes: Int = 0, rounds: Int = 0, wireBytes: Int = 0, macs: Double = 0, dcfLevels: Double = 0, words: Double = 0) {
+    public init(bytes: Int = 0, rounds: Int = 0, wireBytes: Int = 0, macs: Double = 0, dcfLevels: Double = 0, words: Double = 0,
+                tableMACs: Double = 0) {
         self.bytes = bytes
         self.rounds = rounds
         self.wireBytes = wireBytes
         self.macs = macs
         self.dcfLevels = dcfLevels
         self.words = words
+        self.tableMACs = tableMACs
     }
 
     enum CodingKeys: String, CodingKey {
-        case bytes = "online_bytes", rounds, wireBytes = "wire_bytes", macs, dcfLevels = "dcf_levels", words
+        case bytes = "online_bytes", rounds, wireBytes = "wire_bytes", macs, dcfLevels = "dcf_levels", words, tableMACs = "table_macs"
     }
 
     public static func + (a: Cost, b: Cost) -> Cost {
         Cost(bytes: a.bytes + b.bytes, rounds: a.rounds + b.rounds, wireBytes: a.wireBytes + b.wireBytes,
-             macs: a.macs + b.macs, dcfLevels: a.dcfLevels + b.dcfLevels, words: a.words + b.words)
+             macs: a.macs + b.macs, dcfLevels: a.dcfLevels + b.dcfLevels, words: a.words + b.words, tableMACs: a.tableMACs + b.tableMACs)
     }
     public static func += (a: inout Cost, b: Cost) { a = a + b }
     public static func * (k: Int, a: Cost) -> Cost {
         Cost(bytes: k * a.bytes, rounds: k * a.rounds, wireBytes: k * a.wireBytes, macs: Double(k) * a.macs,
-             dcfLevels: Double(k) * a.dcfLevels, words: Double(k) * a.words)
+             dcfLevels: Double(k) * a.dcfLevels, words: Double(k) * a.words, tableMACs: Double(k) * a.tableMACs)
     }
 }
 
@@ -52,7 +57,7 @@ public enum Ops {
     /// `matmulWeight`: x [m, k] · server weight [k, n]; the client sends its masked activations.
     public static func matmulWeight(m: Int, k: Int, n: Int) -> Cost { oneWay(m * k) + Cost(macs: Double(m * k * n)) }
     /// `lookupRows`: m ids into a [v, h] table (one-hot times the masked table).
-    public static func lookupRows(m: Int, v: Int, h: Int) -> Cost { oneWay(m * v) + Cost(macs: Double(m * v * h)) }
+    public static func lookupRows(m: Int, v: Int, h: Int) -> Cost { oneWay(m * v) + Cost(tableMACs: Double(m * v * h)) }
     /// Beaver `matmul` of `batch` products [m, k]·[k, n].
     public static func matmul(batch: Int, m: Int, k: Int, n: Int) -> Cost {
         exchange(batch * (m * k + k * n)) + Cost(macs: Double(3 * batch * m * k * n))

@@ -114,10 +114,24 @@ struct CostCommand: ParsableCommand {
                 labels.append("\(label) \(name)")
             }
         }
+        // Table lookups (the embedding) only occur in a whole model: two synthetic one-layer BERT sessions.
+        for seq in [32, 64] {
+            let m = SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: 30522, maxPosition: 512)
+            if !progress.quiet { printErr("cost --calibrate: measuring a 1-layer BERT with a 30,522-word table, S=\(seq)") }
+            let program = BertProgram(model: m, buckets: [seq, seq])
+            let r: SessionResult<[QueryOutcome]>
+            do { r = try launcher.run(program, timeout: .seconds(1800)) } catch { throw CommandFailure("calibration session failed: \(error)") }
+            let predicted = CostModel.bertQuery(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: 30522,
+                                                softmax: .exact, activation: .gelu, seq: seq)
+            guard let last = (r.client.output ?? nil)?.last, let c = predicted["embedding"], let measured = last.sections["embedding"] else { continue }
+            samples.append((c, measured.seconds))
+            labels.append("BERT S=\(seq) embedding")
+        }
         let fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
         var worst = 0.0
         if !json.usesStdout {
-            print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s", fit.perMAC, fit.perDCFLevel, fit.perWord, fit.perRound))
+            print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s, per table MAC %.3g s",
+                         fit.perMAC, fit.perDCFLevel, fit.perWord, fit.perRound, fit.perTableMAC))
             print(pad("section", -32) + pad("measured", 10) + pad("predicted", 11))
         }
         for (s, label) in zip(samples, labels) {
@@ -131,6 +145,7 @@ struct CostCommand: ParsableCommand {
             try enc.encode(fit).write(to: URL(fileURLWithPath: out), options: .atomic)
         }
         try json.write(["per_mac": fit.perMAC, "per_dcf_level": fit.perDCFLevel, "per_word": fit.perWord, "per_round": fit.perRound,
+                        "per_table_mac": fit.perTableMAC,
                         "worst_relative_error": worst, "samples": samples.count])
     }
 }

@@ -104,7 +104,16 @@ struct SecureEvalCommand: ParsableCommand {
             texts = try readQueryLines(textFile!)
         }
         if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
-        let (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
+        // With --batch, queries of one bucket run together: order them by bucket (the report keeps each
+        // query's original index).
+        var (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
+        var order = Array(texts.indices)
+        if batch > 1 {
+            order.sort { (buckets[$0], $0) < (buckets[$1], $1) }
+            queries = QueryFile(ids: order.map { queries.ids[$0] }, lengths: order.map { queries.lengths[$0] })
+            buckets = order.map { buckets[$0] }
+            gold = gold.map { g in order.map { g[$0] } }
+        }
         if truncated > 0, !progress.quiet { printErr("secure-eval: warning: \(truncated) of \(texts.count) texts truncated to \(buckets.max()!) tokens") }
 
         // Plaintext answers on exactly the same padded ids: float, and fixed point.
@@ -132,7 +141,7 @@ struct SecureEvalCommand: ParsableCommand {
         line.finish("secure-eval: \(result.client.count)/\(texts.count) queries in \(formatDuration(Date().timeIntervalSince(started)))")
 
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
-                                      truncated: truncated, requested: texts.count, batch: batch)
+                                      truncated: truncated, requested: texts.count, batch: batch, order: order)
         if !json.usesStdout { report.printTable() }
         try json.write(report.json)
         if let failure = result.failure {
@@ -163,6 +172,8 @@ struct SecureEvalReport {
     var result: SecureEvaluation.Result
     var float: [Int], fixed: [Int], gold: [Int]?, buckets: [Int]
     var truncated: Int, requested: Int, batch: Int
+    /// Original index of each query in session order.
+    var order: [Int]
 
     var n: Int { result.client.count }
 
@@ -180,13 +191,13 @@ struct SecureEvalReport {
 
     var queries: [[String: Any]] {
         result.client.enumerated().map { i, o in
-            var q: [String: Any] = ["index": i, "prediction": o.label ?? -1, "plaintext_prediction": float[i],
+            var q: [String: Any] = ["index": order[i], "prediction": o.label ?? -1, "plaintext_prediction": float[i],
                                     "fixed_point_prediction": fixed[i], "model": model, "bucket": buckets[i],
                                     "seconds": o.cost.seconds, "online_bytes": onlineBytes(o), "offline_bytes": offlineBytes(i),
                                     "rounds": o.cost.rounds, "batch": o.batch]
             if let gold { q["gold"] = gold[i] }
             return q
-        }
+        }.sorted { ($0["index"] as! Int) < ($1["index"] as! Int) }
     }
 
     /// Per layer type: mean seconds, online bytes and rounds per query.
@@ -237,7 +248,7 @@ struct SecureEvalReport {
     func printTable() {
         print("query\tbucket\tsecure\tfloat\tfixed\tgold\tseconds\tonline\trounds")
         for (i, o) in result.client.enumerated() {
-            print("\(i)\t\(buckets[i])\t\(o.label ?? -1)\t\(float[i])\t\(fixed[i])\t\(gold.map { String($0[i]) } ?? "-")\t"
+            print("\(order[i])\t\(buckets[i])\t\(o.label ?? -1)\t\(float[i])\t\(fixed[i])\t\(gold.map { String($0[i]) } ?? "-")\t"
                   + String(format: "%.3f", o.cost.seconds) + "\t\(formatBytes(onlineBytes(o)))\t\(o.cost.rounds)")
         }
         let s = summary

@@ -61,15 +61,16 @@ import Testing
 
     /// The calibration fit recovers known coefficients from synthetic samples.
     @Test func calibrationFitRecoversCoefficients() {
-        let truth = Calibration(perMAC: 1e-9, perDCFLevel: 3e-8, perWord: 2e-9, perRound: 1e-4)
+        let truth = Calibration(perMAC: 1e-9, perDCFLevel: 3e-8, perWord: 2e-9, perRound: 1e-4, perTableMAC: 4e-9)
         var g = SyntheticData(seed: 1)
         let samples = (0..<40).map { _ -> (cost: Cost, seconds: Double) in
             let c = Cost(rounds: 1 + g.int(below: 200), macs: Double(g.int(below: 1 << 28)), dcfLevels: Double(g.int(below: 1 << 22)),
-                         words: Double(g.int(below: 1 << 24)))
+                         words: Double(g.int(below: 1 << 24)), tableMACs: Double(g.int(below: 1 << 26)))
             return (c, CostModel.seconds(c, network: .none, calibration: truth))
         }
         let fit = Calibration.fit(samples, note: "test")
-        for (a, b) in [(fit.perMAC, truth.perMAC), (fit.perDCFLevel, truth.perDCFLevel), (fit.perWord, truth.perWord), (fit.perRound, truth.perRound)] {
+        for (a, b) in [(fit.perMAC, truth.perMAC), (fit.perDCFLevel, truth.perDCFLevel), (fit.perWord, truth.perWord), (fit.perRound, truth.perRound),
+                       (fit.perTableMAC, truth.perTableMAC)] {
             #expect(abs(a - b) <= 0.02 * b, "fitted \(a) vs \(b)")
         }
     }
