@@ -104,10 +104,10 @@ public struct Calibration: Codable, Sendable, Equatable {
         note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
     }
 
-    /// Fitted by `securerouter cost --calibrate` on this project's 2-core CI machine kind, quiet, release
-    /// build, 2026-11-29 (docs/benchmarks.md, "Cost model").
-    public static let `default` = Calibration(perMAC: 1.90e-10, perDCFLevel: 6.72e-9, perWord: 5.93e-9, perRound: 1.34e-4,
-                                              perTableMAC: 2.33e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-29")
+    /// Fitted by `securerouter cost --calibrate` (multi-query BERT sessions as `secure-eval` runs them) on
+    /// this project's 2-core CI machine kind, quiet, release build, 2026-11-29 (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 2.90e-10, perDCFLevel: 9.92e-9, perWord: 0, perRound: 4.59e-4,
+                                              perTableMAC: 3.24e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-29")
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 

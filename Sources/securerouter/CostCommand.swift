@@ -88,44 +88,41 @@ struct CostCommand: ParsableCommand {
         try json.write(["checkpoint": spec, "batch": batch, "calibration": cal.note, "buckets": rows])
     }
 
-    /// Measures encoder sessions, fits the compute model on their sections, and reports the fit.
+    /// Measures multi-query BERT sessions as `secure-eval` runs them (dealer running ahead, each query's
+    /// records read before its clock starts), fits the compute model on every query's sections, and
+    /// reports the fit.
     func runCalibration() throws {
-        let shapes: [(EncoderShape, String)] = [
-            (EncoderShape(layers: 2, hidden: 128, heads: 2, intermediate: 512, seq: 64), "L2 H128 exact"),
-            (EncoderShape(layers: 2, hidden: 128, heads: 2, intermediate: 512, seq: 64, softmax: .twoQuad, activation: .quad), "L2 H128 mpcformer"),
-            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 32), "L2 H384 S32 exact"),
-            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 128), "L2 H384 S128 exact"),
-            (EncoderShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, seq: 64, softmax: .twoQuad, activation: .quad), "L2 H384 mpcformer"),
-            (EncoderShape(layers: 1, hidden: 256, heads: 4, intermediate: 1024, seq: 64, activation: .relu), "L1 H256 relu"),
+        let v = 30522
+        let models: [(SecureBertShape, [Int], String)] = [
+            (SecureBertShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512),
+             [16, 32, 64, 16, 32, 64, 128], "L2 H384 exact"),
+            (SecureBertShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512,
+                             softmax: .twoQuad, activation: .quad), [16, 32, 64, 32, 64], "L2 H384 mpcformer"),
+            (SecureBertShape(layers: 1, hidden: 256, heads: 4, intermediate: 1024, classes: 2, vocab: v, maxPosition: 512,
+                             activation: .relu), [16, 32, 64, 32], "L1 H256 relu"),
+            (SecureBertShape(layers: 3, hidden: 128, heads: 2, intermediate: 512, classes: 2, vocab: 8000, maxPosition: 512),
+             [16, 64, 32, 64], "L3 H128 exact"),
         ]
         var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
         launcher.preprocess = true
         launcher.receiveTimeout = 600
         var samples = [(cost: Cost, seconds: Double)](), labels = [String]()
-        for (shape, label) in shapes {
-            if !progress.quiet { printErr("cost --calibrate: measuring \(label)") }
-            let program = EncoderProgram(shape: shape)
-            let r: SessionResult<EncoderProgram.Prediction?>
-            do { r = try launcher.run(program, timeout: .seconds(1800)) } catch { throw CommandFailure("calibration session failed: \(error)") }
-            let predicted = CostModel.encoderProgram(shape, revealLogits: false)
-            for (name, c) in predicted {
-                guard let measured = r.client.profile?[name] else { continue }
-                samples.append((c, measured.seconds))
-                labels.append("\(label) \(name)")
-            }
-        }
-        // Table lookups (the embedding) only occur in a whole model: two synthetic one-layer BERT sessions.
-        for seq in [32, 64] {
-            let m = SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: 30522, maxPosition: 512)
-            if !progress.quiet { printErr("cost --calibrate: measuring a 1-layer BERT with a 30,522-word table, S=\(seq)") }
-            let program = BertProgram(model: m, buckets: [seq, seq])
+        for (m, buckets, label) in models {
+            if !progress.quiet { printErr("cost --calibrate: measuring \(label), buckets \(buckets)") }
             let r: SessionResult<[QueryOutcome]>
-            do { r = try launcher.run(program, timeout: .seconds(1800)) } catch { throw CommandFailure("calibration session failed: \(error)") }
-            let predicted = CostModel.bertQuery(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: 30522,
-                                                softmax: .exact, activation: .gelu, seq: seq)
-            guard let last = (r.client.output ?? nil)?.last, let c = predicted["embedding"], let measured = last.sections["embedding"] else { continue }
-            samples.append((c, measured.seconds))
-            labels.append("BERT S=\(seq) embedding")
+            do { r = try launcher.run(BertProgram(model: m, buckets: buckets), timeout: .seconds(1800)) } catch {
+                throw CommandFailure("calibration session failed: \(error)")
+            }
+            for o in (r.client.output ?? nil)?.dropFirst() ?? [] {   // the first query warms up caches and threads
+                let predicted = CostModel.bertQuery(layers: m.layers, hidden: m.hidden, heads: m.heads, intermediate: m.intermediate,
+                                                    classes: m.classes, vocab: m.vocab, softmax: m.softmax, activation: m.activation,
+                                                    seq: buckets[o.index])
+                for (name, c) in predicted {
+                    guard let measured = o.sections[name] else { continue }
+                    samples.append((c, measured.seconds))
+                    labels.append("\(label) S=\(buckets[o.index]) \(name)")
+                }
+            }
         }
         let fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
         var worst = 0.0
