@@ -86,7 +86,7 @@ public struct SecureBertWeights: Sendable {
     }
 
     /// Loads `spec` (`PATH`, or `PATH::models/NAME` for a bundle member) and checks it is the model
-    /// the session was set up for.
+    /// the session was set up for (sizes and variant; the fixed point is the session's).
     /// - Throws: `SecureInferenceError` or the checkpoint's own errors, naming the file.
     public init(checkpoint spec: String, expected: SecureBertShape) throws {
         let parts = spec.components(separatedBy: "::")
@@ -94,7 +94,8 @@ public struct SecureBertWeights: Sendable {
         guard FileManager.default.fileExists(atPath: path) else { throw SecureInferenceError("no such checkpoint: \(path)") }
         let ckpt = try ModelCheckpoint.read(from: path, group: group)
         let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
-        let found = try Self.shape(of: config)
+        var found = try Self.shape(of: config)
+        found.fracBits = expected.fracBits  // the session's fixed point may override the checkpoint's (secure-eval --frac-bits)
         guard found == expected else {
             throw SecureInferenceError("\(path) holds a model of shape \(found), but the session was set up for \(expected)")
         }

@@ -46,6 +46,8 @@ struct SecureEvalCommand: ParsableCommand {
     @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
     @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
     var batch = 1
+    @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...24). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
+    var fracBits: Int?
     @Option(help: "Seconds a party waits for a message before it gives up.") var timeout: Double = 120
     @Option(name: .customLong("insecure-test-seed"), help: .hidden) var insecureTestSeed: UInt64?
     @OptionGroup var json: JSONOutputOptions
@@ -58,6 +60,7 @@ struct SecureEvalCommand: ParsableCommand {
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let f = fracBits, !(8...24).contains(f) { throw ValidationError("--frac-bits must be in 8...24, not \(f)") }
         if let r = routing, r != "reveal", r != "oblivious", !r.hasPrefix("model:") {
             throw ValidationError("--routing must be reveal, oblivious or model:NAME, not '\(r)'")
         }
@@ -83,8 +86,9 @@ struct SecureEvalCommand: ParsableCommand {
         if let r = routing, r.hasPrefix("model:"), members.isEmpty, String(r.dropFirst(6)) != name {
             throw ValidationError("\(bundle) holds the single model '\(name)', not '\(r.dropFirst(6))'")
         }
-        let shape: SecureBertShape
+        var shape: SecureBertShape
         do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(bundle): \(error)") }
+        if let f = fracBits { shape.fracBits = f }
 
         // Queries.
         var texts: [String], gold: [Int]?
@@ -119,7 +123,7 @@ struct SecureEvalCommand: ParsableCommand {
         // Plaintext answers on exactly the same padded ids: float, and fixed point.
         let float = plaintextLabels(loaded.model, queries, buckets)
         let q = loaded.config.quantization
-        loaded.model.quantization = FakeQuantization(fracBits: q.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
+        loaded.model.quantization = FakeQuantization(fracBits: shape.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
         let fixed = plaintextLabels(loaded.model, queries, buckets)
         loaded.model.quantization = nil
 

@@ -58,6 +58,11 @@ import Glibc
             #expect(row["online_bytes"] as? Int == q["online_bytes"] as? Int && row["rounds"] as? Int == q["rounds"] as? Int,
                     "bucket \(q["bucket"]!): predicted \(row["online_bytes"]!) B / \(row["rounds"]!), measured \(q["online_bytes"]!) B / \(q["rounds"]!)")
         }
+        // --frac-bits 14 (16x fewer truncation failures): the same predictions on this model.
+        let f = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--frac-bits", "14", "--json", "f14.json", "--quiet"], cwd: dir)
+        #expect(f.status == 0, "secure-eval --frac-bits failed:\n\(f.stderr)")
+        let f14 = try #require(try Self.json(dir.appendingPathComponent("f14.json"))["queries"] as? [[String: Any]])
+        #expect(f14.map { $0["prediction"] as! Int } == queries.map { $0["prediction"] as! Int })
         // --batch 4: the same predictions, each query marked with its batch, fewer rounds per query paid in total.
         let b = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--batch", "4", "--json", "batch.json", "--quiet"], cwd: dir)
         #expect(b.status == 0, "secure-eval --batch failed:\n\(b.stderr)")
@@ -100,6 +105,7 @@ import Glibc
         try "the movie was good .\n\nbad .\n".write(to: empty, atomically: true, encoding: .utf8)
         try fails(["--bundle", ckpt, "--text-file", empty.path], "empty.txt:2: empty text")
         try fails(["--bundle", ckpt, "--routing", "reveal", "--text-file", texts.path], "needs a router")
+        try fails(["--bundle", ckpt, "--frac-bits", "30", "--text-file", texts.path], "--frac-bits must be in 8...24")
 
         // A text longer than the largest bucket is truncated, counted and still answered.
         let long = dir.appendingPathComponent("long.txt")
