@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import SecureInference
 import TextData
 import Tensor
 import Transformer
@@ -13,7 +14,7 @@ struct PredictCommand: ParsableCommand {
             Human-readable lines on stdout; with --json, {"predictions":[{"label":int,"logits":[float]}...]}.
             Inputs longer than the model's max length are truncated (a warning says how many).
 
-            --fixed-point emulates the secure runtime's ring arithmetic in plaintext: weights, biases and every             activation the runtime encodes are rounded to its fixed point (frac_bits of the checkpoint's             quantization) and clamped to its ring (ring_bits). The nonlinear functions are evaluated exactly;             the runtime's approximations of them are accurate to about 1e-3 (docs/protocols.md).
+            --fixed-point emulates the secure runtime's arithmetic in plaintext (FixedPointEmulation): weights and every value the runtime truncates rounded to its fixed point (frac_bits of the checkpoint's quantization), its approximations (GeLU, exp and tanh splines; reciprocal and inverse square root by octave and Newton steps), its query pre-scaling and its padding to length buckets. It explains secure/plaintext disagreements: what the emulation also predicts is approximation, what it does not is a protocol failure.
             """)
 
     @Option(help: "A single-model checkpoint (.h5).")
@@ -47,10 +48,6 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         Runtime.configureForTraining()
         let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
-        if fixedPoint {
-            let q = loaded.config.quantization
-            loaded.model.quantization = FakeQuantization(fracBits: q.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
-        }
         let lines = try readQueryLines(textFile)
         let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition
         let truncated = lines.filter { loaded.tokenizer.tokenIds($0).count + 2 > maxLength }.count
@@ -58,7 +55,16 @@ struct PredictCommand: ParsableCommand {
         let data = Batcher(
             examples: lines.map { Example(text: $0, pair: nil, label: 0) }, tokenizer: loaded.tokenizer,
             maxLength: maxLength, batchSize: batchSize)
-        let logits = Evaluation.logits(model: loaded.model, data: data, batchSize: batchSize)
+        let logits: [[Float]]
+        if fixedPoint {
+            let shape: SecureBertShape
+            do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("--fixed-point: \(error)") }
+            let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
+            let (q, _, _) = LengthBuckets.encode(lines, tokenizer: loaded.tokenizer, maxPosition: min(maxLength, shape.maxPosition))
+            logits = zip(q.ids, q.lengths).map { emulation.logits(ids: $0, length: $1).map(Float.init) }
+        } else {
+            logits = Evaluation.logits(model: loaded.model, data: data, batchSize: batchSize)
+        }
         let labels = logits.map(Evaluation.argmax)
         if !json.usesStdout {
             for (i, (l, z)) in zip(labels, logits).enumerated() {

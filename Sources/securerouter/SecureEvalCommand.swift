@@ -22,8 +22,9 @@ struct SecureEvalCommand: ParsableCommand {
             only the label is opened, to the client. The parties read each query's offline records from the \
             dealer before its clock starts; `seconds` is the client's online wall time of the query.
 
-            The same queries also run through the plaintext model in float and in fixed point (the ring's \
-            rounding of weights and activations), so the report gives agreement with both.
+            The same queries also run through the plaintext model in float and through the plaintext emulation \
+            of the runtime's arithmetic (`predict --fixed-point`: same fixed point, approximations and padding), \
+            so the report gives agreement with both.
 
             Stdout: one line per query and a summary table (or the JSON with --json -). JSON: \
             {"queries":[{"index","prediction","plaintext_prediction","fixed_point_prediction","gold","model",\
@@ -120,12 +121,6 @@ struct SecureEvalCommand: ParsableCommand {
         }
         if truncated > 0, !progress.quiet { printErr("secure-eval: warning: \(truncated) of \(texts.count) texts truncated to \(buckets.max()!) tokens") }
 
-        // Plaintext answers on exactly the same padded ids: float, and fixed point.
-        let float = plaintextLabels(loaded.model, queries, buckets)
-        let q = loaded.config.quantization
-        loaded.model.quantization = FakeQuantization(fracBits: shape.fracBits, ringBits: q.ringBits, weightBits: q.weightBits)
-        let fixed = plaintextLabels(loaded.model, queries, buckets)
-        loaded.model.quantization = nil
 
         // The secure run.
         var runner = SecureEvaluation(executable: selfExecutable(), network: NetworkProfile(name: net)!)
@@ -144,6 +139,15 @@ struct SecureEvalCommand: ParsableCommand {
         }
         line.finish("secure-eval: \(result.client.count)/\(texts.count) queries in \(formatDuration(Date().timeIntervalSince(started)))")
 
+        // Plaintext answers on exactly the same padded ids, for the queries that ran: float, and the
+        // emulation of the runtime's arithmetic.
+        let done = result.client.count
+        let float = plaintextLabels(loaded.model, QueryFile(ids: Array(queries.ids.prefix(done)), lengths: Array(queries.lengths.prefix(done))),
+                                    Array(buckets.prefix(done)))
+        let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
+        let fixed = zip(queries.ids.prefix(done), queries.lengths.prefix(done)).map {
+            Evaluation.argmax(emulation.logits(ids: $0, length: $1).map(Float.init))
+        }
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, batch: batch, order: order)
         if !json.usesStdout { report.printTable() }

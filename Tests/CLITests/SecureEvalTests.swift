@@ -154,10 +154,22 @@ import Glibc
         let errData = DataCollector(err.fileHandleForReading)
         try p.run()
         // Kill the server worker (its command line names this test's checkpoint) once queries are flowing.
-        Thread.sleep(forTimeInterval: 3)
+        let pattern = "role server .*\(ckpt)"
+        let waitUntil = Date().addingTimeInterval(60)
+        while Date() < waitUntil && p.isRunning {
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+            probe.arguments = ["-f", pattern]
+            probe.standardOutput = FileHandle.nullDevice
+            try probe.run()
+            probe.waitUntilExit()
+            if probe.terminationStatus == 0 { break }
+            usleep(100_000)
+        }
+        Thread.sleep(forTimeInterval: 2)
         let kill = Process()
         kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        kill.arguments = ["-9", "-f", "role server .*\(ckpt)"]
+        kill.arguments = ["-9", "-f", pattern]
         try kill.run()
         kill.waitUntilExit()
         let killedAt = Date()

@@ -64,6 +64,14 @@ import Transformer
             if sorted[0] - sorted[1] > 0.05 { #expect(o.label == l.firstIndex(of: sorted[0]), "query \(o.index): logits \(l)") }
             #expect(o.cost.rounds > 0 && o.cost.bytesSent > 0 && o.sections["embedding"] != nil)
         }
+        // The plaintext emulation of the runtime's arithmetic is closer to the secure logits than float is.
+        let emulation = FixedPointEmulation(weights: SecureBertWeights(model: m), model: shape)
+        var emulationError = 0.0
+        for (o, (ids, len)) in zip(outcomes, zip(q.ids, q.lengths)) {
+            emulationError = Swift.max(emulationError, zip(emulation.logits(ids: ids, length: len), o.logits!).map { abs($0 - $1) }.max()!)
+        }
+        print("\(variant): max |secure − emulated| logit \(emulationError)")
+        #expect(emulationError < 1e-3 && emulationError <= maxError, "emulation error \(emulationError) vs float error \(maxError)")
         print("\(variant): labels \(outcomes.map { $0.label ?? -1 }), float margins \(margins), max logit error \(maxError)")
         // Float32 model vs fixed point (f = 16) with the documented approximations (GeLU 1.3e-3, exp 6e-4,
         // tanh 7e-4, LayerNorm 5e-4): the logits stay within 2e-2.

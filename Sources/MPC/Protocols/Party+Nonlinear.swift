@@ -44,9 +44,9 @@ public enum Approximations {
     /// Octave range of `reciprocal` and `inverseSqrt`: inputs in [2^lo, 2^(hi+1)).
     public static let octaves = (lo: -10, hi: 12)
     /// Minimax linear start for 1/x on [1, 2]: 24/17 − 8/17·x, relative error ≤ 1/17.
-    static let reciprocalStart = (24.0 / 17, -8.0 / 17)
+    public static let reciprocalStart = (24.0 / 17, -8.0 / 17)
     /// Least-squares (relative) linear start for 1/√x on [1, 2]: relative error ≤ 0.034.
-    static let inverseSqrtStart = (1.24433297, -0.27751911)
+    public static let inverseSqrtStart = (1.24433297, -0.27751911)
 }
 
 extension Party {

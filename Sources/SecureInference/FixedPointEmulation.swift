@@ -1,0 +1,131 @@
+import CBLAS
+import Foundation
+import MPC
+
+/// The secure runtime's arithmetic, emulated in plaintext for one model: the same fixed-point grid
+/// (weights and every truncated value rounded to 2^−f), the same approximations (GeLU, exp and tanh
+/// splines; reciprocal and inverse square root by octave normalisation and two Newton steps from the
+/// same linear starts), the same query pre-scaling and padding, so that a disagreement between the
+/// secure and the plaintext prediction can be told apart from approximation error (`predict
+/// --fixed-point`, `secure-eval`'s `agreement_fixed`).
+///
+/// What it cannot emulate: the secure truncations round to ±1 ulp at random and fail with a tiny
+/// probability (docs/protocols.md); the emulation rounds to nearest.
+public struct FixedPointEmulation: Sendable {
+    public let model: SecureBertShape
+    private let w: SecureBertWeights
+    private let scale: Double
+
+    /// Rounds the weights to the grid once (the runtime encodes them once per session).
+    public init(weights: SecureBertWeights, model: SecureBertShape) {
+        self.model = model
+        scale = Double(1 << model.fracBits)
+        var r = weights
+        let q = { (v: [Double]) in v.map { ($0 * Double(1 << model.fracBits)).rounded() / Double(1 << model.fracBits) } }
+        let h = model.hidden, inv = 1 / Double(model.hidden / model.heads).squareRoot()
+        r.word = q(r.word); r.embG = q(r.embG); r.embB = q(r.embB); r.poolW = q(r.poolW); r.poolB = q(r.poolB)
+        let pos = (0..<min(r.position.count, model.maxPosition * h)).map { r.position[$0] + r.tokenType0[$0 % h] }
+        r.position = q(pos)
+        r.encoder.clsW = q(r.encoder.clsW); r.encoder.clsB = q(r.encoder.clsB)
+        for l in r.encoder.layers.indices {
+            var L = r.encoder.layers[l]
+            L.qkvW = q(L.qkvW.enumerated().map { $0.offset % (3 * h) < h ? $0.element * inv : $0.element })
+            L.qkvB = q(L.qkvB.enumerated().map { $0.offset < h ? $0.element * inv : $0.element })
+            L.outW = q(L.outW); L.outB = q(L.outB); L.ffn1W = q(L.ffn1W); L.ffn1B = q(L.ffn1B); L.ffn2W = q(L.ffn2W); L.ffn2B = q(L.ffn2B)
+            L.ln1G = q(L.ln1G); L.ln1B = q(L.ln1B); L.ln2G = q(L.ln2G); L.ln2B = q(L.ln2B)
+            r.encoder.layers[l] = L
+        }
+        w = r
+    }
+
+    func q(_ x: Double) -> Double { (x * scale).rounded() / scale }
+    func q(_ x: [Double]) -> [Double] { x.map(q) }
+
+    /// `x [m, k] · W [k, n] + b`, rounded after the product as the runtime truncates it.
+    func linear(_ x: [Double], m: Int, k: Int, _ wt: [Double], _ b: [Double], n: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: m * n)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, x, Int32(k), wt, Int32(n), 0, &out, Int32(n))
+        return (0..<(m * n)).map { q(out[$0]) + b[$0 % n] }
+    }
+
+    /// 1/x as `Party.reciprocal`: octave j, x' = x·2^−j, linear start, two Newton steps (scale folded in).
+    func reciprocal(_ x: Double) -> Double {
+        let (lo, hi) = Approximations.octaves, (a, b) = Approximations.reciprocalStart
+        let j = min(hi, max(lo, Int(floor(log2(max(x, 1e-30))))))
+        let s = pow(2, -Double(j)), xn = q(x * s)
+        var y = q(a + b * xn)
+        y = q(y * (2 - q(xn * y)))
+        let r0 = q(xn * y), r1 = q(y * s)
+        return q(r1 * (2 - r0))
+    }
+
+    /// 1/√x as `Party.inverseSqrt`.
+    func inverseSqrt(_ x: Double) -> Double {
+        let (lo, hi) = Approximations.octaves, (a, b) = Approximations.inverseSqrtStart
+        let j = min(hi, max(lo, Int(floor(log2(max(x, 1e-30))))))
+        let xn = q(x * pow(2, -Double(j))), t = q(pow(2, -Double(j) / 2))
+        let y0 = q(a + b * xn)
+        let (p, yy, xt) = (q(xn * y0), q(y0 * y0), q(xn * t))
+        let y1 = q(1.5 * y0 - 0.5 * q(p * yy))
+        let (y2, yt, xty) = (q(y1 * y1), q(y1 * t), q(xt * y1))
+        return q(1.5 * yt - 0.5 * q(xty * y2))
+    }
+
+    func layerNorm(_ x: [Double], rows: Int, _ g: [Double], _ b: [Double]) -> [Double] {
+        let h = model.hidden
+        var out = x
+        for r in 0..<rows {
+            let row = Array(x[(r * h)..<((r + 1) * h)])
+            let mean = q(row.reduce(0, +) / Double(h))
+            let d = row.map { $0 - mean }
+            let v = q(d.reduce(0) { $0 + q($1 * $1) } / Double(h)) + q(model.layerNormEps)
+            let s = inverseSqrt(v)
+            for j in 0..<h { out[r * h + j] = q(q(d[j] * g[j]) * s) + b[j] }
+        }
+        return out
+    }
+
+    /// Logits of one query: `ids` padded to its bucket, the first `length` real.
+    public func logits(ids: [Int], length: Int) -> [Double] {
+        let (n, h, a, d, ff) = (ids.count, model.hidden, model.heads, model.hidden / model.heads, model.intermediate)
+        var x = [Double](repeating: 0, count: n * h)
+        for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
+        x = layerNorm(x, rows: n, w.embG, w.embB)
+        for L in w.encoder.layers {
+            let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * h)
+            var ctx = [Double](repeating: 0, count: n * h)
+            for head in 0..<a {
+                for i in 0..<n {
+                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * h + head * d + $1] * qkv[j * 3 * h + h + head * d + $1] }) }
+                    var p: [Double]
+                    switch model.softmax {
+                    case .exact:
+                        let m = sc.prefix(length).max()!
+                        let e = (0..<n).map { $0 < length ? q(Approximations.exp.evaluate(sc[$0] - m)) : 0 }
+                        let r = reciprocal(e.reduce(0, +))
+                        p = e.map { q($0 * r) }
+                    case .twoQuad:
+                        let e = (0..<n).map { $0 < length ? q((sc[$0] + 5) * (sc[$0] + 5)) : 0 }
+                        let r = reciprocal(q(e.reduce(0, +) / Double(n)))
+                        p = e.map { q(q($0 * r) / Double(n)) }
+                    }
+                    for c in 0..<d { ctx[i * h + head * d + c] = q((0..<n).reduce(0.0) { $0 + p[$1] * qkv[$1 * 3 * h + 2 * h + head * d + c] }) }
+                }
+            }
+            let att = linear(ctx, m: n, k: h, L.outW, L.outB, n: h)
+            let x1 = layerNorm(zip(x, att).map { $0 + $1 }, rows: n, L.ln1G, L.ln1B)
+            let f1 = linear(x1, m: n, k: h, L.ffn1W, L.ffn1B, n: ff)
+            let g = f1.map { v -> Double in
+                switch model.activation {
+                case .gelu: return q(Approximations.gelu.evaluate(v))
+                case .quad: return q(0.125 * q(v * v) + 0.25 * v + 0.5)
+                case .relu: return max(v, 0)
+                }
+            }
+            let f2 = linear(g, m: n, k: ff, L.ffn2W, L.ffn2B, n: h)
+            x = layerNorm(zip(x1, f2).map { $0 + $1 }, rows: n, L.ln2G, L.ln2B)
+        }
+        let pooled = linear(Array(x[0..<h]), m: 1, k: h, w.poolW, w.poolB, n: h).map { q(Approximations.tanh.evaluate($0)) }
+        return linear(pooled, m: 1, k: h, w.encoder.clsW, w.encoder.clsB, n: model.classes)
+    }
+}
