@@ -35,6 +35,9 @@ struct PredictCommand: ParsableCommand {
     @Flag(help: "Emulate the secure runtime's fixed-point ring arithmetic (see the discussion).")
     var fixedPoint = false
 
+    @Option(help: "With --fixed-point: fractional bits, overriding the checkpoint's quantization.frac_bits (as secure-eval --frac-bits).")
+    var fracBits: Int?
+
     @OptionGroup var json: JSONOutputOptions
 
     func validate() throws {
@@ -43,6 +46,10 @@ struct PredictCommand: ParsableCommand {
         }
         if model != nil && bundle == nil { throw ValidationError("--model applies only with --bundle") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let f = fracBits {
+            guard fixedPoint else { throw ValidationError("--frac-bits applies only with --fixed-point") }
+            guard (8...24).contains(f) else { throw ValidationError("--frac-bits must be in 8...24, not \(f)") }
+        }
     }
 
     func run() throws {
@@ -57,8 +64,9 @@ struct PredictCommand: ParsableCommand {
             maxLength: maxLength, batchSize: batchSize)
         let logits: [[Float]]
         if fixedPoint {
-            let shape: SecureBertShape
+            var shape: SecureBertShape
             do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("--fixed-point: \(error)") }
+            if let f = fracBits { shape.fracBits = f }
             let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
             let (q, _, _) = LengthBuckets.encode(lines, tokenizer: loaded.tokenizer, maxPosition: min(maxLength, shape.maxPosition))
             logits = zip(q.ids, q.lengths).map { emulation.logits(ids: $0, length: $1).map(Float.init) }
