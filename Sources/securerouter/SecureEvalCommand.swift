@@ -32,7 +32,9 @@ struct SecureEvalCommand: ParsableCommand {
             "plaintext_accuracy","agreement_float","agreement_fixed","latency_mean","latency_p50",\
             "latency_p95","online_bytes_mean","offline_bytes_mean","rounds_mean","routing_histogram",\
             "router_seconds_mean","best_member","breakdown":{layer:{"seconds","online_bytes","rounds"}},\
-            "setup","truncated","buckets","completed","failure"}}. When a process fails mid-run, the report \
+            "setup","truncated","buckets","by_bucket","completed","disagreements","failure"}} (disagreements: each query whose \
+            secure label differs from the emulation's, with the emulated margin: below 0.05 a near-tie, above a \
+            protocol failure). When a process fails mid-run, the report \
             of the finished queries is still written, and the command exits non-zero.
             """)
 
@@ -145,11 +147,11 @@ struct SecureEvalCommand: ParsableCommand {
         let float = plaintextLabels(loaded.model, QueryFile(ids: Array(queries.ids.prefix(done)), lengths: Array(queries.lengths.prefix(done))),
                                     Array(buckets.prefix(done)))
         let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
-        let fixed = zip(queries.ids.prefix(done), queries.lengths.prefix(done)).map {
-            Evaluation.argmax(emulation.logits(ids: $0, length: $1).map(Float.init))
-        }
+        let emulated = zip(queries.ids.prefix(done), queries.lengths.prefix(done)).map { emulation.logits(ids: $0, length: $1) }
+        let fixed = emulated.map { Evaluation.argmax($0.map(Float.init)) }
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
-                                      truncated: truncated, requested: texts.count, batch: batch, order: order)
+                                      truncated: truncated, requested: texts.count, batch: batch, order: order,
+                                      margins: emulated.map { l in let s = l.sorted(by: >); return s.count > 1 ? s[0] - s[1] : 0 })
         if !json.usesStdout { report.printTable() }
         try json.write(report.json)
         if let failure = result.failure {
@@ -182,6 +184,9 @@ struct SecureEvalReport {
     var truncated: Int, requested: Int, batch: Int
     /// Original index of each query in session order.
     var order: [Int]
+    /// Gap between the two largest emulated logits of each query: a secure label that differs where this
+    /// is tiny is a near-tie flipped by the protocol's rounding noise, not a failure.
+    var margins: [Double]
 
     var n: Int { result.client.count }
 
@@ -248,6 +253,11 @@ struct SecureEvalReport {
             s["plaintext_accuracy"] = fraction(labels.indices.filter { float[$0] == gold[$0] }.count)
         }
         if let f = result.failure { s["failure"] = f }
+        // Every disagreement with the emulation, with its emulated margin (near-tie or protocol failure).
+        s["disagreements"] = labels.indices.filter { labels[$0] != fixed[$0] }.map {
+            ["index": order[$0], "prediction": labels[$0], "fixed_point_prediction": fixed[$0], "fixed_point_margin": margins[$0],
+             "kind": margins[$0] < 0.05 ? "near-tie" : "protocol failure"] as [String: Any]
+        }
         return s
     }
 
@@ -273,6 +283,10 @@ struct SecureEvalReport {
                 print("  bucket \(b): \(v["n"]!) queries, " + String(format: "%.3f s", v["latency_mean"] as! Double)
                       + ", \(formatBytes(Int(v["online_bytes_mean"] as! Double))), " + String(format: "%.0f rounds", v["rounds_mean"] as! Double))
             }
+        }
+        for d in (s["disagreements"] as? [[String: Any]]) ?? [] {
+            print("  disagreement: query \(d["index"]!) secure \(d["prediction"]!), fixed point \(d["fixed_point_prediction"]!) (emulated margin "
+                  + String(format: "%.4f", d["fixed_point_margin"] as! Double) + ": \(d["kind"]!))")
         }
         print("per query, by layer type:")
         for (k, v) in breakdown.sorted(by: { $0.value["seconds"]! > $1.value["seconds"]! }) {

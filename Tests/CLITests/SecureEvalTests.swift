@@ -41,6 +41,7 @@ import Glibc
         let accuracy = try #require(summary["accuracy"] as? Double), plain = try #require(summary["plaintext_accuracy"] as? Double)
         #expect(accuracy == plain && plain > 0.75, "secure \(accuracy) vs plaintext \(plain)")
         #expect(summary["agreement_float"] as? Double == 1)
+        #expect((summary["disagreements"] as? [Any])?.isEmpty == true, "\(summary["disagreements"] ?? "missing")")
         // Both classes occur among the plaintext predictions (the agreement is not about a constant model).
         #expect(Set(queries.map { $0["plaintext_prediction"] as! Int }).count == 2)
         let breakdown = try #require(summary["breakdown"] as? [String: [String: Double]])
