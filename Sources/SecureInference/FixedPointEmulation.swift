@@ -16,24 +16,21 @@ public struct FixedPointEmulation: Sendable {
     private let w: SecureBertWeights
     private let scale: Double
 
-    /// Rounds the weights to the grid once (the runtime encodes them once per session).
+    /// Takes the weights exactly as the server encodes them for a session (`SecureBertWeights.ringInputs`:
+    /// rounded to the grid, query pre-scaled, position and token-type rows summed), decoded back to reals.
     public init(weights: SecureBertWeights, model: SecureBertShape) {
         self.model = model
         scale = Double(1 << model.fracBits)
+        let fp = FixedPoint(fracBits: model.fracBits), h = model.hidden
+        let ring = weights.ringInputs(model, rows: min(weights.position.count / h, model.maxPosition))
+        func v(_ name: String) -> [Double] { fp.decode(ring[name]!) }
         var r = weights
-        let q = { (v: [Double]) in v.map { ($0 * Double(1 << model.fracBits)).rounded() / Double(1 << model.fracBits) } }
-        let h = model.hidden, inv = 1 / Double(model.hidden / model.heads).squareRoot()
-        r.word = q(r.word); r.embG = q(r.embG); r.embB = q(r.embB); r.poolW = q(r.poolW); r.poolB = q(r.poolB)
-        let pos = (0..<min(r.position.count, model.maxPosition * h)).map { r.position[$0] + r.tokenType0[$0 % h] }
-        r.position = q(pos)
-        r.encoder.clsW = q(r.encoder.clsW); r.encoder.clsB = q(r.encoder.clsB)
-        for l in r.encoder.layers.indices {
-            var L = r.encoder.layers[l]
-            L.qkvW = q(L.qkvW.enumerated().map { $0.offset % (3 * h) < h ? $0.element * inv : $0.element })
-            L.qkvB = q(L.qkvB.enumerated().map { $0.offset < h ? $0.element * inv : $0.element })
-            L.outW = q(L.outW); L.outB = q(L.outB); L.ffn1W = q(L.ffn1W); L.ffn1B = q(L.ffn1B); L.ffn2W = q(L.ffn2W); L.ffn2B = q(L.ffn2B)
-            L.ln1G = q(L.ln1G); L.ln1B = q(L.ln1B); L.ln2G = q(L.ln2G); L.ln2B = q(L.ln2B)
-            r.encoder.layers[l] = L
+        (r.word, r.position, r.embG, r.embB, r.poolW, r.poolB) = (v("emb.word"), v("emb.pos"), v("emb.ln.g"), v("emb.ln.b"), v("pool.w"), v("pool.b"))
+        (r.encoder.clsW, r.encoder.clsB) = (v("cls.w"), v("cls.b"))
+        r.encoder.layers = (0..<model.layers).map { l in
+            EncoderWeights.Layer(qkvW: v("\(l).qkv.w"), qkvB: v("\(l).qkv.b"), outW: v("\(l).out.w"), outB: v("\(l).out.b"),
+                                 ln1G: v("\(l).ln1.g"), ln1B: v("\(l).ln1.b"), ffn1W: v("\(l).ffn1.w"), ffn1B: v("\(l).ffn1.b"),
+                                 ffn2W: v("\(l).ffn2.w"), ffn2B: v("\(l).ffn2.b"), ln2G: v("\(l).ln2.g"), ln2B: v("\(l).ln2.b"))
         }
         w = r
     }
