@@ -36,19 +36,19 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
         .target(name: "CostModel", dependencies: ["MPC"]),
         .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData", "CBLAS"]),
-        .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "Yams"]),
+        .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference", "Yams"]),
         .executableTarget(name: "securerouter", dependencies: [
             "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Helpers shared by test targets (numeric comparisons with readable failures).
-        .target(name: "_TestSupport", path: "Sources/_TestSupport"),
+        .target(name: "_TestSupport", dependencies: ["Tensor"], path: "Sources/_TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "_TestSupport"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData"], exclude: ["fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
-        .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor"]),
+        .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor", "CostModel", "MPC"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
         .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel"]),

@@ -1,5 +1,7 @@
 import Foundation
 import Checkpoint
+import MPC
+import SecureInference
 import Tensor
 import TextData
 import Transformer
@@ -72,8 +74,9 @@ public final class FineTuner {
                 student: model.config, teacher: t.model.config, hiddenWeight: t.config.hiddenWeight,
                 attentionWeight: t.config.attentionWeight, rng: SeededGenerator(seed: opts.seed &+ 0x5EED))
         }
+        let penalty = try member.prune.map { try Self.gatePenalty($0, model: model, data: data) }
         let modelParams = model.namedParameters()
-        let params = modelParams + (layerwise?.namedParameters() ?? [])
+        let params = modelParams + (layerwise?.namedParameters() ?? []) + (model.gates?.namedParameters() ?? [])
         let stepsPerEpoch = data.train.batchCount
         let stage1Steps = stepsPerEpoch * stage1Epochs, taskSteps = stepsPerEpoch * opts.epochs
         let totalEpochs = stage1Epochs + opts.epochs, totalSteps = stage1Steps + taskSteps
@@ -84,7 +87,7 @@ public final class FineTuner {
         let (stage1Schedule, taskSchedule) = (schedule(stage1Steps), schedule(taskSteps))
         let optimizer = AdamW(
             parameters: params.map { $0.tensor }, learningRate: opts.learningRate, weightDecay: opts.weightDecay,
-            decay: params.map { !$0.name.hasSuffix(".bias") && !$0.name.contains("LayerNorm") })
+            decay: params.map { !$0.name.hasSuffix(".bias") && !$0.name.contains("LayerNorm") && !$0.name.hasPrefix("gates.") })
 
         let resuming = resume && FileManager.default.fileExists(atPath: stateURL.path)
         if !resuming { try? FileManager.default.removeItem(at: logURL) }
@@ -127,7 +130,13 @@ public final class FineTuner {
                     loss = layerwise.loss(student: model.trace(batch.encoded, training: true, rng: rng), teacher: target,
                                           attentionMask: batch.encoded.attentionMask).total
                 } else {
-                    loss = taskLoss(model: model, teacher: teacher, batch: batch, rng: rng)
+                    let task = taskLoss(model: model, teacher: teacher, batch: batch, rng: rng)
+                    if let penalty, let gates = model.gates {
+                        let ramp = Float(state.globalStep - stage1Steps) / max(1, penalty.warmup * Float(taskSteps))
+                        loss = task + penalty.cost.relativeCost(gates, config: model.config) * (penalty.lambda * min(1, ramp))
+                    } else {
+                        loss = task
+                    }
                 }
                 optimizer.zeroGrad()
                 loss.backward()
@@ -166,6 +175,28 @@ public final class FineTuner {
                 log.write("stage1_epoch", ["epoch": epoch + 1, "train_loss": Double(trainLoss),
                                            "seconds": Date().timeIntervalSince(start)])
                 progress?(p)
+            } else if let penalty, model.gates != nil {
+                // Gated: the checkpoint is this epoch's pruned model, measured as pruned; the last epoch is kept.
+                let (pruned, report) = StructurePruning.prune(model)
+                let dev = Evaluation.accuracy(model: pruned, data: data.dev, batchSize: opts.evalBatchSize)
+                let relative = Tensor.withNoGrad { penalty.cost.relativeCost(model.gates!, config: model.config).item }
+                let after = try GateCostPenalty(config: pruned.config, groupSize: 1, bucketWeights: penalty.buckets,
+                                                network: penalty.network).full
+                log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(trainLoss),
+                                    "tokens_per_epoch": tokensInEpoch, "seconds": Date().timeIntervalSince(start),
+                                    "expected_relative_cost": Double(relative), "pruned_seconds": after,
+                                    "full_seconds": penalty.cost.full, "layer_heads": report.layerHeads,
+                                    "layer_intermediate": report.layerIntermediate, "kept_layers": report.keptLayers,
+                                    "rounded_layer_gates": report.roundedLayerGates])
+                p.devAccuracy = dev
+                p.note = "pruned: \(report.layerHeads.count) layers, heads \(report.layerHeads), widths \(report.layerIntermediate), "
+                    + String(format: "%.3f s/query (full %.3f s, %@)", after, penalty.cost.full, penalty.networkName)
+                progress?(p)
+                state.bestDev = dev
+                state.bestEpoch = epoch + 1 - stage1Epochs
+                config.devAccuracy = dev
+                config.architecture = pruned.config
+                try Self.checkpoint(model: pruned, config: config, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
             } else {
                 let dev = Evaluation.accuracy(model: model, data: data.dev, batchSize: opts.evalBatchSize)
                 log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(trainLoss),
@@ -194,8 +225,35 @@ public final class FineTuner {
         log.write("done", ["dev_accuracy": state.bestDev, "test_accuracy": test ?? -1, "best_epoch": state.bestEpoch, "seconds": seconds])
         return MemberResult(
             name: member.name, file: checkpointURL.path, devAccuracy: state.bestDev, testAccuracy: test,
-            bestEpoch: state.bestEpoch, parameters: params.reduce(0) { $0 + $1.tensor.data.count }, seconds: seconds,
+            bestEpoch: state.bestEpoch, parameters: kept.parameters().reduce(0) { $0 + $1.count }, seconds: seconds,
             config: final)
+    }
+
+    /// The cost penalty of a `prune` member: attaches fresh gates to `model` and prices them with the
+    /// cost model over the length buckets of the training texts.
+    static func gatePenalty(_ p: PruneConfig, model: BertForSequenceClassification, data: TaskData) throws -> ActivePenalty {
+        let c = model.config
+        for l in 0..<c.layers where c.intermediate(inLayer: l) % p.ffnGroup != 0 {
+            throw PenaltyError("prune.ffn_group \(p.ffnGroup) does not divide layer \(l)'s feed-forward width \(c.intermediate(inLayer: l))")
+        }
+        model.gates = StructureGates(config: c, gateHeads: p.heads, gateFFN: p.ffn, gateLayers: p.layers, groupSize: p.ffnGroup,
+                                     initialLogAlpha: p.initialLogAlpha, logAlphaScale: p.gateLRScale)
+        var counts = [Int: Double]()
+        for e in data.train.encodings { counts[LengthBuckets.bucket(for: e.count), default: 0] += 1 }
+        let n = counts.values.reduce(0, +)
+        let buckets = counts.mapValues { $0 / max(n, 1) }
+        let network: NetworkProfile = p.network == "none" ? .none : p.network == "wan" ? .wan : .lan
+        return ActivePenalty(cost: try GateCostPenalty(config: c, groupSize: p.ffnGroup, bucketWeights: buckets, network: network),
+                             lambda: p.lambda, warmup: p.warmup, buckets: buckets, network: network, networkName: p.network)
+    }
+
+    struct ActivePenalty {
+        var cost: GateCostPenalty
+        var lambda: Float
+        var warmup: Float
+        var buckets: [Int: Double]
+        var network: NetworkProfile
+        var networkName: String
     }
 
     /// Stage-2 (task) loss: cross-entropy on the gold labels, mixed with the soft

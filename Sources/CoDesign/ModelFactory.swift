@@ -26,9 +26,11 @@ public enum ModelFactory {
             arch.softmax = member.softmax
             arch.activation = member.activation
             let model = BertForSequenceClassification(config: arch, rng: rng)
-            // The classifier (and the pooler, if the source lacks one) keep their fresh init.
+            // The classifier keeps its fresh init unless the source was fine-tuned on this very task and labels
+            // (continuing from a fine-tuned member, e.g. to prune it); the pooler too if the source lacks one.
+            let sameTask = source.task == task.name && source.labels == task.labelNames
             var w: [String: (shape: [Int], data: [Float])] = [:]
-            for (k, v) in source.weights where !k.hasPrefix("classifier.") { w[k] = (v.shape, v.data) }
+            for (k, v) in source.weights where sameTask || !k.hasPrefix("classifier.") { w[k] = (v.shape, v.data) }
             try model.load(weights: w, strict: false, keepMissing: true)
             let config = CheckpointConfig(architecture: arch, task: task.name, labels: task.labelNames, name: member.name)
             return InitialModel(model: model, config: config, vocab: source.vocab, doLowerCase: source.doLowerCase)
@@ -53,6 +55,8 @@ public struct PretrainedSource {
     public var weights: [String: StoredTensor]
     public var vocab: [String]
     public var doLowerCase: Bool
+    /// The task and labels of a fine-tuned checkpoint (nil for a Hugging Face directory).
+    public var task: String? = nil, labels: [String]? = nil
 
     /// - Parameters:
     ///   - path: a directory with config.json, model.safetensors and vocab.txt, or an `.h5` checkpoint.
@@ -79,7 +83,10 @@ public struct PretrainedSource {
                 return Int(idx)! < n
             }
             config.architecture.layers = n
+            config.architecture.layerHeads = config.architecture.layerHeads.map { Array($0.prefix(n)) }
+            config.architecture.layerIntermediate = config.architecture.layerIntermediate.map { Array($0.prefix(n)) }
         }
-        return PretrainedSource(architecture: config.architecture, weights: weights, vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
+        return PretrainedSource(architecture: config.architecture, weights: weights, vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase,
+                                task: config.task, labels: config.labels)
     }
 }

@@ -117,8 +117,34 @@ public struct QATConfig: Equatable, Sendable {
     }
 }
 
+/// MPC-cost-penalized training with structure gates (`StructureGates`), then physical pruning
+/// (`StructurePruning`). The loss becomes `task loss + lambda · E[cost] / cost of the full model`,
+/// where E[cost] is the model's expected secure seconds per query under `net`, from the calibrated
+/// `CostModel`, averaged over the length buckets of the training texts, with every gate weighted by
+/// its probability of being open: a head costs what its share of attention costs under MPC.
+///
+/// YAML: `prune: {lambda: 1.0, net: lan, heads: true, ffn: true, layers: true, ffn_group: 64,
+/// gate_lr_scale: 100, init_log_alpha: 3, warmup: 0.3}`; `lambda` is required; `ffn_group` must divide
+/// the feed-forward width; `warmup` is the fraction of the task steps over which the penalty's weight
+/// ramps up from 0 to `lambda` (a model that has not learned the task yet would otherwise give up
+/// structure it needs before its gradient can say so). With `prune`, each epoch's checkpoint is the pruned model and the last
+/// epoch's is kept (the penalty keeps lowering the cost, so earlier epochs are not comparable).
+public struct PruneConfig: Equatable, Sendable {
+    public var lambda: Float
+    public var network: String = "lan"
+    public var heads = true, ffn = true, layers = true
+    public var ffnGroup = 64
+    public var gateLRScale: Float = 100
+    public var initialLogAlpha: Float = 3
+    public var warmup: Float = 0.3
+
+    public init(lambda: Float) { self.lambda = lambda }
+}
+
 /// One member of a model pool.
 public struct PoolMemberConfig: Equatable, Sendable {
+    /// Cost-penalized gates and pruning, when set.
+    public var prune: PruneConfig?
     /// Distillation from a teacher checkpoint, when set.
     public var distill: DistillationConfig?
     /// File-name-safe identifier; the checkpoint is `<out>/pool/<name>.h5`.
@@ -155,6 +181,7 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0,
 ///               stage1_epochs: 2, hidden_weight: 1.0, attention_weight: 1.0}   # optional
 ///     qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}                     # optional
+///     prune: {lambda: 1.0, net: lan, heads: true, ffn: true, layers: true, ffn_group: 64}   # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
@@ -213,7 +240,7 @@ public struct PoolConfig: Equatable, Sendable {
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
             "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
-            "qat", "training",
+            "qat", "prune", "training",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -254,6 +281,10 @@ public struct PoolConfig: Equatable, Sendable {
             guard let q = try r.mapping("qat") else { throw ConfigError(path: file, "'\(at).qat' must be a mapping") }
             member.qat = try parseQAT(q, at: "\(at).qat", file: file)
         }
+        if m["prune"] != nil {
+            guard let p = try r.mapping("prune") else { throw ConfigError(path: file, "'\(at).prune' must be a mapping") }
+            member.prune = try parsePrune(p, at: "\(at).prune", file: file)
+        }
         if let s = try r.string("softmax") {
             guard let v = SoftmaxVariant(rawValue: s) else {
                 throw ConfigError(path: file, "\(at).softmax must be one of \(SoftmaxVariant.allCases.map(\.rawValue).joined(separator: ", ")), not '\(s)'")
@@ -285,6 +316,30 @@ public struct PoolConfig: Equatable, Sendable {
             throw ConfigError(path: file, "\(at): stage1_epochs > 0 needs hidden_weight or attention_weight above 0")
         }
         return dc
+    }
+
+    private static func parsePrune(_ p: [String: Any], at: String, file: String) throws -> PruneConfig {
+        let pr = YAMLReader(file: file, path: at, node: p)
+        try pr.checkKeys(["lambda", "net", "heads", "ffn", "layers", "ffn_group", "gate_lr_scale", "init_log_alpha", "warmup"])
+        guard let lambda = try pr.float("lambda", min: 0) else {
+            throw ConfigError(path: file, "\(at) needs 'lambda' (weight of the expected MPC cost, e.g. 1.0)")
+        }
+        var c = PruneConfig(lambda: lambda)
+        if let n = try pr.string("net") {
+            guard ["none", "lan", "wan"].contains(n) else {
+                throw ConfigError(path: file, "'\(at).net' must be none, lan or wan, not '\(n)'")
+            }
+            c.network = n
+        }
+        if let v = try pr.bool("heads") { c.heads = v }
+        if let v = try pr.bool("ffn") { c.ffn = v }
+        if let v = try pr.bool("layers") { c.layers = v }
+        if let v = try pr.int("ffn_group", min: 1) { c.ffnGroup = v }
+        if let v = try pr.float("gate_lr_scale", min: 1) { c.gateLRScale = v }
+        if let v = try pr.float("init_log_alpha", min: -10, max: 10) { c.initialLogAlpha = v }
+        if let v = try pr.float("warmup", min: 0, max: 1) { c.warmup = v }
+        if !c.heads && !c.ffn && !c.layers { throw ConfigError(path: file, "\(at): heads, ffn and layers are all false: nothing to prune") }
+        return c
     }
 
     private static func parseQAT(_ q: [String: Any], at: String, file: String) throws -> QATConfig {
@@ -348,6 +403,12 @@ struct YAMLReader {
             throw ConfigError(path: file, "'\(key(k))' must be in [\(min), \(max)], not \(x)")
         }
         return Float(x)
+    }
+
+    func bool(_ k: String) throws -> Bool? {
+        guard let v = node[k] else { return nil }
+        guard let b = v as? Bool else { throw ConfigError(path: file, "'\(key(k))' must be true or false") }
+        return b
     }
 
     func mapping(_ k: String) throws -> [String: Any]? {

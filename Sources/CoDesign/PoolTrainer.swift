@@ -2,6 +2,7 @@ import Foundation
 import Checkpoint
 import CostModel
 import MPC
+import SecureInference
 import TextData
 import Transformer
 
@@ -41,12 +42,9 @@ public struct PredictedCost: Codable, Sendable, Equatable {
 
     /// The prediction for a checkpoint's model at the smallest length bucket holding `maxLength`.
     public static func of(_ config: CheckpointConfig, maxLength: Int) -> PredictedCost? {
-        let a = config.architecture
-        guard let softmax = SecureSoftmax(rawValue: a.softmax.rawValue), let activation = SecureActivation(rawValue: a.activation.rawValue),
-              config.quantization.ringBits == 64 else { return nil }
-        let seq = [16, 32, 64, 128, 256].first { $0 >= maxLength } ?? 256
-        let c = CostModel.total(CostModel.bertQuery(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
-                                                    classes: a.numLabels, vocab: a.vocabSize, softmax: softmax, activation: activation, seq: seq))
+        guard let m = try? SecureBertWeights.shape(of: config) else { return nil }
+        let seq = LengthBuckets.bucket(for: maxLength)
+        let c = CostModel.total(CostModel.bertQuery(m.encoder(seq: seq), vocab: m.vocab))
         return PredictedCost(seq: seq, onlineBytes: c.bytes, rounds: c.rounds,
                              secondsLan: CostModel.seconds(c, network: .lan), secondsNone: CostModel.seconds(c, network: .none))
     }

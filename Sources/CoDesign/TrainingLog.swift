@@ -42,4 +42,6 @@ public struct TrainingProgress: Sendable {
     public var etaSeconds: Double
     /// Set at the end of an epoch.
     public var devAccuracy: Double?
+    /// Extra end-of-epoch detail (e.g. the pruned structure and its cost), shown after the accuracy.
+    public var note: String?
 }

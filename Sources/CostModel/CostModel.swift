@@ -14,14 +14,14 @@ public enum CostModel {
     /// Section names, as in the runtime's profile (`EncoderProgram.Section`, `BertProgram.Section`).
     public static let sections = ["embedding", "attention linear", "softmax", "ffn", "activation", "norm", "head"]
 
-    /// One post-LN encoder layer on `batch` sequences of the shape's length, with private-length masks
-    /// (`secretMask`: 2Quad multiplies by the client's keep vector).
-    public static func encoderLayer(_ s: EncoderShape, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
-        let (n, h, a, d, i) = (s.seq, s.hidden, s.heads, s.headDim, s.intermediate)
+    /// Encoder layer `layer` (its own head count and width when pruned) on `batch` sequences of the shape's
+    /// length, with private-length masks (`secretMask`: 2Quad multiplies by the client's keep vector).
+    public static func encoderLayer(_ s: EncoderShape, layer l: Int = 0, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
+        let (n, h, a, d, i, aw) = (s.seq, s.hidden, s.heads(l), s.headDim, s.intermediate(l), s.attentionWidth(l))
         let rows = b * n
         var out = [String: Cost]()
-        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * h) + Ops.matmul(batch: b * a, m: n, k: d, n: n)
-            + Ops.matmul(batch: b * a, m: n, k: n, n: d) + Ops.matmulWeight(m: rows, k: h, n: h)
+        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw) + Ops.matmul(batch: b * a, m: n, k: d, n: n)
+            + Ops.matmul(batch: b * a, m: n, k: n, n: d) + Ops.matmulWeight(m: rows, k: aw, n: h)
         switch s.softmax {
         case .exact: out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
         case .twoQuad: out["softmax"] = Ops.quadSoftmax(rows: b * a * n, n: n, secretMask: secretMask)
@@ -39,22 +39,27 @@ public enum CostModel {
     /// `bench secure`'s program (`EncoderProgram`): L layers from hidden states, classifier on the first
     /// token, argmax opened to the client (and the logits when `revealLogits`).
     public static func encoderProgram(_ s: EncoderShape, revealLogits: Bool) -> [String: Cost] {
-        var out = [String: Cost]()
-        for (k, v) in encoderLayer(s) { out[k] = s.layers * v }
+        var out = layers(s)
         out["head"] = Ops.matmulWeight(m: 1, k: s.hidden, n: s.classes) + (revealLogits ? Ops.reveal(s.classes) : Cost())
             + Ops.argmax(rows: 1, n: s.classes) + Ops.reveal(1)
         return out
     }
 
-    /// One batch of `batch` queries of bucket `seq` of a BERT classifier (`BertProgram`): embedding lookup and
-    /// LayerNorm, L layers, pooler (tanh), classifier, argmax opened to the client. Costs of the whole batch.
-    public static func bertQuery(layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int, vocab: Int,
-                                 softmax: SecureSoftmax, activation: SecureActivation, seq: Int, batch b: Int = 1,
-                                 revealLogits: Bool = false) -> [String: Cost] {
-        let s = EncoderShape(layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, seq: seq, classes: classes,
-                             softmax: softmax, activation: activation)
+    /// Every encoder layer of `s`, summed section by section.
+    static func layers(_ s: EncoderShape, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
         var out = [String: Cost]()
-        for (k, v) in encoderLayer(s, batch: b, secretMask: true) { out[k] = layers * v }
+        for l in 0..<s.layers {
+            for (k, v) in encoderLayer(s, layer: l, batch: b, secretMask: secretMask) { out[k, default: Cost()] = out[k, default: Cost()] + v }
+        }
+        return out
+    }
+
+    /// One batch of `batch` queries of a BERT classifier (`BertProgram`) whose encoder is `s` with `s.seq` the
+    /// length bucket and `vocab` rows of embeddings: embedding lookup and LayerNorm, the layers, pooler (tanh),
+    /// classifier, argmax opened to the client. Costs of the whole batch.
+    public static func bertQuery(_ s: EncoderShape, vocab: Int, batch b: Int = 1, revealLogits: Bool = false) -> [String: Cost] {
+        let (hidden, classes, seq) = (s.hidden, s.classes, s.seq)
+        var out = layers(s, batch: b, secretMask: true)
         out["embedding"] = Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
         out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden) + Ops.tanh(b * hidden) + Ops.matmulWeight(m: b, k: hidden, n: classes)
             + (revealLogits ? Ops.reveal(b * classes) : Cost()) + Ops.argmax(rows: b, n: classes) + Ops.reveal(b)

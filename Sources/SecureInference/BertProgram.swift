@@ -5,6 +5,8 @@ import MPC
 /// to all three roles; the weights are the server's private input, the token ids the client's.
 public struct SecureBertShape: Codable, Sendable, Equatable {
     public var layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int
+    /// Pruned models: each layer's heads and feed-forward width (nil: uniform `heads`, `intermediate`).
+    public var layerHeads: [Int]?, layerIntermediate: [Int]?
     /// Rows of the word-embedding table.
     public var vocab: Int
     /// Rows of the position-embedding table (the largest bucket must fit).
@@ -17,7 +19,9 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
 
     public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int, vocab: Int, maxPosition: Int,
                 softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, layerNormEps: Double = 1e-12,
-                fracBits: Int = 16) {
+                fracBits: Int = 16, layerHeads: [Int]? = nil, layerIntermediate: [Int]? = nil) {
+        self.layerHeads = layerHeads
+        self.layerIntermediate = layerIntermediate
         self.layers = layers
         self.hidden = hidden
         self.heads = heads
@@ -33,13 +37,15 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
+        case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
         case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits"
     }
 
     /// The encoder part for one sequence bucket.
     public func encoder(seq: Int) -> EncoderShape {
         EncoderShape(layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, seq: seq, classes: classes,
-                     softmax: softmax, activation: activation, layerNormEps: layerNormEps)
+                     softmax: softmax, activation: activation, layerNormEps: layerNormEps, layerHeads: layerHeads,
+                     layerIntermediate: layerIntermediate)
     }
 }
 
@@ -155,29 +161,38 @@ public struct BertProgram: SecureProgram, Equatable {
         for group in groups {
             let (s, g) = (buckets[group[0]], group.count)
             let encoder = EncoderProgram(shape: m.encoder(seq: s))
-            let heads = layouts[[s, g]] ?? EncoderProgram.HeadLayout(encoder.shape, batch: g)
-            layouts[[s, g]] = heads
+            /// The head layout of a layer with `a` heads (pruned layers may differ).
+            func heads(_ a: Int) -> EncoderProgram.HeadLayout {
+                if let l = layouts[[s, g, a]] { return l }
+                let l = EncoderProgram.HeadLayout(encoder.shape, heads: a, batch: g)
+                layouts[[s, g, a]] = l
+                return l
+            }
             var x = try b.section(Section.embedding) { () throws -> SecureTensor in
                 let rows = try b.lookupRows(group.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
                 let placed = try b.addOwnedRows(rows, "emb.pos", owner: .server, tableRows: widest, period: s)
                 return try b.layerNorm(placed, gamma: embG, beta: embB, eps: m.layerNormEps)
             }
-            let mask: AttentionMask
+            /// The attention mask of a layer with `a` heads.
+            let mask: (Int) -> AttentionMask
             switch m.softmax {
             case .exact:
                 // Per score element of [g·A, S, S]: the key's mask in its own sequence (client only).
-                let keys = b.partyID == .client
-                    ? try group.flatMap { i -> [Bool] in
-                        let k = try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 }
-                        return Array([[Bool]](repeating: k, count: m.heads * s).joined())
-                    } : nil
-                mask = AttentionMask(clientKeys: keys)
+                let keyRows = b.partyID == .client
+                    ? try group.map { i in try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } } : nil
+                mask = { a in
+                    AttentionMask(clientKeys: keyRows.map { rows in rows.flatMap { k in Array([[Bool]](repeating: k, count: a * s).joined()) } })
+                }
             case .twoQuad:
                 let keep = try group.map { try b.input("q\($0).mask", owner: .client, shape: [s]) }
                 // [g, S]: quadSoftmax applies row q of it to the A·S score rows of sequence q.
-                mask = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
+                let shared = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
+                mask = { _ in shared }
             }
-            for l in 0..<m.layers { x = try encoder.encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b) }
+            for l in 0..<m.layers {
+                let a = encoder.shape.heads(l)
+                x = try encoder.encoderLayer(x, layers[l], index: l, heads: heads(a), mask: mask(a), on: b)
+            }
             let (labels, opened) = try b.section(EncoderProgram.Section.head) { () throws -> ([Int]?, [Double]?) in
                 let first = b.rearrange(x, to: [g, h], source: (0..<g).flatMap { q in (0..<h).map { q * s * h + $0 } })
                 let pooled = try b.tanh(b.addOwned(b.matmulWeight(first, pool), "pool.b", owner: .server))

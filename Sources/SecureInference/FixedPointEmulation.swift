@@ -84,16 +84,18 @@ public struct FixedPointEmulation: Sendable {
 
     /// Logits of one query: `ids` padded to its bucket, the first `length` real.
     public func logits(ids: [Int], length: Int) -> [Double] {
-        let (n, h, a, d, ff) = (ids.count, model.hidden, model.heads, model.hidden / model.heads, model.intermediate)
+        let (n, h, d) = (ids.count, model.hidden, model.hidden / model.heads)
+        let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
         for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
         x = layerNorm(x, rows: n, w.embG, w.embB)
-        for L in w.encoder.layers {
-            let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * h)
-            var ctx = [Double](repeating: 0, count: n * h)
+        for (l, L) in w.encoder.layers.enumerated() {
+            let (a, aw, ff) = (shape.heads(l), shape.attentionWidth(l), shape.intermediate(l))
+            let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * aw)
+            var ctx = [Double](repeating: 0, count: n * aw)
             for head in 0..<a {
                 for i in 0..<n {
-                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * h + head * d + $1] * qkv[j * 3 * h + h + head * d + $1] }) }
+                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qkv[j * 3 * aw + aw + head * d + $1] }) }
                     var p: [Double]
                     switch model.softmax {
                     case .exact:
@@ -106,10 +108,10 @@ public struct FixedPointEmulation: Sendable {
                         let r = reciprocal(q(e.reduce(0, +) / Double(n)))
                         p = e.map { q(q($0 * r) / Double(n)) }
                     }
-                    for c in 0..<d { ctx[i * h + head * d + c] = q((0..<n).reduce(0.0) { $0 + p[$1] * qkv[$1 * 3 * h + 2 * h + head * d + c] }) }
+                    for c in 0..<d { ctx[i * aw + head * d + c] = q((0..<n).reduce(0.0) { $0 + p[$1] * qkv[$1 * 3 * aw + 2 * aw + head * d + c] }) }
                 }
             }
-            let att = linear(ctx, m: n, k: h, L.outW, L.outB, n: h)
+            let att = linear(ctx, m: n, k: aw, L.outW, L.outB, n: h)
             let x1 = layerNorm(zip(x, att).map { $0 + $1 }, rows: n, L.ln1G, L.ln1B)
             let f1 = linear(x1, m: n, k: h, L.ffn1W, L.ffn1B, n: ff)
             let g = f1.map { v -> Double in

@@ -36,9 +36,14 @@ public struct SecureBertWeights: Sendable {
         guard (8...24).contains(config.quantization.fracBits) else {
             throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's 8...24")
         }
-        return SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
-                               classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
-                               activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
+        var shape = SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
+                                    classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
+                                    activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
+        if a.isPruned {
+            shape.layerHeads = (0..<a.layers).map { a.heads(inLayer: $0) }
+            shape.layerIntermediate = (0..<a.layers).map { a.intermediate(inLayer: $0) }
+        }
+        return shape
     }
 
     /// The weights of a float model (its HF-named parameters).
@@ -61,12 +66,13 @@ public struct SecureBertWeights: Sendable {
         let layers = (0..<c.layers).map { l -> EncoderWeights.Layer in
             let pre = "bert.encoder.layer.\(l)"
             let (q, k, val) = (t(pre + ".attention.self.query.weight"), t(pre + ".attention.self.key.weight"), t(pre + ".attention.self.value.weight"))
-            var qkv = [Double](repeating: 0, count: h * 3 * h)
+            let aw = c.heads(inLayer: l) * c.headDim   // the layer's attention width
+            var qkv = [Double](repeating: 0, count: h * 3 * aw)
             for i in 0..<h {
-                for j in 0..<h {
-                    qkv[i * 3 * h + j] = q[i * h + j]
-                    qkv[i * 3 * h + h + j] = k[i * h + j]
-                    qkv[i * 3 * h + 2 * h + j] = val[i * h + j]
+                for j in 0..<aw {
+                    qkv[i * 3 * aw + j] = q[i * aw + j]
+                    qkv[i * 3 * aw + aw + j] = k[i * aw + j]
+                    qkv[i * 3 * aw + 2 * aw + j] = val[i * aw + j]
                 }
             }
             return EncoderWeights.Layer(
@@ -78,8 +84,11 @@ public struct SecureBertWeights: Sendable {
                 ffn2W: t(pre + ".output.dense.weight"), ffn2B: v(pre + ".output.dense.bias"),
                 ln2G: v(pre + ".output.LayerNorm.weight"), ln2B: v(pre + ".output.LayerNorm.bias"))
         }
+        let pruned = c.isPruned
         let shape = EncoderShape(layers: c.layers, hidden: h, heads: c.heads, intermediate: c.intermediate, seq: 1,
-                                 classes: c.numLabels, layerNormEps: Double(c.layerNormEps))
+                                 classes: c.numLabels, layerNormEps: Double(c.layerNormEps),
+                                 layerHeads: pruned ? (0..<c.layers).map { c.heads(inLayer: $0) } : nil,
+                                 layerIntermediate: pruned ? (0..<c.layers).map { c.intermediate(inLayer: $0) } : nil)
         encoder = EncoderWeights(shape: shape, layers: layers, clsW: t("classifier.weight"), clsB: v("classifier.bias"))
         poolW = t("bert.pooler.dense.weight")
         poolB = v("bert.pooler.dense.bias")

@@ -7,6 +7,9 @@ import TextData
 public enum LengthBuckets {
     public static let standard = [16, 32, 64, 128, 256]
 
+    /// The smallest standard bucket holding `length` tokens (the largest when none does).
+    public static func bucket(for length: Int) -> Int { standard.first { $0 >= length } ?? standard.last! }
+
     /// The buckets a model can use (those within its position table; at least the smallest).
     public static func usable(maxPosition: Int) -> [Int] {
         let b = standard.filter { $0 <= maxPosition }

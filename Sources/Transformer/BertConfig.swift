@@ -21,8 +21,15 @@ public enum ActivationVariant: String, Codable, Sendable, Equatable, CaseIterabl
 
 /// Hyper-parameters of a BERT classifier. JSON keys: `layers, hidden, heads,
 /// intermediate, vocab_size, max_position, type_vocab_size, num_labels,
-/// layer_norm_eps, hidden_dropout, attention_dropout, softmax, activation`;
-/// every key is optional and defaults to MiniLM-L6-H384 (uncased) values.
+/// layer_norm_eps, hidden_dropout, attention_dropout, softmax, activation, layer_heads,
+/// layer_intermediate`; every key is optional and defaults to MiniLM-L6-H384 (uncased) values.
+///
+/// Pruned models (cost-penalized training removes heads, feed-forward neurons and layers) keep
+/// `heads` as the unpruned head count, which fixes the head width D = hidden / heads, and list
+/// each layer's own head count and feed-forward width in `layer_heads` and `layer_intermediate`.
+/// Layer l's query/key/value weights are then `[layer_heads[l]·D, hidden]` and its feed-forward
+/// weights `[layer_intermediate[l], hidden]`; absent lists mean every layer has `heads` and
+/// `intermediate`.
 public struct BertConfig: Codable, Sendable, Equatable {
     public var layers: Int
     public var hidden: Int
@@ -37,9 +44,24 @@ public struct BertConfig: Codable, Sendable, Equatable {
     public var attentionDropout: Float
     public var softmax: SoftmaxVariant
     public var activation: ActivationVariant
+    /// Heads of each layer after pruning (count `layers`), or nil: `heads` everywhere.
+    public var layerHeads: [Int]?
+    /// Feed-forward width of each layer after pruning (count `layers`), or nil: `intermediate` everywhere.
+    public var layerIntermediate: [Int]?
 
     /// Head dimension D = H / A.
     public var headDim: Int { hidden / heads }
+
+    /// Attention heads of layer `l`.
+    public func heads(inLayer l: Int) -> Int { layerHeads?[l] ?? heads }
+
+    /// Feed-forward width of layer `l`.
+    public func intermediate(inLayer l: Int) -> Int { layerIntermediate?[l] ?? intermediate }
+
+    /// True when some layer differs from the uniform `heads`/`intermediate` shape.
+    public var isPruned: Bool {
+        (0..<layers).contains { heads(inLayer: $0) != heads || intermediate(inLayer: $0) != intermediate }
+    }
 
     /// Additive attention-mask value for padding keys: `exp` of it underflows
     /// to exactly 0 in Float32 for any realistic score, so padding gets zero weight.
@@ -76,6 +98,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         case hiddenDropout = "hidden_dropout"
         case attentionDropout = "attention_dropout"
         case softmax, activation
+        case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -94,6 +117,8 @@ public struct BertConfig: Codable, Sendable, Equatable {
         attentionDropout = try c.decodeIfPresent(Float.self, forKey: .attentionDropout) ?? d.attentionDropout
         softmax = try c.decodeIfPresent(SoftmaxVariant.self, forKey: .softmax) ?? d.softmax
         activation = try c.decodeIfPresent(ActivationVariant.self, forKey: .activation) ?? d.activation
+        layerHeads = try c.decodeIfPresent([Int].self, forKey: .layerHeads)
+        layerIntermediate = try c.decodeIfPresent([Int].self, forKey: .layerIntermediate)
     }
 
     /// Checks that the sizes are consistent.
@@ -107,6 +132,11 @@ public struct BertConfig: Codable, Sendable, Equatable {
                   "hidden (\(hidden)) must be a positive multiple of heads (\(heads))")
         try check(intermediate > 0 && vocabSize > 0 && maxPosition > 0 && typeVocabSize > 0 && numLabels > 0,
                   "intermediate, vocab_size, max_position, type_vocab_size and num_labels must be positive")
+        for (key, list) in [("layer_heads", layerHeads), ("layer_intermediate", layerIntermediate)] {
+            guard let list else { continue }
+            try check(list.count == layers, "\(key) lists \(list.count) layers, the model has \(layers)")
+            try check(list.allSatisfy { $0 >= 1 }, "every entry of \(key) must be >= 1, got \(list)")
+        }
         try check((0..<1).contains(hiddenDropout) && (0..<1).contains(attentionDropout),
                   "dropout probabilities must be in [0, 1)")
     }

@@ -72,6 +72,9 @@ public final class BertForSequenceClassification {
     /// activations and weights to the secure runtime's fixed point (see
     /// `FakeQuantization`). nil (the default): the plain float model.
     public var quantization: FakeQuantization?
+    /// Cost-penalized training: structure gates applied in every forward pass (sampled when
+    /// training, deterministic otherwise). nil (the default): no gates.
+    public var gates: StructureGates?
 
     /// Builds a randomly initialised model (HF init: N(0, 0.02) weights and
     /// embeddings, zero biases, LayerNorm 1/0). Call `config.validate()` first
@@ -107,8 +110,9 @@ public final class BertForSequenceClassification {
         let rng = rng ?? SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
         let q = quantization
-        return encoder(embeddings(batch, training: training, rng: rng, quantization: q), mask: mask,
-                       training: training, rng: rng, quantization: q)
+        let embedded = embeddings(batch, training: training, rng: rng, quantization: q)
+        return encoder(embedded, mask: mask, training: training, rng: rng, quantization: q,
+                       gates: gates?.values(training: training, rng: rng))
     }
 
     /// The embedding output, every layer's output and attention scores (layer-wise
@@ -118,8 +122,9 @@ public final class BertForSequenceClassification {
         let rng = rng ?? SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
         let q = quantization
-        return encoder.trace(embeddings(batch, training: training, rng: rng, quantization: q), mask: mask,
-                             training: training, rng: rng, quantization: q)
+        let embedded = embeddings(batch, training: training, rng: rng, quantization: q)
+        return encoder.trace(embedded, mask: mask, training: training, rng: rng, quantization: q,
+                             gates: gates?.values(training: training, rng: rng))
     }
 
     /// Classification logits.

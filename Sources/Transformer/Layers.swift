@@ -71,14 +71,20 @@ public final class BertLayer {
     public let output: Linear
     public let outputNorm: LayerNorm
     public let config: BertConfig
+    /// This layer's head count and feed-forward width (smaller than the config's after pruning).
+    public let heads: Int, intermediateSize: Int
 
-    public init(config: BertConfig, rng: SeededGenerator) {
-        let h = config.hidden, i = config.intermediate
+    /// Layer `index` of `config` (its own head count and width when the config is pruned).
+    public init(config: BertConfig, index: Int = 0, rng: SeededGenerator) {
+        let h = config.hidden, i = config.intermediate(inLayer: index)
+        let width = config.heads(inLayer: index) * config.headDim  // attention width A_l·D
         self.config = config
-        query = Linear(inFeatures: h, outFeatures: h, rng: rng)
-        key = Linear(inFeatures: h, outFeatures: h, rng: rng)
-        value = Linear(inFeatures: h, outFeatures: h, rng: rng)
-        attentionOutput = Linear(inFeatures: h, outFeatures: h, rng: rng)
+        heads = config.heads(inLayer: index)
+        intermediateSize = i
+        query = Linear(inFeatures: h, outFeatures: width, rng: rng)
+        key = Linear(inFeatures: h, outFeatures: width, rng: rng)
+        value = Linear(inFeatures: h, outFeatures: width, rng: rng)
+        attentionOutput = Linear(inFeatures: width, outFeatures: h, rng: rng)
         attentionNorm = LayerNorm(size: h, eps: config.layerNormEps)
         intermediate = Linear(inFeatures: h, outFeatures: i, rng: rng)
         output = Linear(inFeatures: i, outFeatures: h, rng: rng)
@@ -86,22 +92,27 @@ public final class BertLayer {
     }
 
     /// - `x`: `[B,S,H]`; `mask`: additive `[B,S]` (0 keep, `BertConfig.maskValue` pad) or nil;
-    ///   `quantization`: QAT fake quantization, or nil for the float layer.
+    ///   `quantization`: QAT fake quantization, or nil for the float layer; `gates`: structure gates
+    ///   of cost-penalized training, or nil.
     /// - Returns: `[B,S,H]`.
     public func callAsFunction(
-        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
+        gates: LayerGateValues? = nil
     ) -> Tensor {
-        forward(x, mask: mask, training: training, rng: rng, quantization: quantization).output
+        forward(x, mask: mask, training: training, rng: rng, quantization: quantization, gates: gates).output
     }
 
     /// The layer's output and its attention scores (for distillation).
     /// - Returns: `output [B,S,H]` and `scores [B,A,S,S]`, the scaled `Q K^T / sqrt(D)`
     ///   before the padding mask and the softmax (fake-quantized under QAT).
+    /// With `gates`, each head's context, each feed-forward group's activations and the whole layer's
+    /// update (`x + z·(layer(x) − x)`) are multiplied by their gate values.
     public func forward(
-        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization fq: FakeQuantization? = nil
+        _ x: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization fq: FakeQuantization? = nil,
+        gates: LayerGateValues? = nil
     ) -> (output: Tensor, scores: Tensor) {
-        let (b, s, h) = (x.shape[0], x.shape[1], x.shape[2])
-        let a = config.heads, d = config.headDim
+        let (b, s) = (x.shape[0], x.shape[1])
+        let a = self.heads, d = config.headDim, width = a * d
         // [B,S,H] -> [B,S,A,D] -> [B,A,S,D]
         func heads(_ t: Tensor) -> Tensor { t.reshaped([b, s, a, d]).permuted([0, 2, 1, 3]) }
         let q = heads(query(x, quantization: fq)), k = heads(key(x, quantization: fq))
@@ -109,13 +120,20 @@ public final class BertLayer {
         let scores = fq.activation(q.matmul(k, transposeOther: true, alpha: 1 / Float(d).squareRoot()))  // [B,A,S,S]
         let probs = fq.activation(attentionProbabilities(scores, mask: mask))
             .dropout(p: config.attentionDropout, training: training, rng: rng)
-        let context = fq.activation(probs.matmul(v)).permuted([0, 2, 1, 3]).reshaped([b, s, h])  // [B,S,H]
+        var perHead = fq.activation(probs.matmul(v))  // [B,A,S,D]
+        if let g = gates?.heads { perHead = perHead * g }  // g [A,1,1]
+        let context = perHead.permuted([0, 2, 1, 3]).reshaped([b, s, width])  // [B,S,A·D]
         let attended = attentionOutput(context, quantization: fq)
             .dropout(p: config.hiddenDropout, training: training, rng: rng)
         let h1 = attentionNorm(attended + x, quantization: fq)
-        let inner = fq.activation(activation(intermediate(h1, quantization: fq)))  // [B,S,I]
+        var inner = fq.activation(activation(intermediate(h1, quantization: fq)))  // [B,S,I]
+        if let g = gates?.ffn {  // g [G_count, 1]: one gate per group of I / G_count neurons
+            inner = (inner.reshaped([b, s, g.shape[0], intermediateSize / g.shape[0]]) * g).reshaped([b, s, intermediateSize])
+        }
         let out = output(inner, quantization: fq).dropout(p: config.hiddenDropout, training: training, rng: rng)
-        return (outputNorm(out + h1, quantization: fq), scores)
+        let y = outputNorm(out + h1, quantization: fq)
+        guard let z = gates?.layer else { return (y, scores) }
+        return (x + (y - x) * z, scores)
     }
 
     private func attentionProbabilities(_ scores: Tensor, mask: Tensor?) -> Tensor {
@@ -153,28 +171,33 @@ public final class BertEncoder {
     public let layers: [BertLayer]
 
     public init(config: BertConfig, rng: SeededGenerator) {
-        layers = (0..<config.layers).map { _ in BertLayer(config: config, rng: rng) }
+        layers = (0..<config.layers).map { BertLayer(config: config, index: $0, rng: rng) }
     }
 
     /// - `hidden`: `[B,S,H]`; `mask`: additive `[B,S]` or nil (no padding);
     ///   `quantization`: QAT fake quantization, or nil for the float encoder.
     /// - Returns: `[B,S,H]`.
     public func callAsFunction(
-        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
+        gates: [LayerGateValues]? = nil
     ) -> Tensor {
         var x = hidden
-        for layer in layers { x = layer(x, mask: mask, training: training, rng: rng, quantization: quantization) }
+        for (l, layer) in layers.enumerated() {
+            x = layer(x, mask: mask, training: training, rng: rng, quantization: quantization, gates: gates?[l])
+        }
         return x
     }
 
     /// Runs the stack and keeps every layer's output and attention scores (same
     /// values as `callAsFunction`, for layer-wise distillation).
     public func trace(
-        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil
+        _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
+        gates: [LayerGateValues]? = nil
     ) -> EncoderTrace {
         var states = [hidden], scores: [Tensor] = []
-        for layer in layers {
-            let (out, s) = layer.forward(states.last!, mask: mask, training: training, rng: rng, quantization: quantization)
+        for (l, layer) in layers.enumerated() {
+            let (out, s) = layer.forward(states.last!, mask: mask, training: training, rng: rng, quantization: quantization,
+                                         gates: gates?[l])
             states.append(out)
             scores.append(s)
         }

@@ -57,9 +57,7 @@ struct CostCommand: ParsableCommand {
         let buckets = seq.map { [$0] } ?? LengthBuckets.usable(maxPosition: m.maxPosition)
         var rows = [[String: Any]]()
         for s in buckets {
-            let sections = CostModel.bertQuery(layers: m.layers, hidden: m.hidden, heads: m.heads, intermediate: m.intermediate,
-                                               classes: m.classes, vocab: m.vocab, softmax: m.softmax, activation: m.activation,
-                                               seq: s, batch: batch)
+            let sections = CostModel.bertQuery(m.encoder(seq: s), vocab: m.vocab, batch: batch)
             func entry(_ c: Cost) -> [String: Any] {
                 ["online_bytes": c.bytes / batch, "rounds": c.rounds,
                  "seconds_none": CostModel.seconds(c, network: .none, calibration: cal),
@@ -114,9 +112,7 @@ struct CostCommand: ParsableCommand {
                 throw CommandFailure("calibration session failed: \(error)")
             }
             for o in (r.client.output ?? nil)?.dropFirst() ?? [] {   // the first query warms up caches and threads
-                let predicted = CostModel.bertQuery(layers: m.layers, hidden: m.hidden, heads: m.heads, intermediate: m.intermediate,
-                                                    classes: m.classes, vocab: m.vocab, softmax: m.softmax, activation: m.activation,
-                                                    seq: buckets[o.index])
+                let predicted = CostModel.bertQuery(m.encoder(seq: buckets[o.index]), vocab: m.vocab)
                 for (name, c) in predicted {
                     guard let measured = o.sections[name] else { continue }
                     samples.append((c, measured.seconds))

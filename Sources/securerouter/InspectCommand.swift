@@ -33,6 +33,11 @@ struct InspectCommand: ParsableCommand {
                 "quantization": ["ring_bits": config.quantization.ringBits, "frac_bits": config.quantization.fracBits],
                 "vocab_size": ckpt.vocab.count,
             ]
+            if a.isPruned, var arch = entry["architecture"] as? [String: Any] {
+                arch["layer_heads"] = (0..<a.layers).map { a.heads(inLayer: $0) }
+                arch["layer_intermediate"] = (0..<a.layers).map { a.intermediate(inLayer: $0) }
+                entry["architecture"] = arch
+            }
             if let d = config.devAccuracy { entry["dev_accuracy"] = d }
             if let t = config.testAccuracy { entry["test_accuracy"] = t }
             if let m = config.maxLength { entry["max_length"] = m }
@@ -42,7 +47,9 @@ struct InspectCommand: ParsableCommand {
             models.append(entry)
             if !json.usesStdout {
                 print("model \(entry["name"]!): task \(config.task) (\(config.labels.count) labels), \(a.layers) layers, hidden \(a.hidden), "
-                      + "heads \(a.heads), intermediate \(a.intermediate), \(params) parameters")
+                      + (a.isPruned ? "pruned: heads per layer \((0..<a.layers).map { a.heads(inLayer: $0) }), "
+                            + "widths \((0..<a.layers).map { a.intermediate(inLayer: $0) }) (head width \(a.headDim))"
+                            : "heads \(a.heads), intermediate \(a.intermediate)") + ", \(params) parameters")
                 print("  variant softmax=\(config.variant.softmax) activation=\(config.variant.activation); "
                       + "ring Z_2^\(config.quantization.ringBits), \(config.quantization.fracBits) fractional bits")
                 let acc = [config.devAccuracy.map { String(format: "dev %.2f%%", $0 * 100) },

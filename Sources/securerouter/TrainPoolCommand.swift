@@ -37,7 +37,7 @@ struct TrainPoolCommand: ParsableCommand {
         trainer.progress = { p in
             if let dev = p.devAccuracy {
                 line.finish(String(format: "%@ epoch %d/%d: train loss %.4f, dev accuracy %.2f%%",
-                                   p.model, p.epoch, p.epochs, p.loss, dev * 100))
+                                   p.model, p.epoch, p.epochs, p.loss, dev * 100) + (p.note.map { "; " + $0 } ?? ""))
             } else {
                 line.update(String(format: "%@ epoch %d/%d step %d/%d loss %.4f %.0f tok/s ETA %@",
                                    p.model, p.epoch, p.epochs, p.step, p.totalSteps, p.loss, p.tokensPerSecond,

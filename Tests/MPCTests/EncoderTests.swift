@@ -34,6 +34,17 @@ import Testing
         }
     }
 
+    /// A pruned encoder (layer 0 keeps 1 of 4 heads and 12 of 32 neurons, layer 1 keeps 3 heads) matches its float forward.
+    @Test func prunedLayersMatchTheFloatForward() throws {
+        let shape = EncoderShape(layers: 2, hidden: 16, heads: 4, intermediate: 32, seq: 8, classes: 3,
+                                 layerHeads: [1, 3], layerIntermediate: [12, 32])
+        let (secure, plain, r) = try run(shape)
+        #expect(maxAbsDiff(secure, plain) < 1e-2, "secure \(secure) vs float \(plain)")
+        // Setup masks exactly the pruned matrices: qkv [16, 3·A_l·4], out [A_l·4, 16], ffn [16, I_l] and [I_l, 16], cls.
+        let matrices = (16 * 12 + 4 * 16 + 16 * 12 + 12 * 16) + (16 * 36 + 12 * 16 + 16 * 32 + 32 * 16) + 16 * 3
+        #expect(try #require(r.client.setup).bytesReceived == 8 * matrices)
+    }
+
     @Test func paddingIsMaskedLikeTheFloatForward() throws {
         let shape = EncoderShape(layers: 1, hidden: 8, heads: 2, intermediate: 16, seq: 8, validLength: 5)
         let (secure, plain, _) = try run(shape, seed: 9)

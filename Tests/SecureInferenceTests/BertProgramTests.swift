@@ -10,9 +10,14 @@ import Transformer
 /// with the float model, for every variant, with private lengths.
 @Suite(.timeLimit(.minutes(3))) struct BertProgramTests {
     /// A small random model (trained-scale weights) and queries of several lengths in two buckets.
-    static func model(softmax: SoftmaxVariant, activation: ActivationVariant) -> BertForSequenceClassification {
-        let config = BertConfig(layers: 2, hidden: 32, heads: 2, intermediate: 64, vocabSize: 60, maxPosition: 64,
+    /// `pruned`: layer 0 keeps 1 of 2 heads and 24 of 64 neurons (the per-layer shapes of a pruned checkpoint).
+    static func model(softmax: SoftmaxVariant, activation: ActivationVariant, pruned: Bool = false) -> BertForSequenceClassification {
+        var config = BertConfig(layers: 2, hidden: 32, heads: 2, intermediate: 64, vocabSize: 60, maxPosition: 64,
                                 numLabels: 3, hiddenDropout: 0, attentionDropout: 0, softmax: softmax, activation: activation)
+        if pruned {
+            config.layerHeads = [1, 2]
+            config.layerIntermediate = [24, 64]
+        }
         let m = BertForSequenceClassification(config: config, rng: SeededGenerator(seed: 7))
         // Spread the weights so that logits differ clearly (N(0, 0.02) init is nearly constant).
         let g = SeededGenerator(seed: 8)
@@ -40,13 +45,13 @@ import Transformer
         }
     }
 
-    @Test(arguments: [(SoftmaxVariant.exact, ActivationVariant.gelu), (.twoQuad, .quad), (.exact, .relu)])
-    func agreesWithTheFloatModel(variant: (SoftmaxVariant, ActivationVariant)) throws {
-        let m = Self.model(softmax: variant.0, activation: variant.1)
+    @Test(arguments: [(SoftmaxVariant.exact, ActivationVariant.gelu, false), (.twoQuad, .quad, false), (.exact, .relu, false),
+                      (.exact, .gelu, true), (.twoQuad, .quad, true)])
+    func agreesWithTheFloatModel(variant: (SoftmaxVariant, ActivationVariant, Bool)) throws {
+        let m = Self.model(softmax: variant.0, activation: variant.1, pruned: variant.2)
         let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
-        let shape = SecureBertShape(layers: 2, hidden: 32, heads: 2, intermediate: 64, classes: 3, vocab: 60, maxPosition: 64,
-                                    softmax: SecureSoftmax(rawValue: variant.0.rawValue)!,
-                                    activation: SecureActivation(rawValue: variant.1.rawValue)!)
+        let shape = try SecureBertWeights.shape(of: .init(architecture: m.config, task: "t", labels: ["a", "b", "c"]))
+        #expect(shape.layerHeads == (variant.2 ? [1, 2] : nil) && shape.layerIntermediate == (variant.2 ? [24, 64] : nil))
         let program = BertProgram(model: shape, buckets: buckets, revealLogits: true)
         let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets),
                                         serverInputs: SecureBertWeights(model: m).ringInputs(shape, rows: 32),

@@ -22,6 +22,9 @@ import Testing
         EncoderShape(layers: 1, hidden: 32, heads: 2, intermediate: 64, seq: 16, classes: 2),
         EncoderShape(layers: 2, hidden: 24, heads: 3, intermediate: 40, seq: 13, classes: 5, softmax: .twoQuad, activation: .quad),
         EncoderShape(layers: 1, hidden: 16, heads: 1, intermediate: 32, seq: 7, classes: 3, activation: .relu, validLength: 5),
+        // A pruned encoder: per-layer heads and widths.
+        EncoderShape(layers: 2, hidden: 24, heads: 3, intermediate: 40, seq: 9, classes: 2, softmax: .twoQuad, activation: .quad,
+                     layerHeads: [1, 3], layerIntermediate: [16, 40]),
     ])
     func encoderProgramCountsMatch(shape: EncoderShape) throws {
         let program = EncoderProgram(shape: shape, revealLogits: true)
@@ -45,8 +48,7 @@ import Testing
                                             options: SessionOptions(seeds: .insecureTest(6)))
             let outcomes = try #require(r.client.output ?? nil)
             for o in outcomes {
-                let predicted = CostModel.bertQuery(layers: 1, hidden: 32, heads: 2, intermediate: 48, classes: 3, vocab: 50, softmax: softmax,
-                                                    activation: shape.activation, seq: buckets[o.index], batch: o.batch)
+                let predicted = CostModel.bertQuery(shape.encoder(seq: buckets[o.index]), vocab: 50, batch: o.batch)
                 if o.batch == 1 {
                     expectEqual(predicted, measured(o.sections), "query \(o.index)")
                 } else {

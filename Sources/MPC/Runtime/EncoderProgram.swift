@@ -46,10 +46,16 @@ public struct EncoderShape: Codable, Sendable, Equatable {
     public var validLength: Int?
     /// LayerNorm epsilon.
     public var layerNormEps: Double
+    /// Pruned models: each layer's head count (the head width stays `hidden / heads`), or nil: `heads` everywhere.
+    public var layerHeads: [Int]?
+    /// Pruned models: each layer's feed-forward width, or nil: `intermediate` everywhere.
+    public var layerIntermediate: [Int]?
 
     public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, seq: Int, classes: Int = 2,
                 softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, validLength: Int? = nil,
-                layerNormEps: Double = 1e-12) {
+                layerNormEps: Double = 1e-12, layerHeads: [Int]? = nil, layerIntermediate: [Int]? = nil) {
+        self.layerHeads = layerHeads
+        self.layerIntermediate = layerIntermediate
         self.layers = layers
         self.hidden = hidden
         self.heads = heads
@@ -65,10 +71,17 @@ public struct EncoderShape: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case layers, hidden, heads, intermediate, seq, classes, softmax, activation
         case validLength = "valid_length", layerNormEps = "layer_norm_eps"
+        case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
     }
 
     /// Head width D = H / A.
     public var headDim: Int { hidden / heads }
+    /// Heads of layer `l`.
+    public func heads(_ l: Int) -> Int { layerHeads?[l] ?? heads }
+    /// Feed-forward width of layer `l`.
+    public func intermediate(_ l: Int) -> Int { layerIntermediate?[l] ?? intermediate }
+    /// Width of layer `l`'s query, key, value and context: heads(l)·D.
+    public func attentionWidth(_ l: Int) -> Int { heads(l) * headDim }
 
     /// Why these shapes cannot run, or nil.
     public var problem: String? {
@@ -76,6 +89,11 @@ public struct EncoderShape: Codable, Sendable, Equatable {
         if hidden % heads != 0 { return "hidden width \(hidden) is not a multiple of the head count \(heads)" }
         if classes < 2 { return "need at least 2 classes" }
         if let v = validLength, v < 1 || v > seq { return "valid length \(v) outside 1...\(seq)" }
+        for (key, list) in [("layer heads", layerHeads), ("layer widths", layerIntermediate)] {
+            guard let list else { continue }
+            if list.count != layers { return "\(key) list \(list.count) layers, the shape has \(layers)" }
+            if list.contains(where: { $0 < 1 }) { return "every entry of the \(key) must be at least 1" }
+        }
         return nil
     }
 }
@@ -134,9 +152,10 @@ public struct EncoderProgram: SecureProgram, Equatable {
 
     /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc).
     public static func loadLayers(_ s: EncoderShape, on b: some SecureBackend) throws -> [Layer] {
-        let (h, i) = (s.hidden, s.intermediate)
+        let h = s.hidden
         return try (0..<s.layers).map { l in
-            Layer(qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * h), out: try b.weight("\(l).out.w", k: h, n: h),
+            let (w, i) = (s.attentionWidth(l), s.intermediate(l))
+            return Layer(qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * w), out: try b.weight("\(l).out.w", k: w, n: h),
                   ffn1: try b.weight("\(l).ffn1.w", k: h, n: i), ffn2: try b.weight("\(l).ffn2.w", k: i, n: h),
                   ln1g: try b.input("\(l).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(l).ln1.b", owner: .server, shape: [h]),
                   ln2g: try b.input("\(l).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(l).ln2.b", owner: .server, shape: [h]))
@@ -152,9 +171,13 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let cls = try b.weight("cls.w", k: h, n: s.classes)
         b.beginOnline()
         var x = try b.input("x", owner: .client, shape: [s.seq, h])
-        let heads = HeadLayout(s)
+        var layouts = [Int: HeadLayout]()
         let mask = AttentionMask(publicKeys: s.validLength.map { v in (0..<s.seq).map { $0 < v } })
-        for l in 0..<s.layers { x = try encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b) }
+        for l in 0..<s.layers {
+            let heads = layouts[s.heads(l)] ?? HeadLayout(s, heads: s.heads(l))
+            layouts[s.heads(l)] = heads
+            x = try encoderLayer(x, layers[l], index: l, heads: heads, mask: mask, on: b)
+        }
         return try b.section(Section.head) {
             let first = b.rearrange(x, to: [1, h], source: Array(0..<h))
             let logits = try b.addOwned(b.matmulWeight(first, cls), "cls.b", owner: .server)
@@ -164,13 +187,15 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
     }
 
-    /// One post-LN encoder layer on `x [S, H]` (sections: attention linear, softmax, norm, ffn, activation).
+    /// One post-LN encoder layer on `x [S, H]` (sections: attention linear, softmax, norm, ffn, activation);
+    /// `heads` must be the layout of this layer's head count.
     public func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, heads: HeadLayout, mask: AttentionMask,
                              on b: some SecureBackend) throws -> SecureTensor {
         let s = shape
-        let (n, h, a, d) = (s.seq, s.hidden, s.heads, s.headDim)
+        let (n, a, d, width) = (s.seq, s.heads(l), s.headDim, s.attentionWidth(l))
+        precondition(heads.heads == a, "encoderLayer: head layout for \(heads.heads) heads, layer \(l) has \(a)")
         let (q, kT, v) = try b.section(Section.attentionLinear) {
-            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3H]
+            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3·A·D]
             // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
             let ba = heads.batch * a
             return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
@@ -185,7 +210,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let ctx = try b.matmul(p, v)                                                       // [A, S, D]
-            let merged = b.rearrange(ctx, to: [heads.batch * n, h], source: heads.merge)
+            let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
             return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
         }
         let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps) }
@@ -201,21 +226,26 @@ public struct EncoderProgram: SecureProgram, Equatable {
         return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps) }
     }
 
-    /// The head split and merge permutations of one shape (computed once per run, used by every layer),
-    /// for `batch` sequences stacked as `x [batch·S, H]` (their attention stays within each sequence).
+    /// The head split and merge permutations of one shape and head count (computed once per run, used by
+    /// every layer with that many heads), for `batch` sequences stacked as `x [batch·S, H]` (their attention
+    /// stays within each sequence).
     public struct HeadLayout {
-        /// Sources of Q `[B·A, S, D]`, Kᵀ `[B·A, D, S]`, V `[B·A, S, D]` in `qkv [B·S, 3H]`, and of `[B·S, H]`
-        /// in `[B·A, S, D]`.
+        /// Sources of Q `[B·A, S, D]`, Kᵀ `[B·A, D, S]`, V `[B·A, S, D]` in `qkv [B·S, 3·A·D]`, and of
+        /// `[B·S, A·D]` in `[B·A, S, D]`.
         let q: [Int], kT: [Int], v: [Int], merge: [Int]
         /// Sequences stacked.
         public let batch: Int
-        public init(_ s: EncoderShape, batch: Int = 1) {
-            let (a, n, d, w) = (s.heads, s.seq, s.headDim, 3 * s.hidden)
+        /// Heads A of the layers this layout serves.
+        public let heads: Int
+        /// - `heads`: the layer's head count (default: the shape's unpruned `heads`).
+        public init(_ s: EncoderShape, heads: Int? = nil, batch: Int = 1) {
+            let a = heads ?? s.heads, (n, d) = (s.seq, s.headDim), aw = a * s.headDim, w = 3 * aw
             self.batch = batch
+            self.heads = a
             func stacked(_ one: [Int], stride: Int) -> [Int] { (0..<batch).flatMap { b in one.map { $0 + b * stride } } }
             q = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 0, width: w, transposed: false), stride: n * w)
-            kT = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: s.hidden, width: w, transposed: true), stride: n * w)
-            v = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * s.hidden, width: w, transposed: false), stride: n * w)
+            kT = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: aw, width: w, transposed: true), stride: n * w)
+            v = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * aw, width: w, transposed: false), stride: n * w)
             merge = stacked(EncoderProgram.mergeIndices(a: a, n: n, d: d), stride: a * n * d)
         }
     }
@@ -287,10 +317,11 @@ public struct EncoderWeights: Sendable {
     /// Random weights at the scale of a trained encoder: matrices uniform with variance 1/fan-in (so
     /// projections and attention scores have unit spread), small biases, gains near 1.
     public static func random(_ s: EncoderShape, generator g: inout SyntheticData) -> EncoderWeights {
-        let (h, i) = (s.hidden, s.intermediate)
+        let h = s.hidden
         func mat(_ fanIn: Int, _ count: Int) -> [Double] { g.doubles(count, range: (3.0 / Double(fanIn)).squareRoot()) }
-        let layers = (0..<s.layers).map { _ in
-            Layer(qkvW: mat(h, h * 3 * h), qkvB: g.doubles(3 * h, range: 0.1), outW: mat(h, h * h), outB: g.doubles(h, range: 0.1),
+        let layers = (0..<s.layers).map { l in
+            let (w, i) = (s.attentionWidth(l), s.intermediate(l))
+            return Layer(qkvW: mat(h, h * 3 * w), qkvB: g.doubles(3 * w, range: 0.1), outW: mat(w, w * h), outB: g.doubles(h, range: 0.1),
                   ln1G: g.doubles(h, range: 0.25).map { 1 + $0 }, ln1B: g.doubles(h, range: 0.2),
                   ffn1W: mat(h, h * i), ffn1B: g.doubles(i, range: 0.1), ffn2W: mat(i, i * h), ffn2B: g.doubles(h, range: 0.1),
                   ln2G: g.doubles(h, range: 0.25).map { 1 + $0 }, ln2B: g.doubles(h, range: 0.2))
@@ -300,15 +331,16 @@ public struct EncoderWeights: Sendable {
 
     /// The server's private inputs of `EncoderProgram` (the query weights and bias scaled by 1/√D).
     public func ringInputs(fixedPoint fp: FixedPoint) -> [String: RingTensor] {
-        let (h, i) = (shape.hidden, shape.intermediate)
+        let h = shape.hidden
         let scale = 1 / Double(shape.headDim).squareRoot()
         var out = [String: RingTensor]()
         for (l, w) in layers.enumerated() {
-            let qkvW = w.qkvW.enumerated().map { $0.offset % (3 * h) < h ? $0.element * scale : $0.element }
-            let qkvB = w.qkvB.enumerated().map { $0.offset < h ? $0.element * scale : $0.element }
-            out["\(l).qkv.w"] = fp.encode(qkvW, shape: [h, 3 * h])
-            out["\(l).qkv.b"] = fp.encode(qkvB, shape: [3 * h])
-            out["\(l).out.w"] = fp.encode(w.outW, shape: [h, h])
+            let (aw, i) = (shape.attentionWidth(l), shape.intermediate(l))
+            let qkvW = w.qkvW.enumerated().map { $0.offset % (3 * aw) < aw ? $0.element * scale : $0.element }
+            let qkvB = w.qkvB.enumerated().map { $0.offset < aw ? $0.element * scale : $0.element }
+            out["\(l).qkv.w"] = fp.encode(qkvW, shape: [h, 3 * aw])
+            out["\(l).qkv.b"] = fp.encode(qkvB, shape: [3 * aw])
+            out["\(l).out.w"] = fp.encode(w.outW, shape: [aw, h])
             out["\(l).out.b"] = fp.encode(w.outB, shape: [h])
             out["\(l).ln1.g"] = fp.encode(w.ln1G, shape: [h])
             out["\(l).ln1.b"] = fp.encode(w.ln1B, shape: [h])
@@ -331,7 +363,7 @@ extension EncoderProgram {
     /// MPCFormer polynomials), with no approximation or rounding beyond the inputs' own encoding.
     public func plaintextLogits(client: [String: RingTensor], server: [String: RingTensor]) -> [Double] {
         let s = shape, fp = fixedPoint
-        let (n, h, a, d, ff) = (s.seq, s.hidden, s.heads, s.headDim, s.intermediate)
+        let (n, h, d) = (s.seq, s.hidden, s.headDim)
         func w(_ name: String) -> [Double] { fp.decode(server[name]!) }
         func linear(_ x: [Double], rows: Int, k: Int, _ wt: [Double], _ bias: [Double], n m: Int) -> [Double] {
             var out = [Double](repeating: 0, count: rows * m)
@@ -359,12 +391,13 @@ extension EncoderProgram {
         let valid = s.validLength ?? n
         var x = fp.decode(client["x"]!)
         for l in 0..<s.layers {
-            let qkv = linear(x, rows: n, k: h, w("\(l).qkv.w"), w("\(l).qkv.b"), n: 3 * h)
-            var ctx = [Double](repeating: 0, count: n * h)
+            let (a, aw, ff) = (s.heads(l), s.attentionWidth(l), s.intermediate(l))
+            let qkv = linear(x, rows: n, k: h, w("\(l).qkv.w"), w("\(l).qkv.b"), n: 3 * aw)
+            var ctx = [Double](repeating: 0, count: n * aw)
             for head in 0..<a {
                 for i in 0..<n {
                     var sc = (0..<n).map { j in
-                        (0..<d).reduce(0.0) { $0 + qkv[i * 3 * h + head * d + $1] * qkv[j * 3 * h + h + head * d + $1] }
+                        (0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qkv[j * 3 * aw + aw + head * d + $1] }
                     }
                     switch s.softmax {
                     case .exact:
@@ -375,11 +408,11 @@ extension EncoderProgram {
                     }
                     let z = sc.reduce(0, +)
                     for e in 0..<d {
-                        ctx[i * h + head * d + e] = (0..<valid).reduce(0.0) { $0 + sc[$1] / z * qkv[$1 * 3 * h + 2 * h + head * d + e] }
+                        ctx[i * aw + head * d + e] = (0..<valid).reduce(0.0) { $0 + sc[$1] / z * qkv[$1 * 3 * aw + 2 * aw + head * d + e] }
                     }
                 }
             }
-            let att = linear(ctx, rows: n, k: h, w("\(l).out.w"), w("\(l).out.b"), n: h)
+            let att = linear(ctx, rows: n, k: aw, w("\(l).out.w"), w("\(l).out.b"), n: h)
             let x1 = layerNorm(zip(x, att).map { $0 + $1 }, w("\(l).ln1.g"), w("\(l).ln1.b"))
             let f1 = linear(x1, rows: n, k: h, w("\(l).ffn1.w"), w("\(l).ffn1.b"), n: ff)
             let g = f1.map { v -> Double in

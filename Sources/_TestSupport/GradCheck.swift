@@ -1,6 +1,5 @@
 import Testing
 import Tensor
-import _TestSupport
 
 /// Finite-difference gradient check: backpropagates a random projection
 /// `L = sum(w * f(inputs))` and compares each input's gradient with central
@@ -11,7 +10,7 @@ import _TestSupport
 /// For a straight-through estimator the backward rule is, by design, not the
 /// derivative of `f` but of a smooth `surrogate` (e.g. a clamp for rounding):
 /// pass it and the numeric side differentiates the surrogate instead.
-func checkGradients(
+public func checkGradients(
     _ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3, seed: UInt64 = 7,
     surrogate: (([Tensor]) -> Tensor)? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ f: ([Tensor]) -> Tensor
@@ -44,6 +43,6 @@ func checkGradients(
 }
 
 /// A leaf tensor of normal samples that requires a gradient.
-func param(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
+public func param(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
     Tensor.randn(shape, std: std, rng: SeededGenerator(seed: seed), requiresGrad: true)
 }
