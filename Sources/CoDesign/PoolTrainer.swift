@@ -20,9 +20,15 @@ public struct PoolSummaryEntry: Codable, Sendable {
     /// The cost model's prediction for one query at the bucket holding the training max length (nil for
     /// variants the secure runtime does not run).
     public var predicted: PredictedCost?
+    /// With `train-pool --measure N`: the cost model's mean over the first N test sentences, and the
+    /// means measured by secure sessions on the same sentences (`--net none` and `--net lan`).
+    public var predictedMean: MeanCost?, measured: MeanCost?
+    /// The pruned structure (heads and feed-forward width per layer), when the member was pruned.
+    public var layerHeads: [Int]?, layerIntermediate: [Int]?
 
     enum CodingKeys: String, CodingKey {
-        case name, file, params, variant, predicted
+        case name, file, params, variant, predicted, measured
+        case predictedMean = "predicted_mean", layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
         case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", ringBits = "ring_bits"
         case bestEpoch = "best_epoch", trainSeconds = "train_seconds"
     }
@@ -63,6 +69,8 @@ public final class PoolTrainer {
     public var progress: ((TrainingProgress) -> Void)?
     /// Informational messages (data loading, skipped members) for stderr.
     public var note: ((String) -> Void)?
+    /// When set, every member is measured under MPC after the pool is trained (`measured` in the summary).
+    public var measurement: PoolMeasurement?
 
     public init(config: PoolConfig, outDir: URL) {
         self.config = config
@@ -101,14 +109,32 @@ public final class PoolTrainer {
                                        doLowerCase: initial.doLowerCase, data: cache[key]!, resume: resume)
                 try? FileManager.default.removeItem(at: tuner.stateURL)
             }
+            let a = result.config.architecture
             entries.append(PoolSummaryEntry(
                 name: result.name, file: "pool/\(result.name).h5", devAccuracy: result.devAccuracy,
                 testAccuracy: result.testAccuracy, params: result.parameters,
                 variant: "\(result.config.variant.softmax)/\(result.config.variant.activation)",
                 ringBits: result.config.quantization.ringBits, bestEpoch: result.bestEpoch, trainSeconds: result.seconds,
-                predicted: PredictedCost.of(result.config, maxLength: member.training.maxLength ?? task.defaultMaxLength)))
-            let summary = PoolSummary(task: task.name, models: entries)
-            try writeSummary(summary)
+                predicted: PredictedCost.of(result.config, maxLength: member.training.maxLength ?? task.defaultMaxLength),
+                layerHeads: a.isPruned ? (0..<a.layers).map { a.heads(inLayer: $0) } : nil,
+                layerIntermediate: a.isPruned ? (0..<a.layers).map { a.intermediate(inLayer: $0) } : nil))
+            try writeSummary(PoolSummary(task: task.name, models: entries))
+        }
+        if let measurement {
+            let texts = splits.test.isEmpty ? splits.dev.map(\.text) : splits.test.map(\.text)
+            for i in entries.indices {
+                note?("\(entries[i].name): measuring the secure cost of \(min(measurement.count, texts.count)) test sentences (--net none, lan)")
+                if let (p, m) = try measurement.measure(checkpoint: poolDir.appendingPathComponent("\(entries[i].name).h5").path, texts: texts) {
+                    entries[i].predictedMean = p
+                    entries[i].measured = m
+                    note?(String(format: "%@: measured %.3f s none, %.3f s lan (predicted %.3f, %.3f); %.0f bytes, %.1f rounds (predicted %.0f, %.1f)",
+                                 entries[i].name, m.secondsNone, m.secondsLan, p.secondsNone, p.secondsLan, m.onlineBytes, m.rounds,
+                                 p.onlineBytes, p.rounds))
+                } else {
+                    note?("\(entries[i].name): its variant has no secure implementation; not measured")
+                }
+                try writeSummary(PoolSummary(task: task.name, models: entries))
+            }
         }
         return PoolSummary(task: task.name, models: entries)
     }

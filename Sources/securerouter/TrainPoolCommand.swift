@@ -24,6 +24,9 @@ struct TrainPoolCommand: ParsableCommand {
     @Flag(help: "Continue an interrupted run: skip finished members, resume the interrupted one from its last saved step.")
     var resume = false
 
+    @Option(help: ArgumentHelp("After training, run each member's first N test sentences under MPC (three processes, --net none and lan) and record `measured` and `predicted_mean` in the summary.", valueName: "N"))
+    var measure: Int?
+
     @OptionGroup var progressOptions: ProgressOptions
     @OptionGroup var json: JSONOutputOptions
 
@@ -34,6 +37,12 @@ struct TrainPoolCommand: ParsableCommand {
         let trainer = PoolTrainer(config: pool, outDir: URL(fileURLWithPath: outDir))
         let line = ProgressLine(enabled: !progressOptions.quiet)
         trainer.note = { if !progressOptions.quiet { printErr("train-pool: " + $0) } }
+        if let n = measure {
+            guard n >= 1 else { throw ValidationError("--measure must be at least 1, got \(n)") }
+            var m = PoolMeasurement(executable: selfExecutable(), count: n)
+            m.progress = { line.update($0) }
+            trainer.measurement = m
+        }
         trainer.progress = { p in
             if let dev = p.devAccuracy {
                 line.finish(String(format: "%@ epoch %d/%d: train loss %.4f, dev accuracy %.2f%%",

@@ -19,7 +19,7 @@ import Testing
                 prune: {lambda: 0.3, ffn_group: 16, gate_lr_scale: 300, net: lan}
             """
         try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
-        let r = try CLI.run(["train-pool", "--config", "p.yaml", "--out", "pruned"], cwd: dir)
+        let r = try CLI.run(["train-pool", "--config", "p.yaml", "--out", "pruned", "--measure", "4"], cwd: dir)
         #expect(r.status == 0, "train-pool failed:\n\(r.stderr)")
         #expect(r.stderr.contains("pruned:"), "no pruning progress line:\n\(r.stderr)")
         let summary = try SecureEvalTests.json(dir.appendingPathComponent("pruned/pool_summary.json"))
@@ -29,6 +29,12 @@ import Testing
         let bytes = try #require(predicted["online_bytes"] as? Int)
         #expect(bytes < 696_232, "pruned model still costs \(bytes) bytes")
 
+        // --measure: the pruned member ran under MPC (--net none and lan) and cost exactly the predicted bytes and rounds.
+        let measured = try #require(model["measured"] as? [String: Any]), mean = try #require(model["predicted_mean"] as? [String: Any])
+        #expect(measured["queries"] as? Int == 4 && mean["queries"] as? Int == 4)
+        #expect(measured["online_bytes"] as? Double == mean["online_bytes"] as? Double && measured["rounds"] as? Double == mean["rounds"] as? Double,
+                "measured \(measured), predicted \(mean)")
+        #expect((measured["seconds_lan"] as? Double ?? 0) > (measured["seconds_none"] as? Double ?? 0))
         let i = try CLI.run(["inspect", "pruned/pool/tiny.h5", "--json", "-"], cwd: dir)
         let arch = try #require(((try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])?["models"]
             as? [[String: Any]])?.first?["architecture"] as? [String: Any])
