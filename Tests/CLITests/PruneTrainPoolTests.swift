@@ -44,6 +44,11 @@ import Testing
         #expect(layers < 2 || heads.reduce(0, +) < 4 || widths.reduce(0, +) < 128, "nothing was pruned: \(arch)")
         #expect(widths.allSatisfy { $0 % 16 == 0 }, "widths are whole groups: \(widths)")
 
+        if Python.hasH5py {  // h5py + NumPy read the per-layer shapes and compute the same logits
+            let diff = try TrainPoolTests.numpyLogitDifference(dir.appendingPathComponent("pruned/pool/tiny.h5").path, in: dir)
+            #expect(diff <= 1e-4, "NumPy BERT vs predict on the pruned checkpoint: \(diff)")
+        }
+
         let e = try CLI.run(["secure-eval", "--bundle", "pruned/pool/tiny.h5", "--task", "mr", "--split", "test", "--json", "out.json",
                              "--quiet"], cwd: dir)
         #expect(e.status == 0, "secure-eval failed:\n\(e.stderr)")

@@ -72,8 +72,9 @@ class NumpyBert:
              + w["bert.embeddings.position_embeddings.weight"][:s]
              + w["bert.embeddings.token_type_embeddings.weight"][0])
         x = self.ln(x, "bert.embeddings.LayerNorm")
-        heads, d = a["heads"], a["hidden"] // a["heads"]
+        d = a["hidden"] // a["heads"]
         for layer in range(a["layers"]):
+            heads = a.get("layer_heads", [a["heads"]] * a["layers"])[layer]  # pruned models list per-layer heads
             p = f"bert.encoder.layer.{layer}."
             q, k, v = (self.linear(x, p + f"attention.self.{n}").reshape(s, heads, d).transpose(1, 0, 2)
                        for n in ("query", "key", "value"))                     # [A, S, D]
