@@ -1,4 +1,5 @@
 import CoDesign
+import Foundation
 import Testing
 import Transformer
 
@@ -29,6 +30,39 @@ import Transformer
         #expect(c.models[0].softmax == .exact && c.models[0].activation == .gelu)
         #expect(c.models[1].softmax == .twoQuad && c.models[1].activation == .quad)
         #expect(c.models[1].training.batchSize == 8 && c.models[1].training.epochs == 2)
+    }
+
+    /// Every config shipped in configs/ parses, and the pool configs have at least four members, pruned
+    /// and polynomial ones among them (issue 5).
+    @Test func shippedConfigsParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("configs")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 6)
+        for f in files {
+            let c = try PoolConfig.load(path: dir.appendingPathComponent(f).path)
+            if f.hasPrefix("pool-") {
+                #expect(c.models.count >= 4, "\(f)")
+                #expect(c.models.contains { $0.prune != nil } && c.models.contains { $0.softmax == .twoQuad }, "\(f)")
+            }
+        }
+        #expect(Set(files.filter { $0.hasPrefix("pool-") }) == ["pool-mr.yaml", "pool-imdb.yaml", "pool-r8.yaml", "pool-trec.yaml"])
+    }
+
+    @Test func pruneKeysAndErrors() throws {
+        let ok = try PoolConfig.parse(yaml: "task: mr\nmodels: [{name: a, prune: {lambda: 2, net: wan, heads: false, ffn_group: 32, warmup: 0.5}}]\n")
+        let p = try #require(ok.models[0].prune)
+        #expect(p.lambda == 2 && p.network == "wan" && !p.heads && p.ffn && p.layers && p.ffnGroup == 32 && p.warmup == 0.5)
+        for (yaml, fragment) in [
+            ("task: mr\nmodels: [{name: a, prune: {net: lan}}]\n", "needs 'lambda'"),
+            ("task: mr\nmodels: [{name: a, prune: {lambda: 1, net: dsl}}]\n", "must be none, lan or wan"),
+            ("task: mr\nmodels: [{name: a, prune: {lambda: 1, heads: yes please}}]\n", "must be true or false"),
+            ("task: mr\nmodels: [{name: a, prune: {lambda: 1, heads: false, ffn: false, layers: false}}]\n", "nothing to prune"),
+            ("task: mr\nmodels: [{name: a, prune: {lambda: 1, gates: 3}}]\n", "unknown key 'models[0].prune.gates'"),
+        ] {
+            #expect(throws: (any Error).self) { try PoolConfig.parse(yaml: yaml, file: "c.yaml") }
+            do { _ = try PoolConfig.parse(yaml: yaml, file: "c.yaml") } catch { #expect("\(error)".contains(fragment), "got '\(error)'") }
+        }
     }
 
     @Test(arguments: [
