@@ -1,0 +1,110 @@
+import Foundation
+
+/// The decision rule: for each query, the member maximising `utility − lambda · cost`, where cost is
+/// the member's predicted secure seconds at the query's public length bucket.
+public enum DecisionRule {
+    /// Index of the chosen member (the first on ties).
+    public static func choose(utilities u: [Double], costs c: [Double], lambda: Double) -> Int {
+        var best = 0, bestScore = -Double.infinity
+        for m in u.indices {
+            let s = u[m] - lambda * c[m]
+            if s > bestScore { best = m; bestScore = s }
+        }
+        return best
+    }
+}
+
+/// Routed accuracy and cost of one lambda on one split.
+public struct SweepPoint: Codable, Sendable, Equatable {
+    public var lambda: Double
+    public var accuracy: Double
+    /// Mean predicted seconds per query of the chosen members.
+    public var seconds: Double
+    /// How many queries went to each member (in pool order).
+    public var histogram: [Int]
+}
+
+/// One split's routing problem: per query the members' correctness, costs and predicted utilities.
+public struct RoutingData {
+    public var correct: [[Bool]]
+    public var costs: [[Double]]
+    public var utilities: [[Double]]
+
+    public init(correct: [[Bool]], costs: [[Double]], utilities: [[Double]]) {
+        self.correct = correct
+        self.costs = costs
+        self.utilities = utilities
+    }
+
+    public var count: Int { correct.count }
+
+    /// Routed accuracy, mean cost and histogram at `lambda`.
+    public func evaluate(lambda: Double) -> SweepPoint {
+        let members = correct.first?.count ?? 0
+        var right = 0, seconds = 0.0, hist = [Int](repeating: 0, count: members)
+        for i in 0..<count {
+            let m = DecisionRule.choose(utilities: utilities[i], costs: costs[i], lambda: lambda)
+            if correct[i][m] { right += 1 }
+            seconds += costs[i][m]
+            hist[m] += 1
+        }
+        let n = Double(max(count, 1))
+        return SweepPoint(lambda: lambda, accuracy: Double(right) / n, seconds: seconds / n, histogram: hist)
+    }
+
+    /// Member `m` alone on every query.
+    public func member(_ m: Int) -> (accuracy: Double, seconds: Double) {
+        let n = Double(max(count, 1))
+        return (Double(correct.filter { $0[m] }.count) / n, costs.map { $0[m] }.reduce(0, +) / n)
+    }
+
+    /// The oracle router: the cheapest member that is right, or the cheapest member when none is.
+    public func oracle() -> (accuracy: Double, seconds: Double) {
+        var right = 0, seconds = 0.0
+        for i in 0..<count {
+            let order = costs[i].indices.sorted { costs[i][$0] < costs[i][$1] }
+            if let m = order.first(where: { correct[i][$0] }) {
+                right += 1
+                seconds += costs[i][m]
+            } else {
+                seconds += costs[i][order[0]]
+            }
+        }
+        let n = Double(max(count, 1))
+        return (Double(right) / n, seconds / n)
+    }
+}
+
+/// Chooses lambda on (cross-fitted) dev data: the least expected cost whose routed accuracy is within
+/// `maxDrop` of the best single member's, or 0 (pure utility) when no lambda reaches it.
+public enum LambdaChoice {
+    /// The lambdas swept: 0 and 61 log-spaced values from 1e-3 to 1e3 per second.
+    public static let grid: [Double] = [0] + (0...60).map { Foundation.pow(10, -3 + Double($0) / 10) }
+
+    public static func choose(_ dev: RoutingData, maxDrop: Double) -> (lambda: Double, sweep: [SweepPoint]) {
+        let sweep = grid.map { dev.evaluate(lambda: $0) }
+        let best = (0..<(dev.correct.first?.count ?? 0)).map { dev.member($0).accuracy }.max() ?? 0
+        let ok = sweep.filter { $0.accuracy >= best - maxDrop - 1e-12 }
+        let pick = ok.min { ($0.seconds, -$0.lambda) < ($1.seconds, -$1.lambda) }
+        return (pick?.lambda ?? 0, sweep)
+    }
+}
+
+/// K-fold cross-fitting: each fold's utilities come from a predictor trained on the other folds, so
+/// the lambda chosen on them sees honest (out-of-sample) utilities.
+public enum CrossFitting {
+    /// Fold of row `i` (deterministic, interleaved).
+    public static func fold(_ i: Int, folds: Int) -> Int { i % folds }
+
+    /// Out-of-fold predictions: `fit(trainRows)` returns a predictor applied to the held-out rows.
+    public static func outOfFold(count: Int, folds: Int, fit: ([Int]) -> ([Int]) -> [[Double]]) -> [[Double]] {
+        var out = [[Double]](repeating: [], count: count)
+        for k in 0..<folds {
+            let held = (0..<count).filter { fold($0, folds: folds) == k }
+            let train = (0..<count).filter { fold($0, folds: folds) != k }
+            let predict = fit(train)
+            for (i, u) in zip(held, predict(held)) { out[i] = u }
+        }
+        return out
+    }
+}

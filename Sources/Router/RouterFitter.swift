@@ -1,0 +1,274 @@
+import Foundation
+import Checkpoint
+import CoDesign
+import CostModel
+import MPC
+import SecureInference
+import Tensor
+import TextData
+import Transformer
+
+/// `fit-router` settings (YAML keys in parentheses; see docs/router.md).
+public struct RouterFitOptions: Sendable {
+    /// Hidden width of the MLP (`hidden`).
+    public var hidden = 64
+    /// Full-batch AdamW epochs (`epochs`), learning rate (`lr`), weight decay (`weight_decay`).
+    public var epochs = 400, learningRate: Float = 3e-3, weightDecay: Float = 0.01
+    /// Cross-fitting folds on dev (`folds`).
+    public var folds = 5
+    /// Routed dev accuracy may be at most this far below the best member's (`max_drop`, 0.005 = 0.5 points).
+    public var maxDrop = 0.005
+    /// Network whose predicted seconds price the members (`net`: none, lan, wan).
+    public var network = "lan"
+    /// Features: the [CLS] state after this many layers (`feature_layers`) of this member (`feature_member`,
+    /// default the cheapest), so that the work is reused when that member is chosen.
+    public var featureLayers = 1
+    public var featureMember: String?
+    public var seed: UInt64 = 7
+
+    public init() {}
+}
+
+/// Everything `fit-router` measured and chose (written into the router file's config and the report).
+public struct RouterReport: Codable, Sendable {
+    public struct Member: Codable, Sendable {
+        public var name: String
+        public var devAccuracy: Double, testAccuracy: Double
+        /// Mean predicted seconds per query on test (at each query's bucket).
+        public var testSeconds: Double
+        /// Predicted seconds per bucket.
+        public var seconds: [String: Double]
+    }
+    public var task: String
+    public var members: [Member]
+    public var featureMember: String, featureLayers: Int
+    public var network: String
+    public var lambda: Double
+    public var maxDrop: Double
+    public var folds: Int
+    /// Out-of-fold dev sweep (what lambda was chosen on) and the final router's test sweep.
+    public var devSweep: [SweepPoint], testSweep: [SweepPoint]
+    /// The chosen lambda on test, the oracle router and the most accurate (on dev) member on test.
+    public var chosen: SweepPoint
+    public var oracleAccuracy: Double, oracleSeconds: Double
+    public var bestMember: String
+
+    enum CodingKeys: String, CodingKey {
+        case task, members, network, lambda, folds, chosen
+        case featureMember = "feature_member", featureLayers = "feature_layers", maxDrop = "max_drop"
+        case devSweep = "dev_sweep", testSweep = "test_sweep", oracleAccuracy = "oracle_accuracy"
+        case oracleSeconds = "oracle_seconds", bestMember = "best_member"
+    }
+}
+
+extension RouterReport.Member {
+    enum CodingKeys: String, CodingKey {
+        case name, seconds
+        case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", testSeconds = "test_seconds"
+    }
+}
+
+/// The `config` attribute of a router file (DESIGN §4): what runs the router and how it decides.
+public struct RouterConfig: Codable, Sendable {
+    public static let currentFormatVersion = 1
+    public var formatVersion = RouterConfig.currentFormatVersion
+    public var kind = "router"
+    /// Pool members in the order of the router's outputs.
+    public var models: [String]
+    public var featureMember: String, featureLayers: Int
+    public var hidden: Int
+    public var lambda: Double
+    public var network: String
+    /// Predicted seconds of each member per length bucket (`cost_table[name][bucket]`).
+    public var costTable: [String: [String: Double]]
+    public var report: RouterReport
+
+    enum CodingKeys: String, CodingKey {
+        case kind, models, hidden, lambda, network, report
+        case formatVersion = "format_version", featureMember = "feature_member", featureLayers = "feature_layers"
+        case costTable = "cost_table"
+    }
+}
+
+/// Fits the router of a trained pool (`train-pool` output directory): honest correctness labels on dev
+/// (members are trained on train only; the dev split only picked their best epoch), K-fold cross-fitted
+/// utilities to choose lambda, a final predictor on all of dev, and the test split for the report.
+public final class RouterFitter {
+    public let poolDir: URL
+    public let dataDir: String
+    public var options: RouterFitOptions
+    public var note: ((String) -> Void)?
+
+    public init(poolDir: URL, dataDir: String = "datasets", options: RouterFitOptions = RouterFitOptions()) {
+        self.poolDir = poolDir
+        self.dataDir = dataDir
+        self.options = options
+    }
+
+    struct Member {
+        var name: String
+        var model: BertForSequenceClassification
+        var config: CheckpointConfig
+        var tokenizer: WordPieceTokenizer
+        var shape: SecureBertShape
+    }
+
+    /// Fits and returns the router (folded weights) and its config.
+    public func run() throws -> (network: UtilityNetwork, config: RouterConfig) {
+        let summaryURL = poolDir.appendingPathComponent("pool_summary.json")
+        guard let data = FileManager.default.contents(atPath: summaryURL.path) else {
+            throw RouterError("\(summaryURL.path) not found: --pool must be a train-pool output directory")
+        }
+        let summary: PoolSummary
+        do { summary = try JSONDecoder().decode(PoolSummary.self, from: data) } catch {
+            throw RouterError("\(summaryURL.path) is not a pool summary: \(error)")
+        }
+        guard summary.models.count >= 2 else { throw RouterError("the pool has \(summary.models.count) member(s); routing needs at least 2") }
+        let members = try summary.models.map { e -> Member in
+            let path = poolDir.appendingPathComponent(e.file).path
+            let ckpt = try ModelCheckpoint.read(from: path)
+            let model = try BertForSequenceClassification.load(checkpoint: ckpt, path: path)
+            let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
+            let shape: SecureBertShape
+            do { shape = try SecureBertWeights.shape(of: config) } catch {
+                throw RouterError("\(e.name): \(error); every routed member must run under MPC")
+            }
+            return Member(name: e.name, model: model, config: config,
+                          tokenizer: try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase), shape: shape)
+        }
+        let task = try TaskInfo.named(summary.task)
+        let dir = URL(fileURLWithPath: dataDir).appendingPathComponent(task.name)
+        func read(_ split: String) throws -> [Example] {
+            let url = dir.appendingPathComponent("\(split).tsv")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw RouterError("\(url.path) not found; run `securerouter data fetch --task \(task.name)` or pass --data-dir")
+            }
+            return try DatasetReader(task: task).read(url)
+        }
+        let dev = try read("dev"), test = try read("test")
+        guard let network = NetworkProfile(name: options.network) else { throw RouterError("unknown network '\(options.network)'") }
+
+        // Costs: predicted seconds of every member at every bucket.
+        let table = members.map { m in
+            Dictionary(uniqueKeysWithValues: LengthBuckets.usable(maxPosition: m.shape.maxPosition).map { b in
+                (b, CostModel.seconds(CostModel.total(CostModel.bertQuery(m.shape.encoder(seq: b), vocab: m.shape.vocab)), network: network))
+            })
+        }
+        func costs(_ xs: [Example]) -> [[Double]] {
+            xs.map { x in
+                members.indices.map { i in
+                    let n = members[i].tokenizer.encode(x.text, maxLength: LengthBuckets.usable(maxPosition: members[i].shape.maxPosition).last!).count
+                    let b = LengthBuckets.bucket(for: n)
+                    return table[i][b] ?? table[i].values.max()!
+                }
+            }
+        }
+
+        // Correctness of every member (plaintext float, as each member was trained).
+        func correctness(_ xs: [Example], split: String) -> [[Bool]] {
+            var out = [[Bool]](repeating: [], count: xs.count)
+            for m in members {
+                note?("\(m.name): plaintext predictions on \(split) (\(xs.count) examples)")
+                let batcher = Batcher(examples: xs, tokenizer: m.tokenizer, maxLength: m.config.maxLength ?? task.defaultMaxLength, batchSize: 64)
+                let logits = Evaluation.logits(model: m.model, data: batcher, batchSize: 64)
+                for (i, (l, x)) in zip(logits, xs).enumerated() { out[i].append(Evaluation.argmax(l) == x.label) }
+            }
+            return out
+        }
+
+        // Features: the [CLS] state after `featureLayers` layers of the feature member.
+        let cheapest = members.indices.min { table[$0][32] ?? 0 < table[$1][32] ?? 0 }!
+        let fi: Int
+        if let name = options.featureMember {
+            guard let i = members.firstIndex(where: { $0.name == name }) else {
+                throw RouterError("feature member '\(name)' is not in the pool (\(members.map(\.name).joined(separator: ", ")))")
+            }
+            fi = i
+        } else {
+            fi = cheapest
+        }
+        let fm = members[fi]
+        guard (1...fm.model.config.layers).contains(options.featureLayers) else {
+            throw RouterError("feature_layers \(options.featureLayers): \(fm.name) has \(fm.model.config.layers) layer(s)")
+        }
+        func features(_ xs: [Example], split: String) -> [[Float]] {
+            note?("router features on \(split): [CLS] after \(options.featureLayers) layer(s) of \(fm.name)")
+            let batcher = Batcher(examples: xs, tokenizer: fm.tokenizer, maxLength: fm.config.maxLength ?? task.defaultMaxLength, batchSize: 64)
+            return RouterFeatures.extract(model: fm.model, data: batcher, layers: options.featureLayers)
+        }
+
+        let devCorrect = correctness(dev, split: "dev"), testCorrect = correctness(test, split: "test")
+        let devFeatures = features(dev, split: "dev"), testFeatures = features(test, split: "test")
+        let devCosts = costs(dev), testCosts = costs(test)
+        let o = options
+        func fit(_ rows: [Int]) -> UtilityNetwork {
+            let net = UtilityNetwork(features: devFeatures[0].count, hidden: o.hidden, members: members.count, seed: o.seed)
+            net.train(features: rows.map { devFeatures[$0] }, correct: rows.map { devCorrect[$0] }, epochs: o.epochs,
+                      learningRate: o.learningRate, weightDecay: o.weightDecay)
+            return net
+        }
+        note?("cross-fitting the utility predictor on dev (\(o.folds) folds)")
+        let oof = CrossFitting.outOfFold(count: dev.count, folds: o.folds) { train in
+            let net = fit(train)
+            return { held in net.utilities(held.map { devFeatures[$0] }) }
+        }
+        let devData = RoutingData(correct: devCorrect, costs: devCosts, utilities: oof)
+        let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
+        note?("fitting the final predictor on all of dev; lambda = \(lambda)")
+        let final = fit(Array(0..<dev.count)).folded()
+        let testData = RoutingData(correct: testCorrect, costs: testCosts, utilities: final.utilities(testFeatures))
+        let testSweep = LambdaChoice.grid.map { testData.evaluate(lambda: $0) }
+        let oracle = testData.oracle()
+        let best = members.indices.max { devData.member($0).accuracy < devData.member($1).accuracy }!
+        let report = RouterReport(
+            task: task.name,
+            members: members.indices.map { i in
+                RouterReport.Member(name: members[i].name, devAccuracy: devData.member(i).accuracy, testAccuracy: testData.member(i).accuracy,
+                                    testSeconds: testData.member(i).seconds,
+                                    seconds: Dictionary(uniqueKeysWithValues: table[i].map { ("\($0.key)", $0.value) }))
+            },
+            featureMember: fm.name, featureLayers: o.featureLayers, network: o.network, lambda: lambda, maxDrop: o.maxDrop, folds: o.folds,
+            devSweep: devSweep, testSweep: testSweep, chosen: testData.evaluate(lambda: lambda),
+            oracleAccuracy: oracle.accuracy, oracleSeconds: oracle.seconds, bestMember: members[best].name)
+        let config = RouterConfig(models: members.map(\.name), featureMember: fm.name, featureLayers: o.featureLayers, hidden: o.hidden,
+                                  lambda: lambda, network: o.network, costTable: report.members.reduce(into: [:]) { $0[$1.name] = $1.seconds },
+                                  report: report)
+        return (final, config)
+    }
+
+    /// The router file (DESIGN §4): `weights/router.fc{1,2}.{weight,bias}` and the `config` attribute.
+    public static func checkpoint(_ net: UtilityNetwork, config: RouterConfig) throws -> ModelCheckpoint {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try enc.encode(config), as: UTF8.self)
+        var weights = [String: StoredTensor]()
+        for (name, t) in net.namedParameters() { weights[name] = StoredTensor(shape: t.shape, data: t.data) }
+        return ModelCheckpoint(configJSON: json, weights: weights)
+    }
+}
+
+/// Router features computed in plaintext exactly as the secure runtime will: the [CLS] row of the
+/// hidden states after the first `layers` encoder layers of a pool member.
+public enum RouterFeatures {
+    public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int) -> [[Float]] {
+        var out = [[Float]](repeating: [], count: data.count)
+        let h = model.config.hidden
+        let byLength = data.encodings.indices.sorted { data.encodings[$0].count < data.encodings[$1].count }
+        Tensor.withNoGrad {
+            for lo in stride(from: 0, to: byLength.count, by: 64) {
+                let idx = Array(byLength[lo..<min(lo + 64, byLength.count)])
+                let batch = data.makeBatch(idx).encoded
+                let state = model.trace(batch, training: false).hiddenStates[layers]   // [B, S, H]
+                let s = batch.seqLen
+                for (row, i) in idx.enumerated() { out[i] = Array(state.data[(row * s * h)..<(row * s * h + h)]) }
+            }
+        }
+        return out
+    }
+}
+
+/// A router that cannot be fitted (the message says why).
+public struct RouterError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
