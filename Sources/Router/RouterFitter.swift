@@ -258,7 +258,13 @@ public enum RouterFeatures {
             for lo in stride(from: 0, to: byLength.count, by: 64) {
                 let idx = Array(byLength[lo..<min(lo + 64, byLength.count)])
                 let batch = data.makeBatch(idx).encoded
-                let state = model.trace(batch, training: false).hiddenStates[layers]   // [B, S, H]
+                // Embedding and the first `layers` layers only, as the secure router runs them.
+                let rng = SeededGenerator(seed: 0)
+                let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
+                var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)   // [B, S, H]
+                for layer in model.encoder.layers.prefix(layers) {
+                    state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
+                }
                 let s = batch.seqLen
                 for (row, i) in idx.enumerated() { out[i] = Array(state.data[(row * s * h)..<(row * s * h + h)]) }
             }
