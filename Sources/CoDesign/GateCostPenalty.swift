@@ -37,7 +37,7 @@ public struct GateCostPenalty {
                              classes: c.numLabels, softmax: softmax, activation: activation, layerHeads: heads, layerIntermediate: widths)
             }
             func seconds(_ sections: [String: Cost]) -> Double { CostModel.seconds(CostModel.total(sections), network: network) }
-            let heads = (0..<c.layers).map { c.heads(inLayer: $0) }, widths = (0..<c.layers).map { c.intermediate(inLayer: $0) }
+            let heads = c.headsPerLayer, widths = c.intermediatePerLayer
             let whole = shape(heads: heads, widths: widths)
             let total = seconds(CostModel.bertQuery(whole, vocab: c.vocabSize))
             var layerSum = 0.0

@@ -116,8 +116,8 @@ public final class PoolTrainer {
                 variant: "\(result.config.variant.softmax)/\(result.config.variant.activation)",
                 ringBits: result.config.quantization.ringBits, bestEpoch: result.bestEpoch, trainSeconds: result.seconds,
                 predicted: PredictedCost.of(result.config, maxLength: member.training.maxLength ?? task.defaultMaxLength),
-                layerHeads: a.isPruned ? (0..<a.layers).map { a.heads(inLayer: $0) } : nil,
-                layerIntermediate: a.isPruned ? (0..<a.layers).map { a.intermediate(inLayer: $0) } : nil))
+                layerHeads: a.isPruned ? a.headsPerLayer : nil,
+                layerIntermediate: a.isPruned ? a.intermediatePerLayer : nil))
             try writeSummary(PoolSummary(task: task.name, models: entries))
         }
         if let measurement {

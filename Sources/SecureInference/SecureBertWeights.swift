@@ -40,8 +40,8 @@ public struct SecureBertWeights: Sendable {
                                     classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
                                     activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
         if a.isPruned {
-            shape.layerHeads = (0..<a.layers).map { a.heads(inLayer: $0) }
-            shape.layerIntermediate = (0..<a.layers).map { a.intermediate(inLayer: $0) }
+            shape.layerHeads = a.headsPerLayer
+            shape.layerIntermediate = a.intermediatePerLayer
         }
         return shape
     }
@@ -87,8 +87,8 @@ public struct SecureBertWeights: Sendable {
         let pruned = c.isPruned
         let shape = EncoderShape(layers: c.layers, hidden: h, heads: c.heads, intermediate: c.intermediate, seq: 1,
                                  classes: c.numLabels, layerNormEps: Double(c.layerNormEps),
-                                 layerHeads: pruned ? (0..<c.layers).map { c.heads(inLayer: $0) } : nil,
-                                 layerIntermediate: pruned ? (0..<c.layers).map { c.intermediate(inLayer: $0) } : nil)
+                                 layerHeads: pruned ? c.headsPerLayer : nil,
+                                 layerIntermediate: pruned ? c.intermediatePerLayer : nil)
         encoder = EncoderWeights(shape: shape, layers: layers, clsW: t("classifier.weight"), clsB: v("classifier.bias"))
         poolW = t("bert.pooler.dense.weight")
         poolB = v("bert.pooler.dense.bias")

@@ -58,6 +58,12 @@ public struct BertConfig: Codable, Sendable, Equatable {
     /// Feed-forward width of layer `l`.
     public func intermediate(inLayer l: Int) -> Int { layerIntermediate?[l] ?? intermediate }
 
+    /// Every layer's head count (the `layer_heads` a pruned model stores).
+    public var headsPerLayer: [Int] { (0..<layers).map { heads(inLayer: $0) } }
+
+    /// Every layer's feed-forward width (the `layer_intermediate` a pruned model stores).
+    public var intermediatePerLayer: [Int] { (0..<layers).map { intermediate(inLayer: $0) } }
+
     /// True when some layer differs from the uniform `heads`/`intermediate` shape.
     public var isPruned: Bool {
         (0..<layers).contains { heads(inLayer: $0) != heads || intermediate(inLayer: $0) != intermediate }

@@ -34,8 +34,8 @@ struct InspectCommand: ParsableCommand {
                 "vocab_size": ckpt.vocab.count,
             ]
             if a.isPruned, var arch = entry["architecture"] as? [String: Any] {
-                arch["layer_heads"] = (0..<a.layers).map { a.heads(inLayer: $0) }
-                arch["layer_intermediate"] = (0..<a.layers).map { a.intermediate(inLayer: $0) }
+                arch["layer_heads"] = a.headsPerLayer
+                arch["layer_intermediate"] = a.intermediatePerLayer
                 entry["architecture"] = arch
             }
             if let d = config.devAccuracy { entry["dev_accuracy"] = d }
@@ -47,8 +47,8 @@ struct InspectCommand: ParsableCommand {
             models.append(entry)
             if !json.usesStdout {
                 print("model \(entry["name"]!): task \(config.task) (\(config.labels.count) labels), \(a.layers) layers, hidden \(a.hidden), "
-                      + (a.isPruned ? "pruned: heads per layer \((0..<a.layers).map { a.heads(inLayer: $0) }), "
-                            + "widths \((0..<a.layers).map { a.intermediate(inLayer: $0) }) (head width \(a.headDim))"
+                      + (a.isPruned ? "pruned: heads per layer \(a.headsPerLayer), "
+                            + "widths \(a.intermediatePerLayer) (head width \(a.headDim))"
                             : "heads \(a.heads), intermediate \(a.intermediate)") + ", \(params) parameters")
                 print("  variant softmax=\(config.variant.softmax) activation=\(config.variant.activation); "
                       + "ring Z_2^\(config.quantization.ringBits), \(config.quantization.fracBits) fractional bits")
