@@ -9,15 +9,45 @@ public struct FixedPoint: Sendable, Equatable {
     public let fracBits: Int
     /// Width of the ring in bits (64 for Z_2^64).
     public let ringBits: Int
+    /// Fractional bits of server-owned weight matrices (`Party.matmulWeight`), at most `fracBits`.
+    ///
+    /// A product `x·W` carries `fracBits + weightFracBits` fractional bits before its truncation, and a local
+    /// truncation fails with probability ≈ |raw value| / 2^63 (`Party.truncate`). Weights need less
+    /// resolution than activations (13 bits: 1.2e-4, against weights of ≈ 0.05), and every bit taken off
+    /// halves the failure rate of all linear layers. Default: `min(fracBits, 13)`.
+    public let weightFracBits: Int
 
     /// - Parameters:
     ///   - fracBits: fractional bits, `0 ... ringBits - 2`.
     ///   - ringBits: ring width; 64 (Z_2^64) or 32 (Z_2^32).
-    public init(fracBits: Int = 16, ringBits: Int = 64) {
+    ///   - weightFracBits: fractional bits of weight matrices; nil: `min(fracBits, 13)`.
+    public init(fracBits: Int = 16, ringBits: Int = 64, weightFracBits: Int? = nil) {
         precondition(ringBits == 64 || ringBits == 32, "ring must be Z_2^64 or Z_2^32")
         precondition(fracBits >= 0 && fracBits <= ringBits - 2, "fracBits out of range")
         self.fracBits = fracBits
         self.ringBits = ringBits
+        self.weightFracBits = weightFracBits ?? Swift.min(fracBits, FixedPoint.defaultWeightFracBits)
+        precondition(self.weightFracBits >= 0 && self.weightFracBits <= fracBits, "weightFracBits out of range")
+    }
+
+    /// Cap of the default `weightFracBits`.
+    public static let defaultWeightFracBits = 13
+
+    /// The weight grid: this encoding with `fracBits = weightFracBits`.
+    public var weights: FixedPoint { FixedPoint(fracBits: weightFracBits, ringBits: ringBits, weightFracBits: weightFracBits) }
+
+    /// Whether a named server input is a weight matrix multiplied by `matmulWeight`, hence encoded on the
+    /// weight grid: by convention its name ends in `.w` (`0.qkv.w`, `pool.w`, `cls.w`).
+    public static func isWeightMatrix(_ name: String) -> Bool { name.hasSuffix(".w") }
+
+    /// Encodes a named server input on its grid (`weights` for weight matrices, this one otherwise).
+    public func encode(input name: String, _ xs: [Double], shape: [Int]) -> RingTensor {
+        (FixedPoint.isWeightMatrix(name) ? weights : self).encode(xs, shape: shape)
+    }
+
+    /// Decodes a named server input encoded by `encode(input:_:shape:)`.
+    public func decode(input name: String, _ t: RingTensor) -> [Double] {
+        (FixedPoint.isWeightMatrix(name) ? weights : self).decode(t)
     }
 
     /// The scale `2^fracBits`.

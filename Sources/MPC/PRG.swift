@@ -13,6 +13,13 @@ public struct PRGSeed: Sendable, Equatable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// A seed from two PRG output words (little-endian): derives the seed of a sub-stream from a shared
+    /// PRG (`Dealer.beginBranch`), so both holders of that PRG derive the same one without a message.
+    init(words: [UInt64]) {
+        precondition(words.count == 2, "a seed is two words")
+        self.bytes = WordCoding.bytes(words)
+    }
+
     /// A deterministic seed for tests: the 8-byte `value` little-endian, then zeros.
     public init(testValue value: UInt64) {
         var b = [UInt8](repeating: 0, count: 16)

@@ -3,7 +3,7 @@ import Foundation
 import MPC
 
 /// The secure runtime's arithmetic, emulated in plaintext for one model: the same fixed-point grid
-/// (weights and every truncated value rounded to 2^−f), the same approximations (GeLU, exp and tanh
+/// (weight matrices rounded to 2^−`weightFracBits`, every other weight and every truncated value to 2^−f), the same approximations (GeLU, exp and tanh
 /// splines; reciprocal and inverse square root by octave normalisation and two Newton steps from the
 /// same linear starts), the same query pre-scaling and padding, so that a disagreement between the
 /// secure and the plaintext prediction can be told apart from approximation error (`predict
@@ -23,7 +23,7 @@ public struct FixedPointEmulation: Sendable {
         scale = Double(1 << model.fracBits)
         let fp = FixedPoint(fracBits: model.fracBits), h = model.hidden
         let ring = weights.ringInputs(model, rows: min(weights.position.count / h, model.maxPosition))
-        func v(_ name: String) -> [Double] { fp.decode(ring[name]!) }
+        func v(_ name: String) -> [Double] { fp.decode(input: name, ring[name]!) }
         var r = weights
         (r.word, r.position, r.embG, r.embB, r.poolW, r.poolB) = (v("emb.word"), v("emb.pos"), v("emb.ln.g"), v("emb.ln.b"), v("pool.w"), v("pool.b"))
         (r.encoder.clsW, r.encoder.clsB) = (v("cls.w"), v("cls.b"))
@@ -37,6 +37,8 @@ public struct FixedPointEmulation: Sendable {
 
     func q(_ x: Double) -> Double { (x * scale).rounded() / scale }
     func q(_ x: [Double]) -> [Double] { x.map(q) }
+    /// A key rounded to the grid the scores' product uses (`EncoderProgram.keyShift` bits coarser).
+    func qKey(_ x: Double) -> Double { let s = scale / Double(1 << EncoderProgram.keyShift); return (x * s).rounded() / s }
 
     /// `x [m, k] · W [k, n] + b`, rounded after the product as the runtime truncates it.
     func linear(_ x: [Double], m: Int, k: Int, _ wt: [Double], _ b: [Double], n: Int) -> [Double] {
@@ -68,14 +70,15 @@ public struct FixedPointEmulation: Sendable {
         return q(1.5 * yt - 0.5 * q(xty * y2))
     }
 
-    func layerNorm(_ x: [Double], rows: Int, _ g: [Double], _ b: [Double]) -> [Double] {
-        let h = model.hidden
+    /// LayerNorm as `Party.layerNorm` with `preShift` (`d/2^shift` normalised, eps/4^shift).
+    func layerNorm(_ x: [Double], rows: Int, _ g: [Double], _ b: [Double], preShift: Int = 0) -> [Double] {
+        let h = model.hidden, k = Double(1 << preShift)
         var out = x
         for r in 0..<rows {
             let row = Array(x[(r * h)..<((r + 1) * h)])
             let mean = q(row.reduce(0, +) / Double(h))
-            let d = row.map { $0 - mean }
-            let v = q(d.reduce(0) { $0 + q($1 * $1) } / Double(h)) + q(model.layerNormEps)
+            let d = row.map { q(($0 - mean) / k) }
+            let v = q(d.reduce(0) { $0 + q($1 * $1) } / Double(h)) + q(model.layerNormEps / (k * k))
             let s = inverseSqrt(v)
             for j in 0..<h { out[r * h + j] = q(q(d[j] * g[j]) * s) + b[j] }
         }
@@ -95,7 +98,7 @@ public struct FixedPointEmulation: Sendable {
             var ctx = [Double](repeating: 0, count: n * aw)
             for head in 0..<a {
                 for i in 0..<n {
-                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qkv[j * 3 * aw + aw + head * d + $1] }) }
+                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qKey(qkv[j * 3 * aw + aw + head * d + $1]) }) }
                     var p: [Double]
                     switch model.softmax {
                     case .exact:
@@ -112,7 +115,7 @@ public struct FixedPointEmulation: Sendable {
                 }
             }
             let att = linear(ctx, m: n, k: aw, L.outW, L.outB, n: h)
-            let x1 = layerNorm(zip(x, att).map { $0 + $1 }, rows: n, L.ln1G, L.ln1B)
+            let x1 = layerNorm(zip(x, att).map { $0 + $1 }, rows: n, L.ln1G, L.ln1B, preShift: EncoderProgram.layerNormPreShift)
             let f1 = linear(x1, m: n, k: h, L.ffn1W, L.ffn1B, n: ff)
             let g = f1.map { v -> Double in
                 switch model.activation {
@@ -122,7 +125,7 @@ public struct FixedPointEmulation: Sendable {
                 }
             }
             let f2 = linear(g, m: n, k: ff, L.ffn2W, L.ffn2B, n: h)
-            x = layerNorm(zip(x1, f2).map { $0 + $1 }, rows: n, L.ln2G, L.ln2B)
+            x = layerNorm(zip(x1, f2).map { $0 + $1 }, rows: n, L.ln2G, L.ln2B, preShift: EncoderProgram.layerNormPreShift)
         }
         let pooled = linear(Array(x[0..<h]), m: 1, k: h, w.poolW, w.poolB, n: h).map { q(Approximations.tanh.evaluate($0)) }
         return linear(pooled, m: 1, k: h, w.encoder.clsW, w.encoder.clsB, n: model.classes)

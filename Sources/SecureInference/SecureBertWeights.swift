@@ -135,7 +135,7 @@ public struct SecureBertWeights: Sendable {
         out["emb.pos"] = fp.encode((0..<rows * h).map { position[$0] + tokenType0[$0 % h] }, shape: [rows, h])
         out["emb.ln.g"] = fp.encode(embG, shape: [h])
         out["emb.ln.b"] = fp.encode(embB, shape: [h])
-        out["pool.w"] = fp.encode(poolW, shape: [h, h])
+        out["pool.w"] = fp.weights.encode(poolW, shape: [h, h])
         out["pool.b"] = fp.encode(poolB, shape: [h])
         return out
     }

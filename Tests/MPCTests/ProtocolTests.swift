@@ -93,6 +93,30 @@ import Testing
         expectUniformView([r1.3[0]], plaintext: x.data + w.data, seed: seed)
     }
 
+    /// `rightShift`: y keeps f − r bits, same bytes and rounds, result within the coarser grid's rounding.
+    @Test func matmulWithRightShift() throws {
+        var rng = TestData(seed: 23)
+        let (b, m, k, n, r) = (2, 6, 32, 6, 2)
+        let xs = rng.doubles(b * m * k, range: 2), ys = rng.doubles(b * k * n, range: 3)
+        let x = fp.encode(xs, shape: [b, m, k]), y = fp.encode(ys, shape: [b, k, n])
+        let (r0, _, _) = try runTwoParties(seed: 23, deal: { try $0.matmulTriple(batch: b, m: m, k: k, n: n) }) { p in
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
+            let sy = p.share(p.id == .server ? y : nil, owner: .server, shape: y.shape)
+            let z = try p.matmul(sx, sy, rightShift: r)
+            return (try p.revealToBoth(z), p.rounds, p.peer.bytesSent)
+        }
+        #expect(r0.1 == 2 && r0.2 == 8 * (b * (m * k + k * n) + b * m * n))
+        let (xd, yd) = (fp.decode(x), fp.decode(y))
+        var ref = [Double](repeating: 0, count: b * m * n)
+        for t in 0..<b { for i in 0..<m { for p in 0..<k { for j in 0..<n {
+            ref[(t * m + i) * n + j] += xd[(t * m + i) * k + p] * yd[(t * k + p) * n + j]
+        } } } }
+        // y on a grid of 2^r ulp (truncated: off by < 2^r + 1 ulp), |x| ≤ 2, k terms; plus 2^r ulp truncation.
+        let bound = Double(k) * 2 * Double((1 << r) + 1) * ulp + Double(1 << r) * ulp
+        let err = maxAbsDiff(fp.decode(r0.0), ref)
+        #expect(err <= bound && err > 0, "matmul rightShift err \(err), bound \(bound)")
+    }
+
     /// SecureML truncation with |x| < 2^20 in fixed point after the shift: error ≤ 1 ulp on every sample.
     @Test func truncationNeverFailsOnRealisticRanges() throws {
         let seed: UInt64 = 31

@@ -23,7 +23,7 @@ struct BlockProgram: SecureProgram, Equatable {
     func syntheticInputs(for party: PartyID, seed: UInt64) -> [String: RingTensor] {
         var g = SyntheticData(seed: seed)
         if party == .client { return ["x": fixedPoint.encode(g.doubles(s * h, range: 1), shape: [s, h])] }
-        return ["w": fixedPoint.encode(g.doubles(h * h, range: 1), shape: [h, h]),
+        return ["w": fixedPoint.weights.encode(g.doubles(h * h, range: 1), shape: [h, h]),
                 "gamma": fixedPoint.encode(g.doubles(h, range: 1).map { 1 + $0 / 4 }, shape: [h]),
                 "beta": fixedPoint.encode(g.doubles(h, range: 0.5), shape: [h])]
     }
@@ -53,7 +53,7 @@ struct BlockProgram: SecureProgram, Equatable {
         let r = try Session.runInMemory(p, clientInputs: ci, serverInputs: si, options: SessionOptions(seeds: .insecureTest(5)))
         let got = FixedPoint().decode(RingTensor(shape: [p.s * p.h], data: try #require(r.client.output ?? nil)))
         let fp = FixedPoint()
-        let ref = BlockProgram.plaintext(fp.decode(ci["x"]!), fp.decode(si["w"]!), fp.decode(si["gamma"]!), fp.decode(si["beta"]!), s: p.s, h: p.h)
+        let ref = BlockProgram.plaintext(fp.decode(ci["x"]!), fp.weights.decode(si["w"]!), fp.decode(si["gamma"]!), fp.decode(si["beta"]!), s: p.s, h: p.h)
         let err = maxAbsDiff(got, ref)
         // GeLU 1.2e-3 and softmax 1e-3 propagate through LayerNorm (gain ≈ γ/σ, σ ≈ 0.3 here).
         #expect(err < 3e-2, "block error \(err)")

@@ -22,6 +22,10 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
     /// shape = [m, k, n].
     case maskedWeightTriple = 17
+    /// Start of one alternative of a secret-free branch (header only; see `Dealer.beginBranch`).
+    case branch = 28
+    /// End of that alternative (header only).
+    case branchEnd = 29
     /// Boundary between units of a program (e.g. queries; header only): lets a party read one unit's
     /// records ahead (`DealerStream.preload(through:)`) and attribute offline bytes per unit.
     case mark = 30
@@ -40,6 +44,8 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .squareScale: return "squareScale"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
+        case .branch: return "branch"
+        case .branchEnd: return "branchEnd"
         case .mark: return "mark"
         case .end: return "end"
         }

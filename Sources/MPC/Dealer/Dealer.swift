@@ -51,6 +51,30 @@ public final class Dealer: @unchecked Sendable {
         for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .mark, shape: [], payload: [])) }
     }
 
+    /// PRGs of the enclosing branches (`beginBranch` pushes, `endBranch` pops).
+    private var outerPRGs: [[PRG]] = []
+
+    /// Opens one alternative of a branch whose choice the dealer must not learn (reveal routing: the
+    /// parties open which pool member runs; the dealer deals every member, one alternative each).
+    ///
+    /// Sends a `branch` header to both parties and switches both PRGs to fresh ones seeded from the
+    /// shared PRGs, so a party that skips the alternative (`DealerStream.skipBranch`) stays in step
+    /// without expanding its randomness. Alternatives must not load weights (`maskWeight`): do that
+    /// before. Offline bytes: every alternative's, whichever runs.
+    public func beginBranch() throws {
+        for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .branch, shape: [], payload: [])) }
+        let seeds = prgs.indices.map { PRGSeed(words: prgs[$0].next(2)) }   // advances the shared PRGs
+        outerPRGs.append(prgs)
+        prgs = seeds.map { PRG(seed: $0) }
+    }
+
+    /// Closes the alternative opened by `beginBranch` and returns to the enclosing PRGs.
+    public func endBranch() throws {
+        precondition(!outerPRGs.isEmpty, "endBranch without beginBranch")
+        for p in [PartyID.client, .server] { try emit(p, DealerRecord(kind: .branchEnd, shape: [], payload: [])) }
+        prgs = outerPRGs.removeLast()
+    }
+
     /// Sends the header-only record to party 0 and the correction to party 1.
     func emitCorrection(_ kind: CorrelationKind, shape: [Int], correction: [UInt64]) throws {
         try emit(.client, DealerRecord(kind: kind, shape: shape, payload: []))
@@ -116,6 +140,51 @@ public final class DealerStream: @unchecked Sendable {
         defer { recordIndex += 1 }
         guard rec.kind == .mark else {
             throw DealerError.unexpectedRecord(party: party.description, expected: "mark", found: rec.tag, index: recordIndex)
+        }
+    }
+
+    private var outerPRGs: [PRG] = []
+
+    /// Enters the alternative of a branch that this party runs (`Dealer.beginBranch`).
+    /// - Throws: `DealerError.unexpectedRecord` if the next record is not a `branch`.
+    public func enterBranch() throws {
+        try expectHeader(.branch)
+        let seed = PRGSeed(words: prg.next(2))   // advances the shared PRG, as skipBranch does
+        outerPRGs.append(prg)
+        prg = PRG(seed: seed)
+    }
+
+    /// Leaves the alternative entered by `enterBranch` (its records must all have been consumed).
+    public func exitBranch() throws {
+        precondition(!outerPRGs.isEmpty, "exitBranch without enterBranch")
+        try expectHeader(.branchEnd)
+        prg = outerPRGs.removeLast()
+    }
+
+    /// Skips an alternative this party does not run: discards its records (nested branches included)
+    /// and draws the branch seed from the shared PRG, as the dealer did, so later records stay in step.
+    public func skipBranch() throws {
+        try expectHeader(.branch)
+        _ = prg.next(2)
+        var depth = 1
+        while depth > 0 {
+            let rec = try nextRecord()
+            recordIndex += 1
+            switch rec.kind {
+            case .branch: depth += 1
+            case .branchEnd: depth -= 1
+            case .mark, .end, .seed:
+                throw DealerError.unexpectedRecord(party: party.description, expected: "branchEnd", found: rec.tag, index: recordIndex - 1)
+            default: break
+            }
+        }
+    }
+
+    private func expectHeader(_ kind: CorrelationKind) throws {
+        let rec = try nextRecord()
+        defer { recordIndex += 1 }
+        guard rec.kind == kind else {
+            throw DealerError.unexpectedRecord(party: party.description, expected: "\(kind)", found: rec.tag, index: recordIndex)
         }
     }
 

@@ -82,7 +82,13 @@ extension Party {
     /// truncates `fracBits`. Rounds: 1. Bytes sent by each party: 8·B·(m·k + k·n). Opened: `E`, `F` to both,
     /// uniform (masked by `A`, `B`), so nothing is learned. Error: ±1 ulp per output element, with the
     /// truncation failure probability of `truncate` applied to the accumulated products.
-    public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare) throws -> ArithmeticShare {
+    ///
+    /// With `rightShift` r > 0, `y` is first truncated by r bits locally (it keeps f − r bits of resolution)
+    /// and the product by f − r: same result scale and cost, but the accumulated products, the values the
+    /// final truncation divides, are 2^r smaller, and so is its failure rate.
+    public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare, rightShift: Int = 0) throws -> ArithmeticShare {
+        precondition(rightShift >= 0 && rightShift <= fixedPoint.fracBits, "rightShift \(rightShift) out of range")
+        let y = rightShift > 0 ? truncate(y, bits: rightShift) : y
         let rank = x.shape.count
         precondition((rank == 2 || rank == 3) && y.shape.count == rank, "matmul needs 2-D or 3-D operands")
         let batch = rank == 3 ? x.shape[0] : 1
@@ -105,6 +111,6 @@ extension Party {
             for i in 0..<sc { z[bt * sc + i] = z[bt * sc + i] &+ eb[i] &+ af[i] }
         }
         let outShape = rank == 3 ? [batch, m, n] : [m, n]
-        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits)
+        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits - rightShift)
     }
 }

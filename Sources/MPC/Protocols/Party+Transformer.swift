@@ -101,13 +101,23 @@ extension Party {
     /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 8.
     /// Online bytes per element, each party: 8 + 8 + 100/H (plus 8·H once). Offline 16 + 8 per element
     /// plus 824 per row. Opened: masked values only; nothing is learned.
-    public func layerNorm(_ x: ArithmeticShare, gamma: ArithmeticShare, beta: ArithmeticShare, eps: Double = 1e-5) throws -> ArithmeticShare {
+    ///
+    /// `preShift` k > 0 normalises `d/2^k` instead of `d` (LayerNorm is scale-invariant; eps becomes eps/4^k):
+    /// the products `d²` and `d·γ`, the largest values this layer truncates, shrink by 4^k and 2^k, and so
+    /// does their truncation failure rate, at the price of k bits of resolution of `d`. The variance range
+    /// becomes [4^k·2^−10, 4^k·2^13): use it where rows have variance well above that (encoder layers, not
+    /// the embedding's LayerNorm).
+    public func layerNorm(_ x: ArithmeticShare, gamma: ArithmeticShare, beta: ArithmeticShare, eps: Double = 1e-5,
+                          preShift: Int = 0) throws -> ArithmeticShare {
         let h = x.shape.last!
         precondition(gamma.shape == [h] && beta.shape == [h], "gamma/beta must be [\(h)]")
+        precondition(preShift >= 0 && preShift < fixedPoint.fracBits, "preShift \(preShift) out of range")
         let rows = x.tensor.count / h
-        let d = centeredRows(x.tensor.data, h: h)
+        var d = centeredRows(x.tensor.data, h: h)
+        if preShift > 0 { d = truncate(ArithmeticShare(RingTensor(shape: [d.count], data: d)), bits: preShift).tensor.data }
         let (sq, dg) = try squareAndScale(d, gamma.tensor.data, rows: rows)
-        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), fixedPoint.encode(eps)))))
+        let epsilon = fixedPoint.encode(eps / Double(1 << (2 * preShift)))
+        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon))))
         let y = try mulRows(dg, s.tensor.data)
         let b = (0..<rows).flatMap { _ in beta.tensor.data }
         return ArithmeticShare(RingTensor(shape: x.shape, data: zip(y, b).map { $0 &+ $1 }))

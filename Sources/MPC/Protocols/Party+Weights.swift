@@ -46,6 +46,7 @@ extension Party {
     /// Rounds: 1 (client → server only). Online bytes: 8·M·k from the client; nothing from the server.
     /// Offline bytes: 8·M·n to the server. Compare Beaver `matmul`: 8·(M·k + k·n) from each party.
     /// Opened: `E` to the server, uniform (masked by the fresh pseudo-random A); nothing to the client.
+    /// W is on the weight grid (`FixedPoint.weightFracBits`), so the product is truncated by that many bits.
     /// Error: ±1 ulp (local truncation, see `truncate`).
     public func matmulWeight(_ x: ArithmeticShare, _ w: MaskedWeight) throws -> ArithmeticShare {
         let k = x.shape.last ?? 0
@@ -66,7 +67,7 @@ extension Party {
         }
         for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
         let outShape = Array(x.shape.dropLast()) + [w.n]
-        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits)
+        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.weightFracBits)
     }
 
     /// Rows `ids` of a server-owned table `W [V, H]` (word embeddings) for token ids the client holds in

@@ -114,6 +114,13 @@ public struct EncoderShape: Codable, Sendable, Equatable {
 /// with `revealLogits`, for error measurements). Biases are added by the server to its share (free).
 public struct EncoderProgram: SecureProgram, Equatable {
     public static let name = "encoder"
+    /// `preShift` of the encoder layers' LayerNorms (`Party.layerNorm`): their inputs are residual sums
+    /// with row variances ≥ 0.1 in trained models, and their `d²` are the largest values a BERT query
+    /// truncates (outlier dimensions reach |d| ≈ 200); 2 bits cut those products' failure rate 16x.
+    public static let layerNormPreShift = 2
+    /// `rightShift` of the attention scores `Q·Kᵀ` (`Party.matmul`): K keeps 14 of 16 fractional bits
+    /// (6e-5), and the scores' products, the next largest values truncated, shrink 4x.
+    public static let keyShift = 2
     public var shape: EncoderShape
     /// Also open the logits to the client (benchmarks measure their error; real queries do not).
     public var revealLogits: Bool
@@ -201,7 +208,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
                     b.rearrange(qkv, to: [ba, n, d], source: heads.v))
         }
-        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT) }   // [A, S, S]
+        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift) }   // [A, S, S]
         let p = try b.section(Section.softmax) {
             switch s.softmax {
             case .exact: return try b.softmax(scores, mask: mask.publicKeys ?? mask.clientKeys)
@@ -213,7 +220,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
             return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
         }
-        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps) }
+        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
         let f1 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(x1, w.ffn1), "\(l).ffn1.b", owner: .server) }
         let g = try b.section(Section.activation) {
             switch s.activation {
@@ -223,7 +230,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             }
         }
         let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(l).ffn2.b", owner: .server) }
-        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps) }
+        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
     }
 
     /// The head split and merge permutations of one shape and head count (computed once per run, used by
@@ -338,20 +345,20 @@ public struct EncoderWeights: Sendable {
             let (aw, i) = (shape.attentionWidth(l), shape.intermediate(l))
             let qkvW = w.qkvW.enumerated().map { $0.offset % (3 * aw) < aw ? $0.element * scale : $0.element }
             let qkvB = w.qkvB.enumerated().map { $0.offset < aw ? $0.element * scale : $0.element }
-            out["\(l).qkv.w"] = fp.encode(qkvW, shape: [h, 3 * aw])
+            out["\(l).qkv.w"] = fp.weights.encode(qkvW, shape: [h, 3 * aw])
             out["\(l).qkv.b"] = fp.encode(qkvB, shape: [3 * aw])
-            out["\(l).out.w"] = fp.encode(w.outW, shape: [aw, h])
+            out["\(l).out.w"] = fp.weights.encode(w.outW, shape: [aw, h])
             out["\(l).out.b"] = fp.encode(w.outB, shape: [h])
             out["\(l).ln1.g"] = fp.encode(w.ln1G, shape: [h])
             out["\(l).ln1.b"] = fp.encode(w.ln1B, shape: [h])
-            out["\(l).ffn1.w"] = fp.encode(w.ffn1W, shape: [h, i])
+            out["\(l).ffn1.w"] = fp.weights.encode(w.ffn1W, shape: [h, i])
             out["\(l).ffn1.b"] = fp.encode(w.ffn1B, shape: [i])
-            out["\(l).ffn2.w"] = fp.encode(w.ffn2W, shape: [i, h])
+            out["\(l).ffn2.w"] = fp.weights.encode(w.ffn2W, shape: [i, h])
             out["\(l).ffn2.b"] = fp.encode(w.ffn2B, shape: [h])
             out["\(l).ln2.g"] = fp.encode(w.ln2G, shape: [h])
             out["\(l).ln2.b"] = fp.encode(w.ln2B, shape: [h])
         }
-        out["cls.w"] = fp.encode(clsW, shape: [h, shape.classes])
+        out["cls.w"] = fp.weights.encode(clsW, shape: [h, shape.classes])
         out["cls.b"] = fp.encode(clsB, shape: [shape.classes])
         return out
     }
@@ -364,7 +371,7 @@ extension EncoderProgram {
     public func plaintextLogits(client: [String: RingTensor], server: [String: RingTensor]) -> [Double] {
         let s = shape, fp = fixedPoint
         let (n, h, d) = (s.seq, s.hidden, s.headDim)
-        func w(_ name: String) -> [Double] { fp.decode(server[name]!) }
+        func w(_ name: String) -> [Double] { fp.decode(input: name, server[name]!) }
         func linear(_ x: [Double], rows: Int, k: Int, _ wt: [Double], _ bias: [Double], n m: Int) -> [Double] {
             var out = [Double](repeating: 0, count: rows * m)
             for r in 0..<rows {

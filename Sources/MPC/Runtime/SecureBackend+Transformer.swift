@@ -87,10 +87,11 @@ extension SecureBackend {
         }
     }
 
-    /// LayerNorm over the last dimension with secret γ, β (`Party.layerNorm`).
-    public func layerNorm(_ x: SecureTensor, gamma: SecureTensor, beta: SecureTensor, eps: Double = 1e-12) throws -> SecureTensor {
+    /// LayerNorm over the last dimension with secret γ, β (`Party.layerNorm`; `preShift` as there).
+    public func layerNorm(_ x: SecureTensor, gamma: SecureTensor, beta: SecureTensor, eps: Double = 1e-12,
+                          preShift: Int = 0) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.layerNormSecret(shape: x.shape) }) {
-            try $0.layerNorm(x.mine, gamma: gamma.mine, beta: beta.mine, eps: eps)
+            try $0.layerNorm(x.mine, gamma: gamma.mine, beta: beta.mine, eps: eps, preShift: preShift)
         }
     }
 }

@@ -56,6 +56,12 @@ public protocol SecureBackend: AnyObject {
     /// Passes one line (e.g. a finished query's result as JSON) to whoever runs this role, as it
     /// happens, so results survive a later failure. Nothing goes on the wire.
     func emit(_ event: String)
+    /// Runs one of `count` alternatives, chosen by a value both parties know (opened earlier, e.g. the
+    /// routed pool member) and the dealer does not: the dealer deals every alternative
+    /// (`Dealer.beginBranch`), each party runs `body(chosen)` and skips the others' records.
+    /// Returns the chosen body's result on a party, nil on the dealer.
+    /// - Throws: `ProtocolError.shapeMismatch` on a party whose `chosen` is not in `0..<count`. The bodies must load no weights.
+    func branches<T>(_ count: Int, chosen: Int?, _ body: (Int) throws -> T) throws -> T?
 }
 
 extension SecureBackend {
@@ -130,6 +136,14 @@ public final class DealerBackend: SecureBackend {
         return CostSample(offlineBytes: dealer.offlineBytes - unitStart)
     }
     public func emit(_ event: String) {}
+    public func branches<T>(_ count: Int, chosen: Int?, _ body: (Int) throws -> T) throws -> T? {
+        for j in 0..<count {
+            try dealer.beginBranch()
+            _ = try body(j)
+            try dealer.endBranch()
+        }
+        return nil
+    }
 }
 
 /// One computing party's run of a program: every op runs the online protocol on `party`.
@@ -177,6 +191,23 @@ public final class PartyBackend: SecureBackend {
     }
 
     public func emit(_ event: String) { events?(event) }
+
+    public func branches<T>(_ count: Int, chosen: Int?, _ body: (Int) throws -> T) throws -> T? {
+        guard let chosen, (0..<count).contains(chosen) else {
+            throw ProtocolError.shapeMismatch("branches: the opened choice \(chosen.map(String.init) ?? "nil") is not one of the \(count) alternatives")
+        }
+        var out: T?
+        for j in 0..<count {
+            if j == chosen {
+                try party.dealer.enterBranch()
+                out = try body(j)
+                try party.dealer.exitBranch()
+            } else {
+                try party.dealer.skipBranch()
+            }
+        }
+        return out
+    }
 
     /// Cost per section of the online phase.
     public private(set) var ledger = CostLedger()
