@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "CostModel", dependencies: ["MPC"]),
         .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData", "CBLAS"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference", "Yams"]),
-        .target(name: "Router", dependencies: ["CoDesign", "Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference"]),
+        .target(name: "Router", dependencies: ["CoDesign", "Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference",
+                                               .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "securerouter", dependencies: [
             "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel", "Router", "Yams",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -49,7 +50,7 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData"], exclude: ["fixtures"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "Tensor", "_TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Transformer", "Tensor"]),
-        .testTarget(name: "RouterTests", dependencies: ["Router", "Tensor"]),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "Tensor", "Transformer", "MPC", "SecureInference", "Checkpoint"]),
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor", "CostModel", "MPC"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),

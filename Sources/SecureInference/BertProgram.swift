@@ -146,57 +146,18 @@ public struct BertProgram: SecureProgram, Equatable {
     }
 
     public func run(on b: some SecureBackend) throws -> [QueryOutcome] {
-        let m = model, h = m.hidden
-        let widest = buckets.max() ?? 1
+        let m = model
         b.enterSection(EncoderProgram.Section.setup)
-        let word = try b.weight("emb.word", k: m.vocab, n: h, lookup: true)
-        let embG = try b.input("emb.ln.g", owner: .server, shape: [h]), embB = try b.input("emb.ln.b", owner: .server, shape: [h])
-        let layers = try EncoderProgram.loadLayers(m.encoder(seq: widest), on: b)
-        let pool = try b.weight("pool.w", k: h, n: h), cls = try b.weight("cls.w", k: h, n: m.classes)
+        let bert = try SecureBert(m, widest: buckets.max() ?? 1, on: b)
         b.beginOnline()
         _ = try b.boundary()
-        var layouts = [[Int]: EncoderProgram.HeadLayout]()
         var outcomes = [QueryOutcome]()
         var before = b.profile()
         for group in groups {
             let (s, g) = (buckets[group[0]], group.count)
-            let encoder = EncoderProgram(shape: m.encoder(seq: s))
-            /// The head layout of a layer with `a` heads (pruned layers may differ).
-            func heads(_ a: Int) -> EncoderProgram.HeadLayout {
-                if let l = layouts[[s, g, a]] { return l }
-                let l = EncoderProgram.HeadLayout(encoder.shape, heads: a, batch: g)
-                layouts[[s, g, a]] = l
-                return l
-            }
-            var x = try b.section(Section.embedding) { () throws -> SecureTensor in
-                let rows = try b.lookupRows(group.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
-                let placed = try b.addOwnedRows(rows, "emb.pos", owner: .server, tableRows: widest, period: s)
-                return try b.layerNorm(placed, gamma: embG, beta: embB, eps: m.layerNormEps)
-            }
-            /// The attention mask of a layer with `a` heads.
-            let mask: (Int) -> AttentionMask
-            switch m.softmax {
-            case .exact:
-                // Per score element of [g·A, S, S]: the key's mask in its own sequence (client only).
-                let keyRows = b.partyID == .client
-                    ? try group.map { i in try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } } : nil
-                mask = { a in
-                    AttentionMask(clientKeys: keyRows.map { rows in rows.flatMap { k in Array([[Bool]](repeating: k, count: a * s).joined()) } })
-                }
-            case .twoQuad:
-                let keep = try group.map { try b.input("q\($0).mask", owner: .client, shape: [s]) }
-                // [g, S]: quadSoftmax applies row q of it to the A·S score rows of sequence q.
-                let shared = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
-                mask = { _ in shared }
-            }
-            for l in 0..<m.layers {
-                let a = encoder.shape.heads(l)
-                x = try encoder.encoderLayer(x, layers[l], index: l, heads: heads(a), mask: mask(a), on: b)
-            }
+            let state = try bert.encode(bert.embed(group, seq: s, on: b), upTo: m.layers, on: b)
+            let logits = try bert.logits(state, on: b)                                                 // [g, C]
             let (labels, opened) = try b.section(EncoderProgram.Section.head) { () throws -> ([Int]?, [Double]?) in
-                let first = b.rearrange(x, to: [g, h], source: (0..<g).flatMap { q in (0..<h).map { q * s * h + $0 } })
-                let pooled = try b.tanh(b.addOwned(b.matmulWeight(first, pool), "pool.b", owner: .server))
-                let logits = try b.addOwned(b.matmulWeight(pooled, cls), "cls.b", owner: .server)     // [g, C]
                 let opened = revealLogits ? try b.reveal(logits, to: .client).map { fixedPoint.decode($0) } : nil
                 let (_, oneHot) = try b.argmax(logits)
                 return (try b.revealIndex(oneHot, to: .client), opened)

@@ -155,17 +155,21 @@ public struct EncoderProgram: SecureProgram, Equatable {
     public struct Layer {
         var qkv: SecureWeight, out: SecureWeight, ffn1: SecureWeight, ffn2: SecureWeight
         var ln1g: SecureTensor, ln1b: SecureTensor, ln2g: SecureTensor, ln2b: SecureTensor
+        /// Prefix of the server inputs of this layer (its biases are read by name as it runs).
+        var prefix: String
     }
 
-    /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc).
-    public static func loadLayers(_ s: EncoderShape, on b: some SecureBackend) throws -> [Layer] {
+    /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc,
+    /// each name preceded by `prefix`, e.g. `m0.` for the first model of a pool).
+    public static func loadLayers(_ s: EncoderShape, prefix: String = "", on b: some SecureBackend) throws -> [Layer] {
         let h = s.hidden
         return try (0..<s.layers).map { l in
-            let (w, i) = (s.attentionWidth(l), s.intermediate(l))
-            return Layer(qkv: try b.weight("\(l).qkv.w", k: h, n: 3 * w), out: try b.weight("\(l).out.w", k: w, n: h),
-                  ffn1: try b.weight("\(l).ffn1.w", k: h, n: i), ffn2: try b.weight("\(l).ffn2.w", k: i, n: h),
-                  ln1g: try b.input("\(l).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(l).ln1.b", owner: .server, shape: [h]),
-                  ln2g: try b.input("\(l).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(l).ln2.b", owner: .server, shape: [h]))
+            let (w, i, p) = (s.attentionWidth(l), s.intermediate(l), "\(prefix)\(l)")
+            return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w), out: try b.weight("\(p).out.w", k: w, n: h),
+                  ffn1: try b.weight("\(p).ffn1.w", k: h, n: i), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h),
+                  ln1g: try b.input("\(p).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(p).ln1.b", owner: .server, shape: [h]),
+                  ln2g: try b.input("\(p).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(p).ln2.b", owner: .server, shape: [h]),
+                  prefix: prefix)
         }
     }
 
@@ -202,7 +206,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let (n, a, d, width) = (s.seq, s.heads(l), s.headDim, s.attentionWidth(l))
         precondition(heads.heads == a, "encoderLayer: head layout for \(heads.heads) heads, layer \(l) has \(a)")
         let (q, kT, v) = try b.section(Section.attentionLinear) {
-            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(l).qkv.b", owner: .server)   // [S, 3·A·D]
+            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(w.prefix)\(l).qkv.b", owner: .server)   // [S, 3·A·D]
             // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
             let ba = heads.batch * a
             return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
@@ -218,10 +222,10 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let ctx = try b.matmul(p, v)                                                       // [A, S, D]
             let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
-            return try b.addOwned(b.matmulWeight(merged, w.out), "\(l).out.b", owner: .server)
+            return try b.addOwned(b.matmulWeight(merged, w.out), "\(w.prefix)\(l).out.b", owner: .server)
         }
         let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
-        let f1 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(x1, w.ffn1), "\(l).ffn1.b", owner: .server) }
+        let f1 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(x1, w.ffn1), "\(w.prefix)\(l).ffn1.b", owner: .server) }
         let g = try b.section(Section.activation) {
             switch s.activation {
             case .gelu: return try b.gelu(f1)
@@ -229,7 +233,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             case .relu: return try b.relu(f1)
             }
         }
-        let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(l).ffn2.b", owner: .server) }
+        let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(w.prefix)\(l).ffn2.b", owner: .server) }
         return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
     }
 

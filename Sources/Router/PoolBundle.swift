@@ -1,0 +1,139 @@
+import Checkpoint
+import CoDesign
+import CostModel
+import Crypto
+import Foundation
+import MPC
+import SecureInference
+import Transformer
+
+/// The deployable bundle (DESIGN §4): every pool member under `/models/<name>`, the router under
+/// `/router`, the predicted cost table under `/cost`, and root attributes `kind = "bundle"`,
+/// `format_version`, `best_member` and `content_hash`.
+///
+/// `content_hash` is the SHA-256 (hex) of the router's and every member's config JSON and float32
+/// weights, in name order: two bundles with the same hash run the same computation, whatever HDF5
+/// chose for the file's layout. `/cost/buckets` lists the length buckets; `/cost/<name>/{online_bytes,
+/// rounds}` (int64) and `/cost/<name>/{seconds_lan, seconds_wan}` (float32) hold one value per bucket,
+/// from the cost model.
+public enum PoolBundle {
+    public static let formatVersion = 1
+    public static let routerGroup = "/router"
+
+    /// What `export` wrote.
+    public struct Summary: Sendable {
+        public var members: [String]
+        public var bestMember: String
+        public var contentHash: String
+        public var bytes: Int
+    }
+
+    /// Writes the bundle of a trained pool (`train-pool` directory) and its router (`fit-router` file).
+    /// - Throws: `RouterError` naming what is missing or inconsistent (a router fitted on another pool).
+    @discardableResult
+    public static func export(poolDir: URL, routerFile: String, to out: String) throws -> Summary {
+        guard FileManager.default.fileExists(atPath: routerFile) else { throw RouterError("no such router file: \(routerFile)") }
+        let routerCkpt = try ModelCheckpoint.read(from: routerFile)
+        let config: RouterConfig
+        do { config = try JSONDecoder().decode(RouterConfig.self, from: Data(routerCkpt.configJSON.utf8)) } catch {
+            throw RouterError("\(routerFile) is not a router file (fit-router output): \(error)")
+        }
+        let summaryURL = poolDir.appendingPathComponent("pool_summary.json")
+        guard let data = FileManager.default.contents(atPath: summaryURL.path),
+              let summary = try? JSONDecoder().decode(PoolSummary.self, from: data) else {
+            throw RouterError("\(summaryURL.path) is missing or not a pool summary: --pool must be a train-pool output directory")
+        }
+        var models = [(name: String, checkpoint: ModelCheckpoint)]()
+        for name in config.models {
+            guard let entry = summary.models.first(where: { $0.name == name }) else {
+                throw RouterError("the router routes to '\(name)', which is not in \(summaryURL.path) (\(summary.models.map(\.name).joined(separator: ", ")))")
+            }
+            models.append((name, try ModelCheckpoint.read(from: poolDir.appendingPathComponent(entry.file).path)))
+        }
+        let shapes = try models.map { m in try SecureBertWeights.shape(of: CheckpointConfig.decode(m.checkpoint.configJSON, path: m.name)) }
+        guard Set(models.map { $0.checkpoint.vocab }).count == 1 else {
+            throw RouterError("the pool members do not share one vocabulary; a routed query is tokenized once")
+        }
+        let hash = contentHash(router: routerCkpt, models: models)
+        try ModelCheckpoint.writeBundle(to: out, models: models) { file in
+            let root = try file.root()
+            try root.writeAttribute("kind", .string("bundle"))
+            try root.writeAttribute("format_version", .integer(Int64(formatVersion)))
+            try root.writeAttribute("best_member", .string(config.report.bestMember))
+            try root.writeAttribute("content_hash", .string(hash))
+            try routerCkpt.write(into: root.createGroup(String(routerGroup.dropFirst())))
+            let buckets = LengthBuckets.usable(maxPosition: shapes.map(\.maxPosition).min() ?? 512)
+            try root.writeInt64("cost/buckets", shape: [buckets.count], values: buckets.map(Int64.init))
+            for (m, shape) in zip(models, shapes) {
+                let costs = buckets.map { CostModel.total(CostModel.bertQuery(shape.encoder(seq: $0), vocab: shape.vocab)) }
+                try root.writeInt64("cost/\(m.name)/online_bytes", shape: [buckets.count], values: costs.map { Int64($0.bytes) })
+                try root.writeInt64("cost/\(m.name)/rounds", shape: [buckets.count], values: costs.map { Int64($0.rounds) })
+                for net in ["lan", "wan"] {
+                    let profile = NetworkProfile(name: net)!
+                    try root.writeFloat32("cost/\(m.name)/seconds_\(net)", shape: [buckets.count],
+                                          values: costs.map { Float(CostModel.seconds($0, network: profile)) })
+                }
+            }
+        }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+        return Summary(members: config.models, bestMember: config.report.bestMember, contentHash: hash, bytes: bytes ?? 0)
+    }
+
+    /// SHA-256 of the configs and weights (see the type's documentation).
+    static func contentHash(router: ModelCheckpoint, models: [(name: String, checkpoint: ModelCheckpoint)]) -> String {
+        var h = SHA256()
+        func feed(_ label: String, _ c: ModelCheckpoint) {
+            h.update(data: Data("\(label)\n\(c.configJSON)\n".utf8))
+            for name in c.weights.keys.sorted() {
+                let t = c.weights[name]!
+                h.update(data: Data("\(name)\(t.shape)\n".utf8))
+                t.data.withUnsafeBytes { h.update(bufferPointer: $0) }
+            }
+        }
+        feed("router", router)
+        for m in models.sorted(by: { $0.name < $1.name }) { feed("models/\(m.name)", m.checkpoint) }
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `path` is a bundle with a router (routing modes need one).
+    public static func hasRouter(_ path: String) -> Bool {
+        (try? ModelCheckpoint.read(from: path, group: routerGroup)) != nil
+    }
+
+    /// The routed pool of a bundle, ready for plaintext routing (`predict --bundle`) and for building
+    /// its secure program; the members' shapes are those the secure runtime will check.
+    public static func pipeline(_ path: String) throws -> (pipeline: RoutedPipeline, shapes: [SecureBertShape], tokenizerSource: ModelCheckpoint) {
+        let routerCkpt: ModelCheckpoint
+        do { routerCkpt = try ModelCheckpoint.read(from: path, group: routerGroup) } catch {
+            throw RouterError("\(path) has no router (\(error)); routing needs a bundle written by export")
+        }
+        let config: RouterConfig
+        do { config = try JSONDecoder().decode(RouterConfig.self, from: Data(routerCkpt.configJSON.utf8)) } catch {
+            throw RouterError("\(path): the router's config is not readable: \(error)")
+        }
+        var models = [BertForSequenceClassification](), shapes = [SecureBertShape](), first: ModelCheckpoint?
+        for name in config.models {
+            let ckpt = try ModelCheckpoint.read(from: path, group: name)
+            let mc = try CheckpointConfig.decode(ckpt.configJSON, path: "\(path)::models/\(name)")
+            models.append(try BertForSequenceClassification.load(checkpoint: ckpt, path: "\(path)::models/\(name)"))
+            do { shapes.append(try SecureBertWeights.shape(of: mc)) } catch { throw RouterError("\(name): \(error)") }
+            if first == nil { first = ckpt }
+        }
+        guard let f = config.models.firstIndex(of: config.featureMember) else {
+            throw RouterError("\(path): the router's feature member '\(config.featureMember)' is not one of its models")
+        }
+        let buckets = LengthBuckets.usable(maxPosition: shapes.map(\.maxPosition).min() ?? 512)
+        var costs = [String: [Double]]()
+        for b in buckets {
+            costs["\(b)"] = try config.models.map { name in
+                guard let s = config.costTable[name]?["\(b)"] else { throw RouterError("\(path): the router has no cost for \(name) at bucket \(b)") }
+                return s
+            }
+        }
+        let shape = SecureRouterShape(featureMember: f, featureLayers: config.featureLayers, hidden: config.hidden,
+                                      lambda: config.lambda, costs: costs)
+        let weights = try SecureRouterWeights(stored: routerCkpt.weights.mapValues { ($0.shape, $0.data) }, members: config.models.count)
+        let pipe = RoutedPipeline(names: config.models, models: models, router: shape, weights: weights, config: config)
+        return (pipe, shapes, first!)
+    }
+}

@@ -1,0 +1,118 @@
+import Checkpoint
+import CoDesign
+import Foundation
+import MPC
+import SecureInference
+import Tensor
+import Transformer
+
+/// Plaintext inference of models on padded queries (`QueryFile` rows at their buckets), batched by bucket.
+public enum PaddedInference {
+    /// The logits of `model` on every query.
+    public static func logits(_ model: BertForSequenceClassification, _ q: QueryFile, buckets: [Int]) -> [[Float]] {
+        var out = [[Float]](repeating: [], count: buckets.count)
+        forEachChunk(q, buckets: buckets) { chunk, batch in
+            let logits = Tensor.withNoGrad { model.forward(batch, training: false, rng: SeededGenerator(seed: 0)) }
+            let c = model.config.numLabels
+            for (r, i) in chunk.enumerated() { out[i] = Array(logits.data[(r * c)..<((r + 1) * c)]) }
+        }
+        return out
+    }
+
+    /// The [CLS] row after the embedding and the first `layers` encoder layers (the router's features).
+    public static func features(_ model: BertForSequenceClassification, layers: Int, _ q: QueryFile, buckets: [Int]) -> [[Float]] {
+        var out = [[Float]](repeating: [], count: buckets.count)
+        let h = model.config.hidden
+        forEachChunk(q, buckets: buckets) { chunk, batch in
+            Tensor.withNoGrad {
+                let rng = SeededGenerator(seed: 0)
+                let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
+                var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)
+                for layer in model.encoder.layers.prefix(layers) {
+                    state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
+                }
+                let s = batch.seqLen
+                for (r, i) in chunk.enumerated() { out[i] = Array(state.data[(r * s * h)..<(r * s * h + h)]) }
+            }
+        }
+        return out
+    }
+
+    /// Calls `body` with chunks of at most 32 query indices of one bucket and their batch.
+    static func forEachChunk(_ q: QueryFile, buckets: [Int], _ body: ([Int], EncodedBatch) -> Void) {
+        for s in Set(buckets).sorted() {
+            let idx = buckets.indices.filter { buckets[$0] == s }
+            for lo in stride(from: 0, to: idx.count, by: 32) {
+                let chunk = Array(idx[lo..<min(lo + 32, idx.count)])
+                let batch = EncodedBatch(batch: chunk.count, seqLen: s, inputIds: chunk.flatMap { q.ids[$0].map(Int32.init) },
+                                         attentionMask: chunk.flatMap { i in (0..<s).map { $0 < q.lengths[i] ? Float(1) : 0 } })
+                body(chunk, batch)
+            }
+        }
+    }
+}
+
+/// A routed pool in plaintext, deciding exactly as the secure router does (`RoutedBertProgram`): the
+/// same features, the same folded MLP, the runtime's tanh approximation, the same public costs and
+/// tie rule (lowest index); only float arithmetic instead of the ring's. This is `predict --bundle`'s
+/// routing and `secure-eval`'s reference for the routing decision.
+public struct RoutedPipeline {
+    public var names: [String]
+    public var models: [BertForSequenceClassification]
+    public var router: SecureRouterShape
+    public var weights: SecureRouterWeights
+    /// The router file's config (report, network, cost table), when read from a bundle.
+    public var config: RouterConfig?
+
+    public init(names: [String], models: [BertForSequenceClassification], router: SecureRouterShape,
+                weights: SecureRouterWeights, config: RouterConfig? = nil) {
+        self.names = names
+        self.models = models
+        self.router = router
+        self.weights = weights
+        self.config = config
+    }
+
+    /// One routed query: the chosen member, its label, and every member's utility.
+    public struct Decision: Sendable, Equatable {
+        public var member: Int
+        public var label: Int
+        public var utilities: [Double]
+    }
+
+    /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row.
+    public func scores(features x: [Float], bucket: Int) throws -> (utilities: [Double], scores: [Double]) {
+        let w = weights
+        var hidden = w.fc1B
+        for i in 0..<w.features where x[i] != 0 { for j in 0..<w.hidden { hidden[j] += Double(x[i]) * w.fc1W[i * w.hidden + j] } }
+        hidden = hidden.map { Swift.max(0, $0) }
+        var z = w.diffB
+        for j in 0..<w.hidden where hidden[j] != 0 { for m in 0..<w.members { z[m] += hidden[j] * w.diffW[j * w.members + m] } }
+        let t = z.map { Approximations.tanh.evaluate($0) }
+        guard let c = router.costs["\(bucket)"], c.count == w.members else {
+            throw RouterError("the router has no cost row for bucket \(bucket)")
+        }
+        return (t.map { (1 + $0) / 2 }, zip(t, c).map { $0 - 2 * router.lambda * $1 })
+    }
+
+    /// Routes and answers every query (padded rows at their buckets).
+    public func decide(_ q: QueryFile, buckets: [Int]) throws -> [Decision] {
+        let f = router.featureMember
+        let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
+        var choices = [(member: Int, utilities: [Double])]()
+        for (i, x) in features.enumerated() {
+            let (u, s) = try scores(features: x, bucket: buckets[i])
+            let best = s.indices.reduce(0) { s[$1] > s[$0] ? $1 : $0 }
+            choices.append((best, u))
+        }
+        var labels = [Int](repeating: 0, count: buckets.count)
+        for m in models.indices {
+            let idx = choices.indices.filter { choices[$0].member == m }
+            guard !idx.isEmpty else { continue }
+            let sub = QueryFile(ids: idx.map { q.ids[$0] }, lengths: idx.map { q.lengths[$0] })
+            let logits = PaddedInference.logits(models[m], sub, buckets: idx.map { buckets[$0] })
+            for (k, i) in idx.enumerated() { labels[i] = Evaluation.argmax(logits[k]) }
+        }
+        return choices.indices.map { Decision(member: choices[$0].member, label: labels[$0], utilities: choices[$0].utilities) }
+    }
+}

@@ -1,0 +1,97 @@
+import MPC
+
+/// One BERT classifier prepared for a session (its weights masked once) and the steps of a query on
+/// it, so that a program can run a whole query (`BertProgram`) or split it (the router reuses the
+/// first layers of a pool member, `RoutedBertProgram`).
+///
+/// Server inputs are named as in `BertProgram`, each preceded by `prefix` (`m0.`, `m1.`, ... for the
+/// members of a pool); client inputs (`q{i}.ids`, `q{i}.mask`) are shared by all models of a session.
+struct SecureBert {
+    let model: SecureBertShape
+    let prefix: String
+    let word: SecureWeight, embG: SecureTensor, embB: SecureTensor
+    let layers: [EncoderProgram.Layer]
+    let pool: SecureWeight, cls: SecureWeight
+    /// Rows of the position table the server passes (the widest bucket of the session).
+    let positionRows: Int
+
+    /// Setup: masks the model's weights for the session (server inputs named `prefix` + the usual names).
+    init(_ model: SecureBertShape, prefix: String = "", widest: Int, on b: some SecureBackend) throws {
+        let h = model.hidden
+        self.model = model
+        self.prefix = prefix
+        positionRows = widest
+        word = try b.weight(prefix + "emb.word", k: model.vocab, n: h, lookup: true)
+        embG = try b.input(prefix + "emb.ln.g", owner: .server, shape: [h])
+        embB = try b.input(prefix + "emb.ln.b", owner: .server, shape: [h])
+        layers = try EncoderProgram.loadLayers(model.encoder(seq: widest), prefix: prefix, on: b)
+        pool = try b.weight(prefix + "pool.w", k: h, n: h)
+        cls = try b.weight(prefix + "cls.w", k: h, n: model.classes)
+    }
+
+    /// The state of a group of `g` stacked queries of bucket `s` partway through the model.
+    struct State {
+        var x: SecureTensor
+        let queries: [Int], seq: Int
+        /// Layers applied so far.
+        var layer: Int
+    }
+
+    /// Embedding section: word rows (`lookupRows`), position and token-type rows, LayerNorm.
+    func embed(_ queries: [Int], seq s: Int, on b: some SecureBackend) throws -> State {
+        let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
+            let rows = try b.lookupRows(queries.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
+            let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
+            return try b.layerNorm(placed, gamma: embG, beta: embB, eps: model.layerNormEps)
+        }
+        return State(x: x, queries: queries, seq: s, layer: 0)
+    }
+
+    /// Runs encoder layers `state.layer ..< upTo` (padding hidden as `BertProgram` describes).
+    func encode(_ state: State, upTo end: Int, on b: some SecureBackend) throws -> State {
+        var state = state
+        guard state.layer < end else { return state }
+        let (s, g) = (state.seq, state.queries.count)
+        let encoder = EncoderProgram(shape: model.encoder(seq: s))
+        var layouts = [Int: EncoderProgram.HeadLayout]()
+        /// The attention mask of a layer with `a` heads.
+        let mask: (Int) -> AttentionMask
+        switch model.softmax {
+        case .exact:
+            // Per score element of [g·A, S, S]: the key's mask in its own sequence (client only).
+            let keyRows = b.partyID == .client
+                ? try state.queries.map { i in try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } } : nil
+            mask = { a in
+                AttentionMask(clientKeys: keyRows.map { rows in rows.flatMap { k in Array([[Bool]](repeating: k, count: a * s).joined()) } })
+            }
+        case .twoQuad:
+            let keep = try state.queries.map { try b.input("q\($0).mask", owner: .client, shape: [s]) }
+            // [g, S]: quadSoftmax applies row q of it to the A·S score rows of sequence q.
+            let shared = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
+            mask = { _ in shared }
+        }
+        for l in state.layer..<end {
+            let a = encoder.shape.heads(l)
+            let layout = layouts[a] ?? EncoderProgram.HeadLayout(encoder.shape, heads: a, batch: g)
+            layouts[a] = layout
+            state.x = try encoder.encoderLayer(state.x, layers[l], index: l, heads: layout, mask: mask(a), on: b)
+        }
+        state.layer = end
+        return state
+    }
+
+    /// The [CLS] rows `[g, H]` of a state.
+    func firstTokens(_ state: State, on b: some SecureBackend) -> SecureTensor {
+        let (s, h) = (state.seq, model.hidden)
+        return b.rearrange(state.x, to: [state.queries.count, h], source: (0..<state.queries.count).flatMap { q in (0..<h).map { q * s * h + $0 } })
+    }
+
+    /// Head section: pooler (tanh) and classifier on the [CLS] rows: logits `[g, C]`.
+    func logits(_ state: State, on b: some SecureBackend) throws -> SecureTensor {
+        precondition(state.layer == model.layers, "logits of a state after \(state.layer) of \(model.layers) layers")
+        return try b.section(EncoderProgram.Section.head) {
+            let pooled = try b.tanh(b.addOwned(b.matmulWeight(firstTokens(state, on: b), pool), prefix + "pool.b", owner: .server))
+            return try b.addOwned(b.matmulWeight(pooled, cls), prefix + "cls.b", owner: .server)
+        }
+    }
+}
