@@ -95,6 +95,42 @@ public enum PoolBundle {
         return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The bundle-level facts `inspect` prints (nil fields when absent, e.g. a bundle without a router).
+    public struct Info: Sendable {
+        public var contentHash: String?, bestMember: String?
+        public var router: RouterConfig?
+        /// `/cost`: buckets and, per member, online bytes, rounds and LAN/WAN seconds per bucket.
+        public var costBuckets: [Int]
+        public var costs: [String: [String: [Double]]]
+    }
+
+    /// Reads the root attributes, the router's config and the cost table of `path`.
+    public static func info(_ path: String) throws -> Info {
+        try H5File.withLibraryLock {
+            let root = try H5File.open(path: path).root()
+            func string(_ name: String) throws -> String? { root.hasAttribute(name) ? try root.readStringAttribute(name) : nil }
+            var info = Info(contentHash: try string("content_hash"), bestMember: try string("best_member"), router: nil, costBuckets: [], costs: [:])
+            if root.isGroup(String(routerGroup.dropFirst())), root.hasAttribute("config", on: String(routerGroup.dropFirst())) {
+                let json = try root.readStringAttribute("config", on: String(routerGroup.dropFirst()))
+                info.router = try? JSONDecoder().decode(RouterConfig.self, from: Data(json.utf8))
+            }
+            if root.isDataset("cost/buckets") {
+                info.costBuckets = try root.readInt64("cost/buckets").values.map { Int($0) }
+                for name in try root.openGroup("cost").memberNames() where root.isGroup("cost/\(name)") {
+                    var row = [String: [Double]]()
+                    for k in ["online_bytes", "rounds"] where root.isDataset("cost/\(name)/\(k)") {
+                        row[k] = try root.readInt64("cost/\(name)/\(k)").values.map(Double.init)
+                    }
+                    for k in ["seconds_lan", "seconds_wan"] where root.isDataset("cost/\(name)/\(k)") {
+                        row[k] = try root.readFloat32("cost/\(name)/\(k)").values.map(Double.init)
+                    }
+                    info.costs[name] = row
+                }
+            }
+            return info
+        }
+    }
+
     /// Whether `path` is a bundle with a router (routing modes need one).
     public static func hasRouter(_ path: String) -> Bool {
         (try? ModelCheckpoint.read(from: path, group: routerGroup)) != nil

@@ -77,6 +77,8 @@ public struct RoutedPipeline {
     public struct Decision: Sendable, Equatable {
         public var member: Int
         public var label: Int
+        /// The chosen member's logits.
+        public var logits: [Float]
         public var utilities: [Double]
     }
 
@@ -105,14 +107,16 @@ public struct RoutedPipeline {
             let best = s.indices.reduce(0) { s[$1] > s[$0] ? $1 : $0 }
             choices.append((best, u))
         }
-        var labels = [Int](repeating: 0, count: buckets.count)
+        var logits = [[Float]](repeating: [], count: buckets.count)
         for m in models.indices {
             let idx = choices.indices.filter { choices[$0].member == m }
             guard !idx.isEmpty else { continue }
             let sub = QueryFile(ids: idx.map { q.ids[$0] }, lengths: idx.map { q.lengths[$0] })
-            let logits = PaddedInference.logits(models[m], sub, buckets: idx.map { buckets[$0] })
-            for (k, i) in idx.enumerated() { labels[i] = Evaluation.argmax(logits[k]) }
+            let out = PaddedInference.logits(models[m], sub, buckets: idx.map { buckets[$0] })
+            for (k, i) in idx.enumerated() { logits[i] = out[k] }
         }
-        return choices.indices.map { Decision(member: choices[$0].member, label: labels[$0], utilities: choices[$0].utilities) }
+        return choices.indices.map {
+            Decision(member: choices[$0].member, label: Evaluation.argmax(logits[$0]), logits: logits[$0], utilities: choices[$0].utilities)
+        }
     }
 }

@@ -55,19 +55,32 @@ public struct SecureEvaluation {
 
     /// What a session produced: per-query outcomes of both parties (in order, possibly fewer than asked
     /// when the session failed), the setup cost, and the failure if any.
-    public struct Result: Sendable {
-        public var client: [QueryOutcome]
-        public var server: [QueryOutcome]
+    public struct Outcomes<Outcome: Codable & Sendable>: Sendable {
+        public var client: [Outcome]
+        public var server: [Outcome]
         /// The client's and server's setup (weight masking), when they got that far.
         public var setup: CostSample?
         /// One sentence: which role failed and why; nil when every query finished.
         public var failure: String?
     }
+    /// Outcomes of a `BertProgram` session.
+    public typealias Result = Outcomes<QueryOutcome>
 
     /// Runs the session. `checkpoint` is given to the server process only, `queries` (written to a
     /// private temporary file) to the client only. `progress` is called with the finished count.
     public func run(_ program: BertProgram, checkpoint: String, queries: QueryFile,
                     progress: (Int) -> Void = { _ in }) throws -> Result {
+        try run(program, queryCount: program.buckets.count, serverFile: checkpoint, queries: queries, progress: progress)
+    }
+
+    /// Runs a routed session: `bundle` (pool and router) to the server only, `queries` to the client only.
+    public func run(_ program: RoutedBertProgram, bundle: String, queries: QueryFile,
+                    progress: (Int) -> Void = { _ in }) throws -> Outcomes<RoutedOutcome> {
+        try run(program, queryCount: program.buckets.count, serverFile: bundle, queries: queries, progress: progress)
+    }
+
+    func run<P: SecureProgram, O>(_ program: P, queryCount: Int, serverFile: String, queries: QueryFile,
+                                  progress: (Int) -> Void) throws -> Outcomes<O> where P.Output == [O] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("securerouter-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -77,31 +90,31 @@ public struct SecureEvaluation {
         launcher.preprocess = preprocess
         launcher.receiveTimeout = receiveTimeout
         launcher.clientInputFile = queryPath
-        launcher.serverInputFile = checkpoint
+        launcher.serverInputFile = serverFile
         let session = try launcher.start(program)
         defer { session.killAll() }
         var failure: String?
         do {
-            try session.waitAll(timeout: .seconds(Int64(max(600, 60 * program.buckets.count))), grace: .seconds(10)) {
-                progress(Self.events(session.processes[.client]).count)
+            try session.waitAll(timeout: .seconds(Int64(max(600, 60 * queryCount))), grace: .seconds(10)) {
+                progress((Self.events(session.processes[.client]) as [O]).count)
             }
         } catch {
             failure = "\(error)"
         }
-        let client = Self.events(session.processes[.client]), server = Self.events(session.processes[.server])
+        let client: [O] = Self.events(session.processes[.client]), server: [O] = Self.events(session.processes[.server])
         var setup: CostSample?
         if failure == nil, let line = session.processes[.client]?.stdoutLines.last(where: { $0.hasPrefix("{") }),
-           let report = try? JSONDecoder().decode(SessionReport<[QueryOutcome]>.self, from: Data(line.utf8)) {
+           let report = try? JSONDecoder().decode(SessionReport<[O]>.self, from: Data(line.utf8)) {
             setup = report.setup
         }
-        return Result(client: client, server: Array(server.prefix(client.count)), setup: setup, failure: failure)
+        return Outcomes(client: client, server: Array(server.prefix(client.count)), setup: setup, failure: failure)
     }
 
     /// The `event` lines (finished queries) a worker printed.
-    static func events(_ p: WorkerProcess?) -> [QueryOutcome] {
+    static func events<O: Decodable>(_ p: WorkerProcess?) -> [O] {
         (p?.stdoutLines ?? []).compactMap { line in
             guard line.hasPrefix("event ") else { return nil }
-            return try? JSONDecoder().decode(QueryOutcome.self, from: Data(line.dropFirst(6).utf8))
+            return try? JSONDecoder().decode(O.self, from: Data(line.dropFirst(6).utf8))
         }
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Router
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy.")
+        abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy; a bundle's router, cost table and hash.")
 
     @Argument(help: "A checkpoint or bundle (.h5).")
     var file: String
@@ -17,7 +18,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let members = try ModelCheckpoint.listModels(inBundle: file)
-        let groups: [(String?, String?)] = members.isEmpty ? [(nil, nil)] : members.map { ($0, "models/\($0)") }
+        let groups: [(String?, String?)] = members.isEmpty ? [(nil, nil)] : members.map { ($0, $0) }
         var models: [[String: Any]] = []
         for (name, group) in groups {
             let ckpt = try ModelCheckpoint.read(from: file, group: group)
@@ -60,6 +61,37 @@ struct InspectCommand: ParsableCommand {
                 }
             }
         }
-        try json.write(["file": file, "models": models])
+        var out: [String: Any] = ["file": file, "models": models]
+        if !members.isEmpty {
+            let info = try PoolBundle.info(file)
+            if let h = info.contentHash { out["content_hash"] = h }
+            if let b = info.bestMember { out["best_member"] = b }
+            if let r = info.router {
+                out["router"] = ["models": r.models, "feature_member": r.featureMember, "feature_layers": r.featureLayers,
+                                 "hidden": r.hidden, "lambda": r.lambda, "network": r.network,
+                                 "test_accuracy": r.report.chosen.accuracy, "test_seconds": r.report.chosen.seconds] as [String: Any]
+            }
+            if !info.costBuckets.isEmpty { out["cost"] = ["buckets": info.costBuckets, "models": info.costs] as [String: Any] }
+            if !json.usesStdout {
+                if let b = info.bestMember { print("best member: \(b)") }
+                if let r = info.router {
+                    print("router: \(r.models.count) members (\(r.models.joined(separator: ", "))); features = [CLS] after \(r.featureLayers) layer(s) of "
+                          + "\(r.featureMember); MLP hidden \(r.hidden); lambda \(r.lambda) on predicted \(r.network) seconds; "
+                          + String(format: "fitted test point %.2f%% at %.3f s/query", r.report.chosen.accuracy * 100, r.report.chosen.seconds))
+                } else {
+                    print("router: none (routing modes need one: fit-router, then export)")
+                }
+                if !info.costBuckets.isEmpty {
+                    print("cost table (predicted, per query): bucket " + info.costBuckets.map(String.init).joined(separator: " / "))
+                    for (name, row) in info.costs.sorted(by: { $0.key < $1.key }) {
+                        let lan = (row["seconds_lan"] ?? []).map { String(format: "%.3f", $0) }.joined(separator: " / ")
+                        let mb = (row["online_bytes"] ?? []).map { String(format: "%.1f", $0 / 1e6) }.joined(separator: " / ")
+                        print("  \(name): LAN s \(lan); online MB \(mb)")
+                    }
+                }
+                if let h = info.contentHash { print("content hash: \(h)") }
+            }
+        }
+        try json.write(out)
     }
 }

@@ -21,7 +21,7 @@ func loadModel(path: String, bundleMember: String? = nil, isBundle: Bool = false
         guard names.contains(name) else {
             throw ValidationError("\(path) has no model '\(name)' (it has: \(names.joined(separator: ", ")))")
         }
-        group = "models/\(name)"
+        group = name
     }
     let ckpt = try ModelCheckpoint.read(from: path, group: group)
     let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)

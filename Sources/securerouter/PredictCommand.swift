@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoDesign
 import Foundation
+import Router
 import SecureInference
 import TextData
 import Tensor
@@ -14,6 +15,12 @@ struct PredictCommand: ParsableCommand {
             Human-readable lines on stdout; with --json, {"predictions":[{"label":int,"logits":[float]}...]}.
             Inputs longer than the model's max length are truncated (a warning says how many).
 
+            --bundle with a router and no --model routes each query as secure-eval --routing does: the router's \
+            features (the [CLS] state after the first layers of its feature member), its MLP with the runtime's \
+            tanh, utility minus lambda times the member's predicted cost at the query's length bucket, then the \
+            chosen member on the padded query. Lines show the member that answered; JSON adds "model" and \
+            "utilities" (one per member, in the router's order).
+
             --fixed-point emulates the secure runtime's arithmetic in plaintext (FixedPointEmulation): weights and every value the runtime truncates rounded to its fixed point (frac_bits of the checkpoint's quantization), its approximations (GeLU, exp and tanh splines; reciprocal and inverse square root by octave and Newton steps), its query pre-scaling and its padding to length buckets. It explains secure/plaintext disagreements: what the emulation also predicts is approximation, what it does not is a protocol failure.
             """)
 
@@ -23,7 +30,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A bundle (.h5) written by export.")
     var bundle: String?
 
-    @Option(help: "With --bundle: which pool member to run (default: the first).")
+    @Option(help: "With --bundle: run this pool member for every query (default: route with the bundle's router; without one, the first member).")
     var model: String?
 
     @Option(help: "Text file, one query per line.")
@@ -54,6 +61,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         Runtime.configureForTraining()
+        if let bundle, model == nil, PoolBundle.hasRouter(bundle) { return try runRouted(bundle) }
         let loaded = try loadModel(path: checkpoint ?? bundle!, bundleMember: model, isBundle: bundle != nil)
         let lines = try readQueryLines(textFile)
         let maxLength = loaded.config.maxLength ?? loaded.config.architecture.maxPosition
@@ -81,5 +89,28 @@ struct PredictCommand: ParsableCommand {
             }
         }
         try json.write(["predictions": zip(labels, logits).map { ["label": $0, "logits": $1.map(Double.init)] as [String: Any] }])
+    }
+
+    /// Plaintext routing with the bundle's router (`RoutedPipeline`).
+    func runRouted(_ bundle: String) throws {
+        if fixedPoint { throw ValidationError("--fixed-point runs one model: add --model NAME (routing is emulated in float only)") }
+        let (pipe, shapes, source) = try PoolBundle.pipeline(bundle)
+        let tokenizer = try WordPieceTokenizer(tokens: source.vocab, doLowerCase: source.doLowerCase)
+        let lines = try readQueryLines(textFile)
+        let (q, buckets, truncated) = LengthBuckets.encode(lines, tokenizer: tokenizer, maxPosition: shapes.map(\.maxPosition).min()!)
+        if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(buckets.max()!) tokens") }
+        let decisions = try pipe.decide(q, buckets: buckets)
+        let labels = pipe.models[0].config.numLabels
+        if !json.usesStdout {
+            for (i, d) in decisions.enumerated() {
+                print("\(i + 1)\t\(d.label)\t\(pipe.names[d.member])\t" + d.logits.map { String(format: "%.5f", $0) }.joined(separator: " ")
+                      + "\tutilities " + d.utilities.map { String(format: "%.3f", $0) }.joined(separator: " "))
+            }
+            let hist = pipe.names.indices.map { m in "\(pipe.names[m]) \(decisions.filter { $0.member == m }.count)" }
+            printErr("predict: routed \(decisions.count) queries (\(labels) labels): " + hist.joined(separator: ", "))
+        }
+        try json.write(["predictions": decisions.map {
+            ["label": $0.label, "logits": $0.logits.map(Double.init), "model": pipe.names[$0.member], "utilities": $0.utilities] as [String: Any]
+        }])
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import CoDesign
 import Foundation
+import Router
 import MPC
 import SecureInference
 import Tensor
@@ -44,7 +45,7 @@ struct SecureEvalCommand: ParsableCommand {
     @Option(help: "Text file, one query per line (no gold labels).") var textFile: String?
     @Option(help: "Directory of the fetched datasets.") var dataDir = "datasets"
     @Option(help: "Evaluate only the first N queries.") var limit: Int?
-    @Option(help: "model:NAME runs that pool member for every query (a single-model checkpoint: its own model). reveal and oblivious need a router.")
+    @Option(help: "reveal (default for a bundle with a router: the router's choice is opened, only that member runs), oblivious (every member runs, the choice stays secret) or model:NAME (that member for every query; a single-model checkpoint: its own model).")
     var routing: String?
     @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
     @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
@@ -75,12 +76,14 @@ struct SecureEvalCommand: ParsableCommand {
         // Which model: a bundle member (model:NAME) or the checkpoint's own model.
         let members = (try? ModelCheckpoint.listModels(inBundle: bundle)) ?? []
         var member: String?
-        if let r = routing, r == "reveal" || r == "oblivious" {
-            throw ValidationError("--routing \(r) needs a router in the bundle; fit-router and export are not available yet, use --routing model:NAME")
+        if let r = routing, let mode = RoutingMode(rawValue: r) {
+            guard !members.isEmpty else { throw ValidationError("--routing \(r) needs a bundle with a router; \(bundle) is a single-model checkpoint") }
+            return try runRouted(mode)
         }
         if !members.isEmpty {
             guard let r = routing, r.hasPrefix("model:") else {
-                throw ValidationError("\(bundle) is a bundle of \(members.joined(separator: ", ")); choose one with --routing model:NAME")
+                if PoolBundle.hasRouter(bundle) { return try runRouted(.reveal) }
+                throw ValidationError("\(bundle) is a bundle of \(members.joined(separator: ", ")) without a router; choose one with --routing model:NAME")
             }
             member = String(r.dropFirst(6))
         }

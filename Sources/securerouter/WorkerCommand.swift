@@ -57,7 +57,7 @@ struct WorkerCommand: ParsableCommand {
             dealer: try endpoint(connectDealer, "--connect-dealer"), server: try endpoint(connectServer, "--connect-server"),
             options: options, inputSeed: inputSeed, inputFile: inputFile)
         let quiet = progress.quiet
-        let report = try Worker.run(config, programs: SecurePrograms.all + [BertProgram.self], onListening: { at in
+        let report = try Worker.run(config, programs: SecurePrograms.all + [BertProgram.self, RoutedBertProgram.self], onListening: { at in
             FileHandle.standardOutput.write(Data("listening \(at)\n".utf8))
         }, log: { line in if !quiet { printErr(line) } })
         FileHandle.standardOutput.write(report + Data([0x0A]))

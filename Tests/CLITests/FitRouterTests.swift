@@ -46,6 +46,68 @@ import Testing
         }
     }
 
+    /// Issue 6 acceptance 2 and 3, issue 7's bundle: export, inspect, plaintext routing with `predict
+    /// --bundle`, and `secure-eval --routing reveal|oblivious` over three processes: the same labels in
+    /// both modes, equal to the plaintext routed pipeline's, routing decisions included.
+    @Test(.timeLimit(.minutes(5))) func exportedBundleRoutesUnderMPC() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir, trainRows: 160)
+        let yaml = TinyTask.config(epochs: 6) + """
+
+              - name: one-layer
+                init: random
+                vocab: vocab.txt
+                layers: 1
+                hidden: 32
+                heads: 2
+                intermediate: 64
+                softmax: 2quad
+                activation: quad
+            """
+        try yaml.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir).status == 0)
+        // A lambda that trades: the router file's config is what export copies.
+        try "max_drop: 0.2\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--quiet"], cwd: dir).status == 0)
+        let e = try CLI.run(["export", "--pool", "run", "--out", "bundle.h5"], cwd: dir)
+        #expect(e.status == 0 && e.stdout.contains("content hash"), "export failed:\n\(e.stderr)")
+        let i = try CLI.run(["inspect", "bundle.h5", "--json", "inspect.json"], cwd: dir)
+        #expect(i.status == 0 && i.stdout.contains("router: 2 members"), "inspect: \(i.stdout)\n\(i.stderr)")
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("inspect.json"))) as! [String: Any]
+        #expect((info["content_hash"] as? String)?.count == 64 && info["best_member"] != nil && info["cost"] != nil)
+
+        let texts = dir.appendingPathComponent("q.txt")
+        let test = try String(contentsOf: dir.appendingPathComponent("datasets/mr/test.tsv"), encoding: .utf8)
+        try test.split(separator: "\n").dropFirst().map { $0.split(separator: "\t")[0] }.joined(separator: "\n")
+            .write(to: texts, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["predict", "--bundle", "bundle.h5", "--text-file", "q.txt", "--json", "plain.json"], cwd: dir)
+        #expect(p.status == 0, "predict --bundle failed:\n\(p.stderr)")
+        let plain = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("plain.json"))) as! [String: Any])["predictions"] as? [[String: Any]])
+        var labels = [String: [Int]]()
+        for mode in ["reveal", "oblivious"] {
+            let r = try CLI.run(["secure-eval", "--bundle", "bundle.h5", "--text-file", "q.txt", "--routing", mode, "--json", "\(mode).json",
+                                 "--insecure-test-seed", "3", "--quiet"], cwd: dir)
+            #expect(r.status == 0, "secure-eval --routing \(mode) failed:\n\(r.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(mode).json"))) as! [String: Any]
+            let queries = try #require(report["queries"] as? [[String: Any]]), summary = try #require(report["summary"] as? [String: Any])
+            #expect(queries.count == 16)
+            labels[mode] = queries.map { $0["prediction"] as! Int }
+            #expect(queries.map { $0["plaintext_prediction"] as! Int } == plain.map { $0["label"] as! Int }, "secure-eval's reference is predict --bundle")
+            #expect(queries.map { $0["plaintext_model"] as! String } == plain.map { $0["model"] as! String })
+            #expect(summary["agreement_float"] as? Double == 1, "\(mode): \(summary["agreement_float"] ?? "-")")
+            #expect((summary["routing_histogram"] as? [String: Int])?.values.reduce(0, +) == 16)
+            #expect((summary["router_seconds_mean"] as? Double ?? 0) > 0 && summary["baselines"] != nil)
+            if mode == "reveal" {
+                #expect(summary["agreement_routing"] as? Double == 1, "routing decisions: \(summary["agreement_routing"] ?? "-")")
+                #expect(queries.map { $0["model"] as! String } == plain.map { $0["model"] as! String })
+            }
+        }
+        #expect(labels["oblivious"] == labels["reveal"])
+        // A single-model checkpoint cannot route.
+        let single = try CLI.run(["secure-eval", "--bundle", "run/pool/tiny.h5", "--text-file", "q.txt", "--routing", "reveal"], cwd: dir)
+        #expect(single.status != 0 && single.stderr.contains("needs a bundle with a router"), "\(single.stderr)")
+    }
+
     @Test func badInputsAreOneSentence() throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         let missing = try CLI.run(["fit-router", "--pool", "nowhere"], cwd: dir)
@@ -55,5 +117,7 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("unknown key 'layers'"), "\(bad.stderr)")
         let net = try CLI.run(["fit-router", "--pool", "nowhere", "--net", "dsl"], cwd: dir)
         #expect(net.status != 0 && net.stderr.contains("--net must be none, lan or wan"), "\(net.stderr)")
+        let export = try CLI.run(["export", "--pool", "nowhere", "--out", "b.h5"], cwd: dir)
+        #expect(export.status != 0 && export.stderr.contains("no such router file"), "\(export.stderr)")
     }
 }

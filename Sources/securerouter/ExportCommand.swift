@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Router
+
+/// `export`: one HDF5 bundle with the pool, the router and the cost table (DESIGN §2, §4).
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write one bundle (.h5) with every pool member, the router and the predicted cost table.",
+        discussion: """
+            Reads <pool>/pool_summary.json and the members' checkpoints, and the router written by fit-router \
+            (its config names the members, in its output order). Writes, atomically: /models/<name>/ per \
+            member (config, weights, tokenizer, as a single-model checkpoint), /router (config and weights), \
+            /cost (online bytes, rounds, LAN and WAN seconds per length bucket, from the cost model) and the \
+            root attributes kind, format_version, best_member and content_hash (SHA-256 of every config and \
+            weight). `securerouter inspect BUNDLE` shows it; h5py reads it (docs/checkpoint-format.md). \
+            secure-eval --bundle BUNDLE --routing reveal|oblivious|model:NAME runs it under MPC, and \
+            predict --bundle BUNDLE routes in plaintext.
+            """)
+
+    @Option(help: "A train-pool output directory (with pool_summary.json).") var pool: String
+    @Option(help: "The router file written by fit-router (default <pool>/router.h5).") var router: String?
+    @Option(help: "Output bundle (.h5).") var out: String
+    @OptionGroup var json: JSONOutputOptions
+
+    func run() throws {
+        let routerPath = router ?? URL(fileURLWithPath: pool).appendingPathComponent("router.h5").path
+        let s = try PoolBundle.export(poolDir: URL(fileURLWithPath: pool), routerFile: routerPath, to: out)
+        if !json.usesStdout {
+            print("wrote \(out): \(s.members.count) models (\(s.members.joined(separator: ", "))), router, cost table; "
+                  + "best member \(s.bestMember); \(String(format: "%.1f", Double(s.bytes) / 1e6)) MB; content hash \(s.contentHash)")
+        }
+        try json.write(["file": out, "models": s.members, "best_member": s.bestMember, "content_hash": s.contentHash, "bytes": s.bytes])
+    }
+}
