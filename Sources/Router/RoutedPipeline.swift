@@ -80,6 +80,9 @@ public struct RoutedPipeline {
         /// The chosen member's logits.
         public var logits: [Float]
         public var utilities: [Double]
+        /// Gap between the best and the second-best score: below ≈ 0.01 the runtime's fixed-point noise
+        /// may pick the other member (a near-tie, not an error).
+        public var margin: Double
     }
 
     /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row.
@@ -90,7 +93,7 @@ public struct RoutedPipeline {
         hidden = hidden.map { Swift.max(0, $0) }
         var z = w.diffB
         for j in 0..<w.hidden where hidden[j] != 0 { for m in 0..<w.members { z[m] += hidden[j] * w.diffW[j * w.members + m] } }
-        let t = z.map { Approximations.tanh.evaluate($0) }
+        let t = z.map { Approximations.tanhWide.evaluate($0) }
         guard let c = router.costs["\(bucket)"], c.count == w.members else {
             throw RouterError("the router has no cost row for bucket \(bucket)")
         }
@@ -101,11 +104,12 @@ public struct RoutedPipeline {
     public func decide(_ q: QueryFile, buckets: [Int]) throws -> [Decision] {
         let f = router.featureMember
         let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
-        var choices = [(member: Int, utilities: [Double])]()
+        var choices = [(member: Int, utilities: [Double], margin: Double)]()
         for (i, x) in features.enumerated() {
             let (u, s) = try scores(features: x, bucket: buckets[i])
             let best = s.indices.reduce(0) { s[$1] > s[$0] ? $1 : $0 }
-            choices.append((best, u))
+            let second = s.indices.filter { $0 != best }.map { s[$0] }.max() ?? -.infinity
+            choices.append((best, u, s[best] - second))
         }
         var logits = [[Float]](repeating: [], count: buckets.count)
         for m in models.indices {
@@ -116,7 +120,8 @@ public struct RoutedPipeline {
             for (k, i) in idx.enumerated() { logits[i] = out[k] }
         }
         return choices.indices.map {
-            Decision(member: choices[$0].member, label: Evaluation.argmax(logits[$0]), logits: logits[$0], utilities: choices[$0].utilities)
+            Decision(member: choices[$0].member, label: Evaluation.argmax(logits[$0]), logits: logits[$0], utilities: choices[$0].utilities,
+                     margin: choices[$0].margin)
         }
     }
 }

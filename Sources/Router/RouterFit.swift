@@ -108,3 +108,39 @@ public enum CrossFitting {
         return out
     }
 }
+
+/// Platt scaling of one member's utilities: `P(right) = σ(a·z + b)` with `z` the predictor's logit, fitted
+/// by Newton's method on out-of-fold predictions (cross-fitting keeps them honest). An over-confident
+/// predictor (trained on few rows) gets `a < 1`, which makes utilities comparable across members.
+public enum PlattScaling {
+    /// Bounds of the fitted slope and offset.
+    public static let maxSlope = 4.0, maxOffset = 8.0
+    /// `(a, b)` minimising the logistic loss of `σ(a·z + b)` against `right`, with a small ridge on
+    /// `(a − 1, b)` so that a member that is always right or always wrong stays finite.
+    public static func fit(logits z: [Double], right: [Bool], iterations: Int = 50, ridge: Double = 1e-3) -> (a: Double, b: Double) {
+        var a = 1.0, b = 0.0
+        for _ in 0..<iterations {
+            var (ga, gb, haa, hab, hbb) = (ridge * (a - 1), ridge * b, ridge, 0.0, ridge)
+            for (x, y) in zip(z, right) {
+                let p = 1 / (1 + Foundation.exp(-(a * x + b)))
+                let r = p - (y ? 1 : 0), w = p * (1 - p)
+                ga += r * x; gb += r
+                haa += w * x * x; hab += w * x; hbb += w
+            }
+            let det = haa * hbb - hab * hab
+            guard det > 1e-12 else { break }
+            let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det)
+            a -= da; b -= db
+            if abs(da) + abs(db) < 1e-9 { break }
+        }
+        // Bounded: the secure router evaluates tanh on these logits, accurate for |z| up to ~2000; a member
+        // right (or wrong) on every dev row would otherwise push a and b without limit.
+        return (Swift.min(Swift.max(a, 0.01), maxSlope), Swift.min(Swift.max(b, -maxOffset), maxOffset))
+    }
+
+    /// The logit of a probability (clamped away from 0 and 1).
+    public static func logit(_ u: Double) -> Double {
+        let p = Swift.min(Swift.max(u, 1e-12), 1 - 1e-12)
+        return Foundation.log(p / (1 - p))
+    }
+}

@@ -14,6 +14,8 @@ public struct RouterFitOptions: Sendable {
     public var hidden = 64
     /// Full-batch AdamW epochs (`epochs`), learning rate (`lr`), weight decay (`weight_decay`).
     public var epochs = 400, learningRate: Float = 3e-3, weightDecay: Float = 0.01
+    /// Gaussian noise on the raw features during training (`feature_noise`; see `UtilityNetwork.train`).
+    public var featureNoise: Float = 0.02
     /// Cross-fitting folds on dev (`folds`).
     public var folds = 5
     /// Routed dev accuracy may be at most this far below the best member's (`max_drop`, 0.005 = 0.5 points).
@@ -204,7 +206,7 @@ public final class RouterFitter {
         func fit(_ rows: [Int]) -> UtilityNetwork {
             let net = UtilityNetwork(features: devFeatures[0].count, hidden: o.hidden, members: members.count, seed: o.seed)
             net.train(features: rows.map { devFeatures[$0] }, correct: rows.map { devCorrect[$0] }, epochs: o.epochs,
-                      learningRate: o.learningRate, weightDecay: o.weightDecay)
+                      learningRate: o.learningRate, weightDecay: o.weightDecay, featureNoise: o.featureNoise, seed: o.seed)
             return net
         }
         note?("cross-fitting the utility predictor on dev (\(o.folds) folds)")
@@ -212,10 +214,19 @@ public final class RouterFitter {
             let net = fit(train)
             return { held in net.utilities(held.map { devFeatures[$0] }) }
         }
-        let devData = RoutingData(correct: devCorrect, costs: devCosts, utilities: oof)
+        // Platt scaling per member on the out-of-fold logits: calibrated utilities, comparable across members.
+        let platt = members.indices.map { m in
+            PlattScaling.fit(logits: oof.map { PlattScaling.logit($0[m]) }, right: devCorrect.map { $0[m] })
+        }
+        let calibrated = oof.map { row in row.indices.map { m in
+            1 / (1 + Foundation.exp(-(platt[m].a * PlattScaling.logit(row[m]) + platt[m].b)))
+        } }
+        note?("calibration (Platt, out-of-fold): " + zip(members, platt).map { String(format: "%@ a=%.2f b=%.2f", $0.name, $1.a, $1.b) }.joined(separator: ", "))
+        let devData = RoutingData(correct: devCorrect, costs: devCosts, utilities: calibrated)
         let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
         note?("fitting the final predictor on all of dev; lambda = \(lambda)")
         let final = fit(Array(0..<dev.count)).folded()
+        final.calibrate(platt)
         let testData = RoutingData(correct: testCorrect, costs: testCosts, utilities: final.utilities(testFeatures))
         let testSweep = LambdaChoice.grid.map { testData.evaluate(lambda: $0) }
         let oracle = testData.oracle()

@@ -15,6 +15,8 @@ import Transformer
 public final class UtilityNetwork {
     public let fc1: Linear, fc2: Linear
     public let members: Int
+    /// Smallest feature standard deviation used for standardisation (caps the folded fc1 weights).
+    public static let minFeatureStd: Float = 0.05
     /// Standardisation applied before `fc1` (identity after `folded()`).
     public private(set) var mean: [Float], scale: [Float]
 
@@ -52,22 +54,30 @@ public final class UtilityNetwork {
     }
 
     /// Fits on `features [N][F]` and `correct [N][M]` (member m right on row i): full-batch AdamW.
-    public func train(features: [[Float]], correct: [[Bool]], epochs: Int, learningRate: Float, weightDecay: Float) {
+    /// `featureNoise`: standard deviation of Gaussian noise added to the raw features afresh every epoch,
+    /// so that the predictor does not hinge on differences the secure runtime's fixed-point arithmetic
+    /// blurs (its features differ from float ones by ~1e-3); it also regularises a small dev set.
+    public func train(features: [[Float]], correct: [[Bool]], epochs: Int, learningRate: Float, weightDecay: Float,
+                      featureNoise: Float = 0, seed: UInt64 = 0) {
         let n = features.count, f = features[0].count
         for j in 0..<f {
             let col = features.map { $0[j] }
             let mu = col.reduce(0, +) / Float(n)
             let sd = (col.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Float(n)).squareRoot()
             mean[j] = mu
-            scale[j] = 1 / max(sd, 1e-4)
+            // Floor: a nearly constant feature carries no signal, and a huge scale would amplify the secure
+            // runtime's fixed-point noise in it (the scale is folded into fc1's weights).
+            scale[j] = 1 / max(sd, UtilityNetwork.minFeatureStd)
         }
         let x = Tensor(shape: [n, f], data: features.flatMap { $0 })
         let labels = correct.flatMap { $0.map { Int32($0 ? 1 : 0) } }
         let params = namedParameters()
         let opt = AdamW(parameters: params.map(\.tensor), learningRate: learningRate, weightDecay: weightDecay,
                         decay: params.map { !$0.name.hasSuffix(".bias") })
+        let noise = SeededGenerator(seed: seed &+ 0x5eed)
         for _ in 0..<epochs {
-            let loss = Tensor.crossEntropy(logits: logits(x).reshaped([n * members, 2]), labels: labels)
+            let input = featureNoise > 0 ? x + Tensor.randn([n, f], std: featureNoise, rng: noise) : x
+            let loss = Tensor.crossEntropy(logits: logits(input).reshaped([n * members, 2]), labels: labels)
             opt.zeroGrad()
             loss.backward()
             opt.step()
@@ -93,6 +103,23 @@ public final class UtilityNetwork {
         copy.fc2.weight.data = fc2.weight.data
         copy.fc2.bias.data = fc2.bias.data
         return copy
+    }
+
+    /// Rescales member m's logit difference `z_m = z_right − z_wrong` to `a_m·z_m + b_m` (Platt scaling),
+    /// by scaling both of its output rows by `a_m` and adding `b_m` to its "right" bias.
+    public func calibrate(_ platt: [(a: Double, b: Double)]) {
+        precondition(platt.count == members, "one (a, b) per member")
+        let hd = fc2.weight.shape[1]
+        var w = fc2.weight.data, b = fc2.bias.data
+        for (m, p) in platt.enumerated() {
+            for row in [2 * m, 2 * m + 1] {
+                for j in 0..<hd { w[row * hd + j] *= Float(p.a) }
+                b[row] *= Float(p.a)
+            }
+            b[2 * m + 1] += Float(p.b)
+        }
+        fc2.weight.data = w
+        fc2.bias.data = b
     }
 
     /// Loads stored (folded) weights by name.

@@ -181,7 +181,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                 let hidden = try b.relu(b.addOwned(b.matmulWeight(cls, fc1), "router.fc1.b", owner: .server))
                 let z = try b.addOwned(b.matmulWeight(hidden, fc2), "router.fc2.b", owner: .server)             // [1, M]
                 let offsets = try router.offsets(bucket: s, members: members.count)
-                let scores = b.addPublic(try b.tanh(z), b.fixedPoint.encode(offsets, shape: [1, members.count]))
+                let scores = b.addPublic(try b.piecewise(z, Approximations.tanhWide), b.fixedPoint.encode(offsets, shape: [1, members.count]))
                 return try b.argmax(scores).oneHot
             }
             var chosen: Int?

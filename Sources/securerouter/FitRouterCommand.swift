@@ -17,7 +17,7 @@ struct FitRouterCommand: ParsableCommand {
             dev accuracy is within --max-drop of the best member's. Writes the router (DESIGN §4) to
             --out (default <pool>/router.h5) with the whole lambda sweep on dev and test, the members
             alone and the oracle router in its config, and prints a table. See docs/router.md.
-            Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, folds, max_drop, net,
+            Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, net,
             feature_layers, feature_member, seed.
             """)
 
@@ -87,7 +87,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -108,6 +108,10 @@ struct FitRouterCommand: ParsableCommand {
         if let v = try int("epochs", min: 1) { o.epochs = v }
         if let v = try number("lr") { o.learningRate = Float(v) }
         if let v = try number("weight_decay") { o.weightDecay = Float(v) }
+        if let v = try number("feature_noise") {
+            guard v >= 0 else { throw ValidationError("\(path): 'feature_noise' must be >= 0") }
+            o.featureNoise = Float(v)
+        }
         if let v = try int("folds", min: 2) { o.folds = v }
         if let v = try number("max_drop") { o.maxDrop = v }
         if let v = m["net"] {

@@ -126,7 +126,7 @@ struct RoutedEvalReport {
                 "bucket": buckets[i], "seconds": o.query.cost.seconds, "online_bytes": online(o.query.cost),
                 "offline_bytes": o.query.cost.offlineBytes + (i < result.server.count ? result.server[i].query.cost.offlineBytes : 0),
                 "rounds": o.query.cost.rounds, "router_seconds": o.router.seconds, "router_online_bytes": online(o.router),
-                "router_rounds": o.router.rounds, "utilities": decisions[i].utilities,
+                "router_rounds": o.router.rounds, "utilities": decisions[i].utilities, "routing_margin": decisions[i].margin,
             ]
             if let gold { q["gold"] = gold[i] }
             return q
@@ -156,6 +156,12 @@ struct RoutedEvalReport {
         ]
         if mode == .reveal {
             s["agreement_routing"] = fraction((0..<n).filter { ran[$0] == decisions[$0].member }.count)
+            // Each routing disagreement with the plaintext router's score margin: below 0.02 a near-tie
+            // that the runtime's fixed-point noise (features, tanh spline) can flip.
+            s["routing_disagreements"] = (0..<n).filter { ran[$0] != decisions[$0].member }.map {
+                ["index": $0, "model": names[ran[$0]], "plaintext_model": names[decisions[$0].member], "routing_margin": decisions[$0].margin,
+                 "kind": decisions[$0].margin < 0.02 ? "near-tie" : "disagreement"] as [String: Any]
+            }
         } else {
             s["routing_source"] = "oblivious mode opens no choice: routing_histogram and model are the plaintext router's"
         }

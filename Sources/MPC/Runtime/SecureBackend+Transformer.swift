@@ -54,6 +54,11 @@ extension SecureBackend {
         try apply(x.shape, deal: { try $0.tanh(shape: x.shape) }) { try $0.tanh(x.mine) }
     }
 
+    /// A piecewise polynomial by select-then-compute (`Party.piecewisePolynomial`).
+    public func piecewise(_ x: SecureTensor, _ p: PiecewisePolynomial) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.piecewisePolynomial(shape: x.shape, p) }) { try $0.piecewisePolynomial(x.mine, p) }
+    }
+
     /// MPCFormer "Quad" GeLU 0.125x² + 0.25x + 0.5 (`Party.quadGelu`).
     public func quadGelu(_ x: SecureTensor) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.quadGelu(shape: x.shape) }) { try $0.quadGelu(x.mine) }
