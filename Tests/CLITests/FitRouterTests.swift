@@ -4,10 +4,10 @@ import Testing
 /// Issue 6: `fit-router` on a tiny two-member pool writes a router, a report with the lambda sweep,
 /// and a plot; bad inputs give one clear sentence.
 @Suite(.serialized) struct FitRouterTests {
-    @Test(.timeLimit(.minutes(4))) func fitsWritesAndReports() throws {
-        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+    /// Trains the tiny task's pool in `dir/run`: the 2-layer `tiny` and the 1-layer 2Quad/Quad `one-layer`.
+    static func trainPool(in dir: URL, epochs: Int) throws {
         try TinyTask.write(to: dir, trainRows: 160)
-        let yaml = TinyTask.config(epochs: 8) + """
+        let yaml = TinyTask.config(epochs: epochs) + """
 
               - name: one-layer
                 init: random
@@ -22,6 +22,11 @@ import Testing
         try yaml.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
         let t = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir)
         #expect(t.status == 0, "train-pool failed:\n\(t.stderr)")
+    }
+
+    @Test(.timeLimit(.minutes(4))) func fitsWritesAndReports() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.trainPool(in: dir, epochs: 8)
         let r = try CLI.run(["fit-router", "--pool", "run", "--plot", "sweep.svg", "--json", "report.json", "--quiet"], cwd: dir)
         #expect(r.status == 0, "fit-router failed:\n\(r.stderr)")
         #expect(r.stdout.contains("routed (lambda") && r.stdout.contains("oracle router"), "\(r.stdout)")
@@ -51,21 +56,7 @@ import Testing
     /// both modes, equal to the plaintext routed pipeline's, routing decisions included.
     @Test(.timeLimit(.minutes(5))) func exportedBundleRoutesUnderMPC() throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
-        try TinyTask.write(to: dir, trainRows: 160)
-        let yaml = TinyTask.config(epochs: 6) + """
-
-              - name: one-layer
-                init: random
-                vocab: vocab.txt
-                layers: 1
-                hidden: 32
-                heads: 2
-                intermediate: 64
-                softmax: 2quad
-                activation: quad
-            """
-        try yaml.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir).status == 0)
+        try Self.trainPool(in: dir, epochs: 6)
         // A lambda that trades: the router file's config is what export copies.
         try "max_drop: 0.2\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
         #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--quiet"], cwd: dir).status == 0)

@@ -11,6 +11,7 @@ extension Party {
     /// shift), this is below 2^-27 per element.
     public func truncate(_ x: ArithmeticShare, bits: Int) -> ArithmeticShare {
         precondition(bits >= 0 && bits < 64)
+        if TruncationTrace.prefix != nil { TruncationTrace.record(id, bits: bits, x.tensor.data) }
         let s = UInt64(bits)
         var out = x.tensor
         if id == .client {

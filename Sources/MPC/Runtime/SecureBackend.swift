@@ -234,7 +234,10 @@ public final class PartyBackend: SecureBackend {
         unitOffline = party.dealer.offlineBytesReceived
     }
 
-    public func enterSection(_ name: String) { ledger.switchTo(name, now: sample()) }
+    public func enterSection(_ name: String) {
+        ledger.switchTo(name, now: sample())
+        TruncationTrace.enter(name)
+    }
 
     /// Online cost per section so far.
     public func profile() -> [String: CostSample] { ledger.closed(at: sample()) }
