@@ -100,7 +100,8 @@ public struct ModelCheckpoint: Equatable, Sendable {
     // MARK: Reading
 
     /// Reads a single-model file (`group == nil`) or the model `group` of a bundle: either a
-    /// model name (read from `/models/<name>`) or an absolute group path such as `/models/tiny`.
+    /// model name (read from `/models/<name>`) or a group path from the root such as `/models/tiny` or
+    /// `models/tiny` (the `PATH::models/NAME` spelling of the CLI).
     /// - Throws: `.noSuchFile`, `.notHDF5`, `.corrupt`, `.missingObject` (no such model),
     ///   `.missingConfig`, `.missingWeights`, `.wrongType` (a weight that is not float32).
     public static func read(from path: String, group: String? = nil) throws -> ModelCheckpoint {
@@ -111,7 +112,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
         let file = try H5File.open(path: path)
         let root = try file.root()
         guard let group else { return try read(from: root) }
-        let groupPath = group.hasPrefix("/") ? group : "models/" + group
+        let groupPath = group.contains("/") ? group : "models/" + group
         guard root.isGroup(groupPath) else {
             let available = (try? listModels(in: file)) ?? []
             throw CheckpointError(.missingObject, path: path, object: root.objectPath(groupPath),

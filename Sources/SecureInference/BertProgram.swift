@@ -69,6 +69,15 @@ public struct QueryOutcome: Codable, Sendable, Equatable {
 }
 
 extension CostSample {
+    /// Per-section cost between two profiles of a party (`SecureBackend.profile`), each divided among
+    /// `n` stacked queries; unchanged sections and the offline preload are left out.
+    static func sections(from before: [String: CostSample], to after: [String: CostSample], share n: Int = 1) -> [String: CostSample] {
+        after.reduce(into: [String: CostSample]()) { out, kv in
+            let d = kv.value - (before[kv.key] ?? CostSample())
+            if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d.share(of: n) }
+        }
+    }
+
     /// One query's part of a batch of `n`: the same seconds and rounds, 1/n of the bytes.
     func share(of n: Int) -> CostSample {
         CostSample(seconds: seconds, bytesSent: bytesSent / n, bytesReceived: bytesReceived / n, rounds: rounds, offlineBytes: offlineBytes / n)
@@ -162,11 +171,7 @@ public struct BertProgram: SecureProgram, Equatable {
                 let (_, oneHot) = try b.argmax(logits)
                 return (try b.revealIndex(oneHot, to: .client), opened)
             }
-            let after = b.profile()
-            let sections = after.reduce(into: [String: CostSample]()) { out, kv in
-                let d = kv.value - (before[kv.key] ?? CostSample())
-                if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d.share(of: g) }
-            }
+            let sections = CostSample.sections(from: before, to: b.profile(), share: g)
             let cost = try b.boundary().share(of: g)
             before = b.profile()
             for (k, i) in group.enumerated() {

@@ -218,11 +218,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                     return try b.revealIndex(selected, to: .client)
                 }
             }
-            let after = b.profile()
-            let sections = after.reduce(into: [String: CostSample]()) { out, kv in
-                let d = kv.value - (before[kv.key] ?? CostSample())
-                if d != CostSample() && kv.key != PartyBackend.preloadSection { out[kv.key] = d }
-            }
+            let sections = CostSample.sections(from: before, to: b.profile())
             let cost = try b.boundary()
             before = b.profile()
             let outcome = RoutedOutcome(query: QueryOutcome(index: i, label: label?.first, logits: nil, cost: cost, sections: sections),

@@ -99,7 +99,7 @@ public struct SecureBertWeights: Sendable {
     /// - Throws: `SecureInferenceError` or the checkpoint's own errors, naming the file.
     public init(checkpoint spec: String, expected: SecureBertShape) throws {
         let parts = spec.components(separatedBy: "::")
-        let path = parts[0], group = parts.count > 1 ? (parts[1].hasPrefix("models/") ? "/" + parts[1] : parts[1]) : nil
+        let path = parts[0], group = parts.count > 1 ? parts[1] : nil
         guard FileManager.default.fileExists(atPath: path) else { throw SecureInferenceError("no such checkpoint: \(path)") }
         let ckpt = try ModelCheckpoint.read(from: path, group: group)
         let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)

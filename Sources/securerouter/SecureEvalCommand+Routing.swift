@@ -25,23 +25,7 @@ extension SecureEvalCommand {
         let info = try PoolBundle.info(bundle)
         let best = info.bestMember.flatMap { pipe.names.firstIndex(of: $0) } ?? 0
 
-        // Queries.
-        var texts: [String], gold: [Int]?
-        if let task {
-            let t = try TaskInfo.named(task)
-            guard t.numLabels == shapes[0].classes else {
-                throw ValidationError("task \(task) has \(t.numLabels) labels but the pool's models have \(shapes[0].classes) outputs")
-            }
-            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
-            }
-            let examples = try DatasetReader(task: t).read(url)
-            (texts, gold) = (examples.map(\.text), examples.map(\.label))
-        } else {
-            texts = try readQueryLines(textFile!)
-        }
-        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
+        let (texts, gold) = try loadQueries(outputs: shapes[0].classes, what: "the pool's models have")
         let (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: tokenizer, maxPosition: shapes.map(\.maxPosition).min()!)
         if truncated > 0, !progress.quiet { printErr("secure-eval: warning: \(truncated) of \(texts.count) texts truncated to \(buckets.max()!) tokens") }
 
@@ -76,8 +60,11 @@ extension SecureEvalCommand {
         // it, and the report uses the plaintext router's choice.
         let n = result.client.count
         let ran = (0..<n).map { result.client[$0].model ?? decisions[$0].member }
+        var emulations = [Int: FixedPointEmulation]()   // one per member that ran (it rounds the whole model)
         let emulated = (0..<n).map { i -> Int in
-            let emulation = FixedPointEmulation(weights: SecureBertWeights(model: pipe.models[ran[i]]), model: shapes[ran[i]])
+            let m = ran[i]
+            let emulation = emulations[m] ?? FixedPointEmulation(weights: SecureBertWeights(model: pipe.models[m]), model: shapes[m])
+            emulations[m] = emulation
             return Evaluation.argmax(emulation.logits(ids: queries.ids[i], length: queries.lengths[i]).map(Float.init))
         }
         let report = RoutedEvalReport(mode: mode, names: pipe.names, best: best, result: result, decisions: decisions, alone: alone,
@@ -112,11 +99,23 @@ struct RoutedEvalReport {
     var truncated: Int, requested: Int
     var network: String
 
+    init(mode: RoutingMode, names: [String], best: Int, result: SecureEvaluation.Outcomes<RoutedOutcome>, decisions: [RoutedPipeline.Decision],
+         alone: [[Int]], fixed: [Int], ran: [Int], predicted: [[Double]], gold: [Int]?, buckets: [Int], truncated: Int, requested: Int,
+         network: String) {
+        (self.mode, self.names, self.best, self.result, self.decisions, self.alone) = (mode, names, best, result, decisions, alone)
+        (self.fixed, self.ran, self.predicted, self.gold, self.buckets) = (fixed, ran, predicted, gold, buckets)
+        (self.truncated, self.requested, self.network) = (truncated, requested, network)
+        labels = result.client.map { $0.query.label ?? -1 }
+    }
+
     var n: Int { result.client.count }
     func online(_ c: CostSample) -> Int { c.bytesSent + c.bytesReceived }
     func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
     func fraction(_ hits: Int) -> Double { n == 0 ? 0 : Double(hits) / Double(n) }
-    var labels: [Int] { result.client.map { $0.query.label ?? -1 } }
+    /// The secure labels (−1 where none was opened).
+    let labels: [Int]
+    /// Offline bytes of query `i`, both parties.
+    func offline(_ i: Int) -> Int { result.client[i].query.cost.offlineBytes + (i < result.server.count ? result.server[i].query.cost.offlineBytes : 0) }
 
     var queries: [[String: Any]] {
         result.client.enumerated().map { i, o in
@@ -124,7 +123,7 @@ struct RoutedEvalReport {
                 "index": i, "prediction": o.query.label ?? -1, "plaintext_prediction": decisions[i].label,
                 "fixed_point_prediction": fixed[i], "model": names[ran[i]], "plaintext_model": names[decisions[i].member],
                 "bucket": buckets[i], "seconds": o.query.cost.seconds, "online_bytes": online(o.query.cost),
-                "offline_bytes": o.query.cost.offlineBytes + (i < result.server.count ? result.server[i].query.cost.offlineBytes : 0),
+                "offline_bytes": offline(i),
                 "rounds": o.query.cost.rounds, "router_seconds": o.router.seconds, "router_online_bytes": online(o.router),
                 "router_rounds": o.router.rounds, "utilities": decisions[i].utilities, "routing_margin": decisions[i].margin,
             ]
@@ -142,9 +141,7 @@ struct RoutedEvalReport {
             "agreement_fixed": fraction((0..<n).filter { labels[$0] == fixed[$0] }.count),
             "latency_mean": mean(secs), "latency_p50": SecureEvalReport.percentile(secs, 0.5), "latency_p95": SecureEvalReport.percentile(secs, 0.95),
             "online_bytes_mean": mean(result.client.map { Double(online($0.query.cost)) }),
-            "offline_bytes_mean": mean((0..<n).map { i in
-                Double(result.client[i].query.cost.offlineBytes + (i < result.server.count ? result.server[i].query.cost.offlineBytes : 0))
-            }),
+            "offline_bytes_mean": mean((0..<n).map { Double(offline($0)) }),
             "rounds_mean": mean(result.client.map { Double($0.query.cost.rounds) }),
             "routing_histogram": Dictionary(uniqueKeysWithValues: names.indices.map { m in (names[m], ran.filter { $0 == m }.count) }),
             "router_seconds_mean": mean(routerSecs),
@@ -199,12 +196,7 @@ struct RoutedEvalReport {
         return ["accuracy": fraction(right), "predicted_seconds_mean": n == 0 ? 0 : seconds / Double(n)]
     }
 
-    var breakdown: [String: [String: Double]] {
-        var sums = [String: CostSample]()
-        for o in result.client { for (k, v) in o.query.sections { sums[k] = (sums[k] ?? CostSample()) + v } }
-        let d = Double(max(n, 1))
-        return sums.mapValues { ["seconds": $0.seconds / d, "online_bytes": Double($0.bytesSent + $0.bytesReceived) / d, "rounds": Double($0.rounds) / d] }
-    }
+    var breakdown: [String: [String: Double]] { SecureEvalReport.breakdown(result.client.map(\.query.sections)) }
 
     var json: [String: Any] { ["queries": queries, "summary": summary] }
 

@@ -96,24 +96,7 @@ struct SecureEvalCommand: ParsableCommand {
         do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(bundle): \(error)") }
         if let f = fracBits { shape.fracBits = f }
 
-        // Queries.
-        var texts: [String], gold: [Int]?
-        if let task {
-            let info = try TaskInfo.named(task)
-            guard info.numLabels == loaded.config.architecture.numLabels else {
-                throw ValidationError("task \(task) has \(info.numLabels) labels but the model has \(loaded.config.architecture.numLabels) outputs")
-            }
-            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
-            }
-            let examples = try DatasetReader(task: info).read(url)
-            texts = examples.map(\.text)
-            gold = examples.map(\.label)
-        } else {
-            texts = try readQueryLines(textFile!)
-        }
-        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
+        var (texts, gold) = try loadQueries(outputs: loaded.config.architecture.numLabels, what: "the model has")
         // With --batch, queries of one bucket run together: order them by bucket (the report keeps each
         // query's original index).
         var (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
@@ -147,8 +130,8 @@ struct SecureEvalCommand: ParsableCommand {
         // Plaintext answers on exactly the same padded ids, for the queries that ran: float, and the
         // emulation of the runtime's arithmetic.
         let done = result.client.count
-        let float = plaintextLabels(loaded.model, QueryFile(ids: Array(queries.ids.prefix(done)), lengths: Array(queries.lengths.prefix(done))),
-                                    Array(buckets.prefix(done)))
+        let float = PaddedInference.logits(loaded.model, QueryFile(ids: Array(queries.ids.prefix(done)), lengths: Array(queries.lengths.prefix(done))),
+                                           buckets: Array(buckets.prefix(done))).map(Evaluation.argmax)
         let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
         let emulated = zip(queries.ids.prefix(done), queries.lengths.prefix(done)).map { emulation.logits(ids: $0, length: $1) }
         let fixed = emulated.map { Evaluation.argmax($0.map(Float.init)) }
@@ -162,20 +145,26 @@ struct SecureEvalCommand: ParsableCommand {
         }
     }
 
-    /// Predictions of the plaintext model on the padded ids, batched by bucket.
-    func plaintextLabels(_ model: BertForSequenceClassification, _ q: QueryFile, _ buckets: [Int]) -> [Int] {
-        var out = [Int](repeating: 0, count: buckets.count)
-        for s in Set(buckets).sorted() {
-            let idx = buckets.indices.filter { buckets[$0] == s }
-            for chunk in stride(from: 0, to: idx.count, by: 32).map({ Array(idx[$0..<min($0 + 32, idx.count)]) }) {
-                let batch = EncodedBatch(batch: chunk.count, seqLen: s, inputIds: chunk.flatMap { q.ids[$0].map(Int32.init) },
-                                         attentionMask: chunk.flatMap { i in (0..<s).map { $0 < q.lengths[i] ? Float(1) : 0 } })
-                let logits = Tensor.withNoGrad { model.forward(batch, training: false, rng: SeededGenerator(seed: 0)) }
-                let c = model.config.numLabels
-                for (r, i) in chunk.enumerated() { out[i] = Evaluation.argmax(Array(logits.data[(r * c)..<((r + 1) * c)])) }
+    /// The queries: `--task`'s split (with gold labels, checked against `outputs` classes) or `--text-file`,
+    /// cut to `--limit`.
+    func loadQueries(outputs: Int, what: String) throws -> (texts: [String], gold: [Int]?) {
+        var texts: [String], gold: [Int]?
+        if let task {
+            let info = try TaskInfo.named(task)
+            guard info.numLabels == outputs else {
+                throw ValidationError("task \(task) has \(info.numLabels) labels but \(what) \(outputs) outputs")
             }
+            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
+            }
+            let examples = try DatasetReader(task: info).read(url)
+            (texts, gold) = (examples.map(\.text), examples.map(\.label))
+        } else {
+            texts = try readQueryLines(textFile!)
         }
-        return out
+        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
+        return (texts, gold)
     }
 }
 
@@ -217,10 +206,13 @@ struct SecureEvalReport {
     }
 
     /// Per layer type: mean seconds, online bytes and rounds per query.
-    var breakdown: [String: [String: Double]] {
+    var breakdown: [String: [String: Double]] { Self.breakdown(result.client.map(\.sections)) }
+
+    /// Mean seconds, online bytes and rounds per query of each section over `queries`' section costs.
+    static func breakdown(_ queries: [[String: CostSample]]) -> [String: [String: Double]] {
         var sums = [String: CostSample]()
-        for o in result.client { for (k, v) in o.sections { sums[k] = (sums[k] ?? CostSample()) + v } }
-        let d = Double(max(n, 1))
+        for q in queries { for (k, v) in q { sums[k] = (sums[k] ?? CostSample()) + v } }
+        let d = Double(max(queries.count, 1))
         return sums.mapValues { ["seconds": $0.seconds / d, "online_bytes": Double($0.bytesSent + $0.bytesReceived) / d, "rounds": Double($0.rounds) / d] }
     }
 
