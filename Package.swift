@@ -39,8 +39,9 @@ let package = Package(
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference", "Yams"]),
         .target(name: "Router", dependencies: ["CoDesign", "Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference",
                                                .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Deployment", dependencies: ["MPC", "SecureInference", "Router", "TextData"]),
         .executableTarget(name: "securerouter", dependencies: [
-            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel", "Router", "Yams",
+            "Tensor", "TextData", "Transformer", "Checkpoint", "CoDesign", "MPC", "SecureInference", "CostModel", "Router", "Deployment", "Yams",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +56,6 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
         .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel"]),
-        .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint"]),
+        .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint", "MPC"]),
     ]
 )

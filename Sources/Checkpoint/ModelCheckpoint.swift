@@ -104,14 +104,16 @@ public struct ModelCheckpoint: Equatable, Sendable {
     /// `models/tiny` (the `PATH::models/NAME` spelling of the CLI).
     /// - Throws: `.noSuchFile`, `.notHDF5`, `.corrupt`, `.missingObject` (no such model),
     ///   `.missingConfig`, `.missingWeights`, `.wrongType` (a weight that is not float32).
-    public static func read(from path: String, group: String? = nil) throws -> ModelCheckpoint {
-        try H5File.withLibraryLock { try readLocked(from: path, group: group) }
+    /// - Parameter includeWeights: false reads only the config, attributes and vocabulary (the public
+    ///   description a client may hold); `weights` is then empty.
+    public static func read(from path: String, group: String? = nil, includeWeights: Bool = true) throws -> ModelCheckpoint {
+        try H5File.withLibraryLock { try readLocked(from: path, group: group, includeWeights: includeWeights) }
     }
 
-    private static func readLocked(from path: String, group: String?) throws -> ModelCheckpoint {
+    private static func readLocked(from path: String, group: String?, includeWeights: Bool) throws -> ModelCheckpoint {
         let file = try H5File.open(path: path)
         let root = try file.root()
-        guard let group else { return try read(from: root) }
+        guard let group else { return try read(from: root, includeWeights: includeWeights) }
         let groupPath = group.contains("/") ? group : "models/" + group
         guard root.isGroup(groupPath) else {
             let available = (try? listModels(in: file)) ?? []
@@ -119,12 +121,12 @@ public struct ModelCheckpoint: Equatable, Sendable {
                                   message: "no model group \(root.objectPath(groupPath)); models in this file: "
                                       + (available.isEmpty ? "none" : available.joined(separator: ", ")))
         }
-        return try read(from: root.openGroup(groupPath))
+        return try read(from: root.openGroup(groupPath), includeWeights: includeWeights)
     }
 
     /// Reads the model stored in `group` (see the type's documentation for the layout).
     /// Call it inside `H5File.withLibraryLock` when other threads may use HDF5.
-    public static func read(from group: H5Group) throws -> ModelCheckpoint {
+    public static func read(from group: H5Group, includeWeights: Bool = true) throws -> ModelCheckpoint {
         let path = group.file.path
         guard group.hasAttribute("config") else {
             throw CheckpointError(.missingConfig, path: path, object: group.objectPath("@config"),
@@ -145,7 +147,7 @@ public struct ModelCheckpoint: Equatable, Sendable {
         }
         let weightGroup = try group.openGroup("weights")
         var weights: [String: StoredTensor] = [:]
-        for name in try weightGroup.memberNames() {
+        for name in try weightGroup.memberNames() where includeWeights {
             let (shape, values) = try weightGroup.readFloat32(name)
             weights[name] = StoredTensor(shape: shape, data: values)
         }

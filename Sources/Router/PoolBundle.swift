@@ -136,6 +136,61 @@ public enum PoolBundle {
         (try? ModelCheckpoint.read(from: path, group: routerGroup)) != nil
     }
 
+    /// What anyone may know about a bundle: member names and shapes, the router's public shape (no
+    /// weights), the vocabulary and the content hash. A `party` client needs only this.
+    public struct PublicPart: Sendable {
+        public var names: [String]
+        public var shapes: [SecureBertShape]
+        public var router: SecureRouterShape?
+        public var routerConfig: RouterConfig?
+        public var vocab: [String]
+        public var doLowerCase: Bool
+        public var contentHash: String?
+        public var bestMember: String?
+    }
+
+    /// Reads the public part of a bundle without loading any weight.
+    /// - Throws: `RouterError` when it is not a bundle (no `/models`) or a member is unreadable.
+    public static func publicPart(_ path: String) throws -> PublicPart {
+        let info = try info(path)
+        var names = try ModelCheckpoint.listModels(inBundle: path)
+        guard !names.isEmpty else { throw RouterError("\(path) is not a bundle (no /models group); write one with export") }
+        var config: RouterConfig?
+        if let routerCkpt = try? ModelCheckpoint.read(from: path, group: routerGroup, includeWeights: false) {
+            do { config = try JSONDecoder().decode(RouterConfig.self, from: Data(routerCkpt.configJSON.utf8)) } catch {
+                throw RouterError("\(path): the router's config is not readable: \(error)")
+            }
+            names = config!.models
+        }
+        var shapes = [SecureBertShape](), vocab = [String](), lower = true
+        for name in names {
+            let ckpt = try ModelCheckpoint.read(from: path, group: name, includeWeights: false)
+            let mc = try CheckpointConfig.decode(ckpt.configJSON, path: "\(path)::models/\(name)")
+            do { shapes.append(try SecureBertWeights.shape(of: mc)) } catch { throw RouterError("\(name): \(error)") }
+            if vocab.isEmpty { (vocab, lower) = (ckpt.vocab, ckpt.doLowerCase) }
+        }
+        let router = try config.map { try routerShape($0, names: names, shapes: shapes, path: path) }
+        return PublicPart(names: names, shapes: shapes, router: router, routerConfig: config, vocab: vocab, doLowerCase: lower,
+                          contentHash: info.contentHash, bestMember: info.bestMember)
+    }
+
+    /// The router's public shape: feature member, size, lambda and the cost row of every usable bucket.
+    static func routerShape(_ config: RouterConfig, names: [String], shapes: [SecureBertShape], path: String) throws -> SecureRouterShape {
+        guard let f = names.firstIndex(of: config.featureMember) else {
+            throw RouterError("\(path): the router's feature member '\(config.featureMember)' is not one of its models")
+        }
+        let buckets = LengthBuckets.usable(maxPosition: shapes.map(\.maxPosition).min() ?? 512)
+        var costs = [String: [Double]]()
+        for b in buckets {
+            costs["\(b)"] = try config.models.map { name in
+                guard let s = config.costTable[name]?["\(b)"] else { throw RouterError("\(path): the router has no cost for \(name) at bucket \(b)") }
+                return s
+            }
+        }
+        return SecureRouterShape(featureMember: f, featureLayers: config.featureLayers, hidden: config.hidden,
+                                 lambda: config.lambda, costs: costs)
+    }
+
     /// The routed pool of a bundle, ready for plaintext routing (`predict --bundle`) and for building
     /// its secure program; the members' shapes are those the secure runtime will check.
     public static func pipeline(_ path: String) throws -> (pipeline: RoutedPipeline, shapes: [SecureBertShape], tokenizerSource: ModelCheckpoint) {
@@ -155,19 +210,7 @@ public enum PoolBundle {
             do { shapes.append(try SecureBertWeights.shape(of: mc)) } catch { throw RouterError("\(name): \(error)") }
             if first == nil { first = ckpt }
         }
-        guard let f = config.models.firstIndex(of: config.featureMember) else {
-            throw RouterError("\(path): the router's feature member '\(config.featureMember)' is not one of its models")
-        }
-        let buckets = LengthBuckets.usable(maxPosition: shapes.map(\.maxPosition).min() ?? 512)
-        var costs = [String: [Double]]()
-        for b in buckets {
-            costs["\(b)"] = try config.models.map { name in
-                guard let s = config.costTable[name]?["\(b)"] else { throw RouterError("\(path): the router has no cost for \(name) at bucket \(b)") }
-                return s
-            }
-        }
-        let shape = SecureRouterShape(featureMember: f, featureLayers: config.featureLayers, hidden: config.hidden,
-                                      lambda: config.lambda, costs: costs)
+        let shape = try routerShape(config, names: config.models, shapes: shapes, path: path)
         let weights = try SecureRouterWeights(stored: routerCkpt.weights.mapValues { ($0.shape, $0.data) }, members: config.models.count)
         let pipe = RoutedPipeline(names: config.models, models: models, router: shape, weights: weights, config: config)
         return (pipe, shapes, first!)

@@ -29,6 +29,9 @@ extension BenchCommand {
         @Option(help: "exact or mpcformer.") var variant = "exact"
         @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
         @Option(help: "Sessions to run (each reported; the summary is their mean, and the minimum seconds).") var runs = 1
+        @Flag(name: .customLong("secure-channel"),
+              help: "Authenticate and encrypt every link (fresh keys per run, AES-256-GCM records) as `party` deployments do; measures the channel's overhead.")
+        var secureChannel = false
         @OptionGroup var json: JSONOutputOptions
         @OptionGroup var progress: ProgressOptions
 
@@ -49,11 +52,12 @@ extension BenchCommand {
                                            clientInputSeed: 1, serverInputSeed: 2)
             launcher.preprocess = true
             launcher.receiveTimeout = 600
+            launcher.authenticate = secureChannel
             let reference = program.plaintextLogits(client: program.syntheticInputs(for: .client, seed: 1),
                                                     server: program.syntheticInputs(for: .server, seed: 2))
             var reports = [SecureBenchReport]()
             for r in 0..<runs {
-                if !progress.quiet { printErr("bench secure: session \(r + 1)/\(runs): starting dealer, server and client (L=\(layers) H=\(hidden) A=\(heads) I=\(inter) S=\(seq), \(variant), --net \(net))") }
+                if !progress.quiet { printErr("bench secure: session \(r + 1)/\(runs): starting dealer, server and client (L=\(layers) H=\(hidden) A=\(heads) I=\(inter) S=\(seq), \(variant), --net \(net)\(secureChannel ? ", secure channel" : ""))") }
                 let result: SessionResult<EncoderProgram.Prediction?>
                 do { result = try launcher.run(program, timeout: .seconds(3600)) } catch { throw CommandFailure("secure session failed: \(error)") }
                 guard let prediction = result.client.output ?? nil, let words = prediction.logits else {
@@ -86,6 +90,7 @@ extension BenchCommand {
             object["shape"] = ["layers": layers, "hidden": hidden, "heads": heads, "inter": inter, "seq": seq]
             object["variant"] = variant
             object["net"] = net
+            object["secure_channel"] = secureChannel
             try json.write(object)
         }
     }

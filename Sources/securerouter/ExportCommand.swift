@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Deployment
 import Router
 
 /// `export`: one HDF5 bundle with the pool, the router and the cost table (DESIGN §2, §4).
@@ -16,6 +17,8 @@ struct ExportCommand: ParsableCommand {
             weight). `securerouter inspect BUNDLE` shows it; h5py reads it (docs/checkpoint-format.md). \
             secure-eval --bundle BUNDLE --routing reveal|oblivious|model:NAME runs it under MPC, and \
             predict --bundle BUNDLE routes in plaintext.
+
+            Also writes the bundle's public description, <out without .h5>.public.json (member names and             shapes, router shape and costs, vocabulary, content hash; no weight), for the clients of a             `party` deployment (docs/deploy.md).
             """)
 
     @Option(help: "A train-pool output directory (with pool_summary.json).") var pool: String
@@ -26,10 +29,19 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let routerPath = router ?? URL(fileURLWithPath: pool).appendingPathComponent("router.h5").path
         let s = try PoolBundle.export(poolDir: URL(fileURLWithPath: pool), routerFile: routerPath, to: out)
+        let publicPath = Self.publicPath(of: out)
+        try DeploymentManifest(bundle: out).write(to: publicPath)
         if !json.usesStdout {
             print("wrote \(out): \(s.members.count) models (\(s.members.joined(separator: ", "))), router, cost table; "
                   + "best member \(s.bestMember); \(String(format: "%.1f", Double(s.bytes) / 1e6)) MB; content hash \(s.contentHash)")
+            print("wrote \(publicPath): the public description for party clients (no weights)")
         }
-        try json.write(["file": out, "models": s.members, "best_member": s.bestMember, "content_hash": s.contentHash, "bytes": s.bytes])
+        try json.write(["file": out, "public": publicPath, "models": s.members, "best_member": s.bestMember, "content_hash": s.contentHash,
+                        "bytes": s.bytes])
+    }
+
+    /// `bundle.h5` → `bundle.public.json`.
+    static func publicPath(of bundle: String) -> String {
+        (bundle.hasSuffix(".h5") ? String(bundle.dropLast(3)) : bundle) + ".public.json"
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TextData
 import Foundation
 
 /// `--json PATH` for report commands: `-` writes to stdout.
@@ -92,4 +93,42 @@ func readQueryLines(_ path: String) throws -> [String] {
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
+}
+
+/// Where the queries of `secure-eval` and `party --role client` come from: a task's split (with gold
+/// labels) or a text file.
+struct QueryOptions: ParsableArguments {
+    @Option(help: "Task whose split to evaluate (mr, imdb, r8, trec); reads DATA_DIR/TASK/SPLIT.tsv.") var task: String?
+    @Option(help: "Split of --task: train, dev or test.") var split = "test"
+    @Option(help: "Text file, one query per line (no gold labels).") var textFile: String?
+    @Option(help: "Directory of the fetched datasets.") var dataDir = "datasets"
+    @Option(help: "Evaluate only the first N queries.") var limit: Int?
+
+    func check() throws {
+        guard (task == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --task T (with --split) or --text-file F") }
+        guard ["train", "dev", "test"].contains(split) else { throw ValidationError("--split must be train, dev or test, not '\(split)'") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    /// The queries: `--task`'s split (with gold labels, checked against `outputs` classes) or `--text-file`,
+    /// cut to `--limit`.
+    func load(outputs: Int, what: String) throws -> (texts: [String], gold: [Int]?) {
+        var texts: [String], gold: [Int]?
+        if let task {
+            let info = try TaskInfo.named(task)
+            guard info.numLabels == outputs else {
+                throw ValidationError("task \(task) has \(info.numLabels) labels but \(what) \(outputs) outputs")
+            }
+            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
+            }
+            let examples = try DatasetReader(task: info).read(url)
+            (texts, gold) = (examples.map(\.text), examples.map(\.label))
+        } else {
+            texts = try readQueryLines(textFile!)
+        }
+        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
+        return (texts, gold)
+    }
 }

@@ -40,11 +40,7 @@ struct SecureEvalCommand: ParsableCommand {
             """)
 
     @Option(help: "A single-model checkpoint (.h5) or a bundle written by export.") var bundle: String
-    @Option(help: "Task whose split to evaluate (mr, imdb, r8, trec); reads DATA_DIR/TASK/SPLIT.tsv.") var task: String?
-    @Option(help: "Split of --task: train, dev or test.") var split = "test"
-    @Option(help: "Text file, one query per line (no gold labels).") var textFile: String?
-    @Option(help: "Directory of the fetched datasets.") var dataDir = "datasets"
-    @Option(help: "Evaluate only the first N queries.") var limit: Int?
+    @OptionGroup var queries: QueryOptions
     @Option(help: "reveal (default for a bundle with a router: the router's choice is opened, only that member runs), oblivious (every member runs, the choice stays secret) or model:NAME (that member for every query; a single-model checkpoint: its own model).")
     var routing: String?
     @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
@@ -58,9 +54,7 @@ struct SecureEvalCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
-        guard (task == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --task T (with --split) or --text-file F") }
-        guard ["train", "dev", "test"].contains(split) else { throw ValidationError("--split must be train, dev or test, not '\(split)'") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        try queries.check()
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -96,7 +90,7 @@ struct SecureEvalCommand: ParsableCommand {
         do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(bundle): \(error)") }
         if let f = fracBits { shape.fracBits = f }
 
-        var (texts, gold) = try loadQueries(outputs: loaded.config.architecture.numLabels, what: "the model has")
+        var (texts, gold) = try queries.load(outputs: loaded.config.architecture.numLabels, what: "the model has")
         // With --batch, queries of one bucket run together: order them by bucket (the report keeps each
         // query's original index).
         var (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
@@ -143,28 +137,6 @@ struct SecureEvalCommand: ParsableCommand {
         if let failure = result.failure {
             throw CommandFailure("the secure run stopped after \(result.client.count) of \(texts.count) queries: \(failure)")
         }
-    }
-
-    /// The queries: `--task`'s split (with gold labels, checked against `outputs` classes) or `--text-file`,
-    /// cut to `--limit`.
-    func loadQueries(outputs: Int, what: String) throws -> (texts: [String], gold: [Int]?) {
-        var texts: [String], gold: [Int]?
-        if let task {
-            let info = try TaskInfo.named(task)
-            guard info.numLabels == outputs else {
-                throw ValidationError("task \(task) has \(info.numLabels) labels but \(what) \(outputs) outputs")
-            }
-            let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task).appendingPathComponent("\(split).tsv")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw ValidationError("\(url.path) not found; run `securerouter data fetch --task \(task)` or pass --data-dir")
-            }
-            let examples = try DatasetReader(task: info).read(url)
-            (texts, gold) = (examples.map(\.text), examples.map(\.label))
-        } else {
-            texts = try readQueryLines(textFile!)
-        }
-        if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
-        return (texts, gold)
     }
 }
 

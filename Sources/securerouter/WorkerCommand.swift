@@ -31,6 +31,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("input-file"), help: "This party's private inputs (server: a checkpoint, PATH or PATH::models/NAME; client: a query file).")
     var inputFile: String?
     @Option(help: "Seconds each receive may wait during the protocol.") var timeout: Double = 60
+    @Option(help: "This process's private key (keygen); with --trust, every TCP link is authenticated and encrypted.")
+    var key: String?
+    @Option(help: "A file of trusted public keys (repeatable).") var trust: [String] = []
     @Flag(help: "Parties: receive the whole offline phase from the dealer before starting the online clock.")
     var preprocess = false
     @OptionGroup var progress: ProgressOptions
@@ -50,6 +53,10 @@ struct WorkerCommand: ParsableCommand {
                                      seeds: insecureTestSeed.map { .insecureTest($0) } ?? .systemRandom)
         options.receiveTimeout = .milliseconds(Int64(timeout * 1000))
         options.preprocess = preprocess
+        if let key {
+            guard !trust.isEmpty else { throw ValidationError("--key needs --trust FILE (the peers' public keys)") }
+            options.security = ChannelSecurity(identity: try IdentityKey.load(key), trusted: try TrustStore(files: trust))
+        }
         // Per-query results as they finish, so the launcher keeps them even if the session fails later.
         options.events = { line in FileHandle.standardOutput.write(Data("event \(line)\n".utf8)) }
         let config = WorkerConfiguration(

@@ -117,13 +117,27 @@ public enum Session {
         // A party that dies while the dealer still waits for the other one closes the listener, so the
         // dealer fails at once, naming that party, instead of at the accept deadline.
         let setup = try DealerSetup(program, options: options, onPartyFailure: { listener.close() })
+        // Each connection's handshake and hello run on their own thread: with authenticated links the
+        // second party's handshake must not wait behind the first party's hello.
+        let admitted = DispatchGroup()
+        let admission = FirstError()
         for _ in 0..<2 {
-            do {
-                try setup.admit(try listener.accept(peerName: "a party connecting to the dealer", deadline: deadline))
-            } catch {
-                throw setup.firstFailure ?? error
+            let channel: TCPChannel
+            do { channel = try listener.accept(peerName: "a party connecting to the dealer", deadline: deadline) } catch {
+                admitted.wait()
+                throw setup.firstFailure ?? admission.error ?? error
+            }
+            admitted.enter()
+            Thread.detachNewThread {
+                defer { admitted.leave() }
+                do { try setup.admit(try options.protect(channel, initiator: false)) } catch {
+                    admission.record(error)
+                    listener.close()
+                }
             }
         }
+        admitted.wait()
+        if let e = setup.firstFailure ?? admission.error { throw e }
         return try setup.deal(program, log: log)
     }
 
@@ -137,8 +151,8 @@ public enum Session {
         defer { listener.close() }
         onListening(Endpoint(host: listen.host, port: listener.port))
         let deadline = ContinuousClock.now.advanced(by: options.connectTimeout)
-        let d = try TCPChannel.connect(host: dealer.host, port: dealer.port, peerName: "dealer", deadline: deadline)
-        let c = try listener.accept(peerName: PartyID.client.description, deadline: deadline)
+        let d = try options.protect(TCPChannel.connect(host: dealer.host, port: dealer.port, peerName: "dealer", deadline: deadline), initiator: true)
+        let c = try options.protect(listener.accept(peerName: PartyID.client.description, deadline: deadline), initiator: false)
         return try compute(program, as: .server, peer: c, dealer: d, inputs: inputs, options: options, log: log)
     }
 
@@ -147,8 +161,8 @@ public enum Session {
                                                    inputs: [String: RingTensor], options: SessionOptions,
                                                    log: (String) -> Void = { _ in }) throws -> SessionReport<P.Output> {
         let deadline = ContinuousClock.now.advanced(by: options.connectTimeout)
-        let d = try TCPChannel.connect(host: dealer.host, port: dealer.port, peerName: "dealer", deadline: deadline)
-        let s = try TCPChannel.connect(host: server.host, port: server.port, peerName: PartyID.server.description, deadline: deadline)
+        let d = try options.protect(TCPChannel.connect(host: dealer.host, port: dealer.port, peerName: "dealer", deadline: deadline), initiator: true)
+        let s = try options.protect(TCPChannel.connect(host: server.host, port: server.port, peerName: PartyID.server.description, deadline: deadline), initiator: true)
         return try compute(program, as: .client, peer: s, dealer: d, inputs: inputs, options: options, log: log)
     }
 }
@@ -227,6 +241,14 @@ private final class DealerSetup: @unchecked Sendable {
         report.profile = profile
         return report
     }
+}
+
+/// The first error recorded by any thread.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+    func record(_ e: Error) { lock.lock(); if first == nil { first = e }; lock.unlock() }
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
 }
 
 /// Thread-safe slots for the three role reports of an in-memory run.

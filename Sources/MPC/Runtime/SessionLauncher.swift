@@ -29,6 +29,9 @@ public struct SessionLauncher: Sendable {
     /// nil: synthetic inputs from the seeds.
     public var clientInputFile: String?
     public var serverInputFile: String?
+    /// Authenticated, encrypted links (`SecureChannel`): the launcher makes a fresh key per role in a
+    /// private temporary directory, and each worker trusts the other two.
+    public var authenticate = false
 
     public init(executable: URL, network: NetworkProfile = .none, insecureTestSeed: UInt64? = nil,
                 clientInputSeed: UInt64 = 1, serverInputSeed: UInt64 = 2) {
@@ -54,20 +57,37 @@ public struct SessionLauncher: Sendable {
         if preprocess { common.append("--preprocess") }
         common += ["--timeout", String(receiveTimeout)]
         let session = LaunchedSession()
+        var keyArgs: [SessionRole: [String]] = [:]
+        if authenticate {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("securerouter-keys-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            session.keyDirectory = dir
+            let keys = SessionRole.allCases.map { IdentityKey(generatingNamed: $0.rawValue) }
+            for (role, key) in zip(SessionRole.allCases, keys) {
+                let path = dir.appendingPathComponent(role.rawValue).path
+                try key.write(privateTo: path + ".key", publicTo: path + ".pub")
+            }
+            let all = keys.map(\.publicIdentity.line).joined(separator: "\n")
+            try all.write(to: dir.appendingPathComponent("trusted.pub"), atomically: true, encoding: .utf8)
+            for role in SessionRole.allCases {
+                keyArgs[role] = ["--key", dir.appendingPathComponent("\(role.rawValue).key").path,
+                                 "--trust", dir.appendingPathComponent("trusted.pub").path]
+            }
+        }
         let deadline = ContinuousClock.now.advanced(by: startTimeout)
         do {
-            let d = try WorkerProcess(role: .dealer, executable: executable, arguments: common + ["--role", "dealer", "--listen", "\(host):0"])
+            let d = try WorkerProcess(role: .dealer, executable: executable, arguments: common + ["--role", "dealer", "--listen", "\(host):0"] + (keyArgs[.dealer] ?? []))
             session.processes[.dealer] = d
             let dealerAt = try d.listeningAddress(deadline: deadline)
             guard roles.contains(.server) else { return session }
             let s = try WorkerProcess(role: .server, executable: executable, arguments: common + [
-                "--role", "server", "--listen", "\(host):0", "--connect-dealer", dealerAt]
+                "--role", "server", "--listen", "\(host):0", "--connect-dealer", dealerAt] + (keyArgs[.server] ?? [])
                 + (serverInputFile.map { ["--input-file", $0] } ?? ["--synthetic-input-seed", String(serverInputSeed)]))
             session.processes[.server] = s
             let serverAt = try s.listeningAddress(deadline: deadline)
             guard roles.contains(.client) else { return session }
             session.processes[.client] = try WorkerProcess(role: .client, executable: executable, arguments: common + [
-                "--role", "client", "--connect-dealer", dealerAt, "--connect-server", serverAt]
+                "--role", "client", "--connect-dealer", dealerAt, "--connect-server", serverAt] + (keyArgs[.client] ?? [])
                 + (clientInputFile.map { ["--input-file", $0] } ?? ["--synthetic-input-seed", String(clientInputSeed)]))
         } catch {
             session.killAll()
@@ -100,6 +120,10 @@ public struct SessionLauncher: Sendable {
 /// The running worker processes of one session.
 public final class LaunchedSession: @unchecked Sendable {
     public internal(set) var processes: [SessionRole: WorkerProcess] = [:]
+    /// Temporary keys of an authenticated session (removed on deinit).
+    var keyDirectory: URL?
+
+    deinit { if let d = keyDirectory { try? FileManager.default.removeItem(at: d) } }
 
     /// Kills every process still running (SIGKILL).
     public func killAll() { for p in processes.values { p.kill() } }
@@ -150,7 +174,8 @@ public final class WorkerProcess: @unchecked Sendable {
     private var eofs = 0
     private var exitInstant: ContinuousClock.Instant?
 
-    init(role: SessionRole, executable: URL, arguments: [String]) throws {
+    /// Starts `executable arguments` with stdout and stderr collected; `role` names it in errors.
+    public init(role: SessionRole, executable: URL, arguments: [String]) throws {
         self.role = role
         process.executableURL = executable
         process.arguments = arguments
@@ -200,7 +225,7 @@ public final class WorkerProcess: @unchecked Sendable {
     }
 
     /// The `listening HOST:PORT` first stdout line of a dealer or server.
-    func listeningAddress(deadline: ContinuousClock.Instant) throws -> String {
+    public func listeningAddress(deadline: ContinuousClock.Instant) throws -> String {
         waitFor(deadline) { !Self.lines(self.out).isEmpty || self.finished }
         guard let first = stdoutLines.first, first.hasPrefix("listening ") else {
             kill()

@@ -99,6 +99,8 @@ public struct SessionOptions: Sendable {
     public var preprocess = false
     /// Receives the lines a program `emit`s on this party (per-query results as they finish).
     public var events: (@Sendable (String) -> Void)?
+    /// Authenticate and encrypt every TCP link (`SecureChannel`); nil: plain TCP (loopback runs).
+    public var security: ChannelSecurity?
     public init(network: NetworkProfile = .none, seeds: SessionSeeds = .systemRandom) {
         self.network = network
         self.seeds = seeds
@@ -197,5 +199,14 @@ final class RenamedChannel: ByteChannel, @unchecked Sendable {
             case let .system(_, c, n): throw TransportError.system(peer: peerName, call: c, errno: n)
             }
         }
+    }
+}
+
+extension SessionOptions {
+    /// `channel` wrapped in an authenticated, encrypted `SecureChannel` when `security` is set.
+    /// - Parameter initiator: true on the side that connected.
+    public func protect(_ channel: ByteChannel, initiator: Bool) throws -> ByteChannel {
+        guard let security else { return channel }
+        return try SecureChannel.establish(over: channel, initiator: initiator, security: security)
     }
 }
