@@ -54,6 +54,7 @@ final class WireTap: ByteChannel, @unchecked Sendable {
         #expect(throws: IdentityError.self) { try r.get() }
         if case .failure(let e) = r { #expect("\(e)".contains("not in the trusted keys"), "\(e)") }
         guard case .failure(let e) = i else { Issue.record("the initiator was not told it was refused"); return }
+        print("initiator: \(e)")
         #expect("\(e)".contains("refused the connection") && "\(e)".contains("not trusted"), "\(e)")
     }
 

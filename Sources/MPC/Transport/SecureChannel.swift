@@ -110,8 +110,11 @@ public final class SecureChannel: ByteChannel, @unchecked Sendable {
         h.update(data: initiator ? theirs : ours)
         let transcript = Data(h.finalize())
         func signed(_ initiatorSide: Bool) -> Data { Data((initiatorSide ? "initiator" : "responder").utf8) + transcript }
-        try sendHandshake(inner, kind: .auth, Array(try security.identity.signature(for: signed(initiator))))
+        // A peer that refuses us may close before our auth arrives: its refusal, read next, is the reason.
+        var sendFailure: Error?
+        do { try sendHandshake(inner, kind: .auth, Array(try security.identity.signature(for: signed(initiator)))) } catch { sendFailure = error }
         let signature = try receiveHandshake(inner, deadline: deadline, expecting: .auth)
+        if let sendFailure { throw sendFailure }
         guard peer.verifies(Data(signature), for: signed(!initiator)) else {
             throw IdentityError("\(inner.peerName) claimed the trusted key \(peer) but could not prove it holds it; refused")
         }
