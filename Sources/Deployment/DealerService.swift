@@ -17,6 +17,8 @@ public final class DealerService: @unchecked Sendable {
         public var maxPending = 128
         /// PRG seeds of the sessions (`.insecureTest` only in tests).
         public var seeds: SessionSeeds = .systemRandom
+        /// Longest a dealt session may run before the dealer gives up waiting for the parties' done.
+        public var sessionTimeout: Duration = .seconds(3600)
 
         public init(listen: Endpoint, security: ChannelSecurity) {
             self.listen = listen
@@ -136,6 +138,7 @@ public final class DealerService: @unchecked Sendable {
             let started = ContinuousClock.now
             var options = SessionOptions(seeds: c.seeds)
             options.connectTimeout = c.pairingTimeout
+            options.sessionTimeout = c.sessionTimeout
             try plan.deal(channels: [server.0, client.0], options: options)
             log("dealer: session \(join.session.prefix(8)) finished in \(String(format: "%.2f s", (ContinuousClock.now - started).seconds))")
         } catch {

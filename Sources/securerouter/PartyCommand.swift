@@ -13,11 +13,14 @@ struct PartyCommand: ParsableCommand {
             Every link is authenticated with pinned Ed25519 keys (keygen) and encrypted with AES-256-GCM; a \
             connection from a key that is not trusted is refused. Start the dealer, then the server, then clients:
 
-              dealer:  party --role dealer --listen 0.0.0.0:7001 --key dealer.key --trust server.pub --trust clients.pub
-              server:  party --role server --bundle bundle.h5 --listen 0.0.0.0:7000 --dealer DEALER:7001 \\
-                             --key server.key --trust dealer.pub --trust clients.pub
-              client:  party --role client --bundle bundle.public.json --connect SERVER:7000 --dealer DEALER:7001 \\
-                             --key alice.key --trust server.pub --trust dealer.pub --text-file queries.txt
+              party --role dealer --listen 0.0.0.0:7001 --key dealer.key \\
+                --trust server.pub --trust clients.pub
+              party --role server --bundle bundle.h5 --listen 0.0.0.0:7000 \\
+                --dealer DEALER:7001 --key server.key \\
+                --trust dealer.pub --trust clients.pub
+              party --role client --bundle bundle.public.json \\
+                --connect SERVER:7000 --dealer DEALER:7001 --key alice.key \\
+                --trust server.pub --trust dealer.pub --text-file queries.txt
 
             Server and dealer print `listening HOST:PORT` first and serve until killed (or --exit-after N \
             sessions); each client session runs on its own thread with its own dealer stream, at most \
@@ -46,6 +49,7 @@ struct PartyCommand: ParsableCommand {
     @Option(help: "Client: reveal or oblivious (with a router; default reveal) or model:NAME.") var routing: String?
     @Option(help: "Server and dealer: sessions served at once.") var maxSessions: Int?
     @Option(help: "Seconds each receive may wait during a session (a silent peer is an error after it).") var timeout: Double = 60
+    @Option(help: "Dealer: seconds a session may last before the dealer stops waiting for its parties.") var sessionTimeout: Double = 3600
     @Option(help: "Seconds a new connection has to finish its handshake and hello (strangers are dropped after it).")
     var handshakeTimeout: Double = 10
     @Option(help: "Emulated network on the client-server link (none on real networks; lan or wan for experiments).")
@@ -59,7 +63,9 @@ struct PartyCommand: ParsableCommand {
         guard ["client", "server", "dealer"].contains(role) else { throw ValidationError("--role must be client, server or dealer, not '\(role)'") }
         guard !trust.isEmpty else { throw ValidationError("give --trust FILE with the public keys of the processes this \(role) talks to") }
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
-        guard timeout > 0, handshakeTimeout > 0 else { throw ValidationError("--timeout and --handshake-timeout must be positive") }
+        guard timeout > 0, handshakeTimeout > 0, sessionTimeout > 0 else {
+            throw ValidationError("--timeout, --handshake-timeout and --session-timeout must be positive")
+        }
         if let m = maxSessions, m < 1 { throw ValidationError("--max-sessions must be at least 1") }
         if let e = exitAfter, e < 1 { throw ValidationError("--exit-after must be at least 1") }
         switch role {
@@ -84,6 +90,7 @@ struct PartyCommand: ParsableCommand {
             var c = DealerService.Configuration(listen: try Self.endpoint(listen!, "--listen"), security: security)
             if let m = maxSessions { c.maxSessions = m }
             if let s = insecureTestSeed { c.seeds = .insecureTest(s) }
+            c.sessionTimeout = .milliseconds(Int64(sessionTimeout * 1000))
             try DealerService(c, log: log).serve(onListening: announce)
         case "server":
             guard FileManager.default.fileExists(atPath: bundle!) else { throw ValidationError("no such bundle: \(bundle!)") }
