@@ -107,7 +107,10 @@ public struct RoutedOutcome: Codable, Sendable, Equatable {
 ///   every member as one alternative of a branch (`SecureBackend.branches`): offline bytes are the
 ///   pool's, online cost is the chosen member's.
 /// - `oblivious`: every member runs; each member's argmax one-hot is multiplied by the router's secret
-///   one-hot entry and summed, so only the chosen member's label is opened, to the client.
+///   one-hot entry and summed, so only the chosen member's label is opened, to the client. Members
+///   of one shape (same layers, widths, heads, vocabulary and variant) run as one model whose weights
+///   the secret one-hot selects (`selectThenCompute`, `SecureBertGroup`): their linear maps cost one
+///   member's online bytes plus a selection, their nonlinear layers run once.
 /// Members must share the vocabulary, the maximum position and the number of classes.
 public struct RoutedBertProgram: SecureProgram, Equatable {
     public static let name = "routed-bert"
@@ -117,6 +120,9 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
     public var router: SecureRouterShape
     public var mode: RoutingMode
     public var buckets: [Int]
+    /// Oblivious mode: run members of one shape as one selected model (default); false runs each
+    /// member separately (the comparison).
+    public var selectThenCompute = true
 
     public init(names: [String], members: [SecureBertShape], router: SecureRouterShape, mode: RoutingMode, buckets: [Int]) {
         self.names = names
@@ -153,9 +159,24 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
         router = try c.decode(SecureRouterShape.self, forKey: .router)
         mode = try c.decode(RoutingMode.self, forKey: .mode)
         buckets = try c.decode([Int].self, forKey: .buckets)
+        selectThenCompute = try c.decodeIfPresent(Bool.self, forKey: .selectThenCompute) ?? true
         if let p = problem { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: p)) }
     }
-    enum CodingKeys: String, CodingKey { case names, members, router, mode, buckets }
+    enum CodingKeys: String, CodingKey {
+        case names, members, router, mode, buckets
+        case selectThenCompute = "select_then_compute"
+    }
+
+    /// The units oblivious mode runs: groups of member indices of one shape (first-appearance order),
+    /// each alone when `selectThenCompute` is off.
+    public var obliviousUnits: [[Int]] {
+        guard selectThenCompute else { return members.indices.map { [$0] } }
+        var units = [[Int]]()
+        for j in members.indices {
+            if let u = units.firstIndex(where: { members[$0[0]] == members[j] }) { units[u].append(j) } else { units.append([j]) }
+        }
+        return units
+    }
 
     /// Profile section of the router's MLP, tanh and argmax (its features are the feature member's
     /// embedding and layers, profiled in their own sections).
@@ -168,6 +189,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
         let berts = try members.enumerated().map { j, m in try SecureBert(m, prefix: "m\(j).", widest: widest, on: b) }
         let fc1 = try b.weight("router.fc1.w", k: members[f].hidden, n: router.hidden)
         let fc2 = try b.weight("router.fc2.w", k: router.hidden, n: members.count)
+        let units = obliviousUnits
         b.beginOnline()
         _ = try b.boundary()
         var outcomes = [RoutedOutcome]()
@@ -200,21 +222,29 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                     return try b.section(EncoderProgram.Section.head) { try b.revealIndex(b.argmax(logits).oneHot, to: .client) }
                 } ?? nil
             case .oblivious:
-                var hots = [SecureTensor]()
-                for (j, bert) in berts.enumerated() {
-                    let state = j == f ? features : try bert.embed([i], seq: s, on: b)
-                    let logits = try bert.logits(bert.encode(state, upTo: members[j].layers, on: b), on: b)
+                // Per unit (one member, or a group of one shape): its argmax one-hot and its coefficient
+                // (the router's entry, or the sum of the group's entries).
+                var hots = [SecureTensor](), coefficients = [SecureTensor]()
+                for unit in units {
+                    let entries = b.rearrange(oneHot, to: [unit.count], source: unit)
+                    let logits: SecureTensor
+                    if unit.count == 1 {
+                        let j = unit[0]
+                        let state = j == f ? features : try berts[j].embed([i], seq: s, on: b)
+                        logits = try berts[j].logits(berts[j].encode(state, upTo: members[j].layers, on: b), on: b)
+                        coefficients.append(entries)
+                    } else {
+                        logits = try SecureBertGroup(unit.map { berts[$0] }).logits(query: i, seq: s, coefficients: entries, on: b)
+                        coefficients.append(unit.indices.dropFirst().reduce(b.rearrange(entries, to: [1], source: [0])) { acc, q in
+                            b.add(acc, b.rearrange(entries, to: [1], source: [q]))
+                        })
+                    }
                     hots.append(try b.section(EncoderProgram.Section.head) { try b.argmax(logits).oneHot })   // [1, C]
                 }
                 label = try b.section(EncoderProgram.Section.head) { () throws -> [Int]? in
-                    let c = members[0].classes, m = members.count
-                    // [M, C]: member j's one-hot row times the router's entry j (integers: no truncation).
-                    let weights = b.rearrange(oneHot, to: [m, c], source: (0..<(m * c)).map { $0 / c })
-                    let rows = b.rearrange(b.stack(hots), to: [m, c], source: Array(0..<(m * c)))
-                    let picked = try b.mulRaw(rows, weights)
-                    let selected = (1..<m).reduce(b.rearrange(picked, to: [1, c], source: Array(0..<c))) { acc, j in
-                        b.add(acc, b.rearrange(picked, to: [1, c], source: (0..<c).map { j * c + $0 }))
-                    }
+                    let c = members[0].classes
+                    let selected = try b.select(b.stack(hots), by: b.stack(coefficients))
+                    precondition(selected.shape.reduce(1, *) == c)
                     return try b.revealIndex(selected, to: .client)
                 }
             }

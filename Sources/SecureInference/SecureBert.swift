@@ -49,6 +49,11 @@ struct SecureBert {
 
     /// Runs encoder layers `state.layer ..< upTo` (padding hidden as `BertProgram` describes).
     func encode(_ state: State, upTo end: Int, on b: some SecureBackend) throws -> State {
+        try encode(state, upTo: end, with: layers, on: b)
+    }
+
+    /// `encode` with other parameters of this shape (a selected group member's, `SecureBertGroup`).
+    func encode<L: EncoderLayerParameters>(_ state: State, upTo end: Int, with layers: [L], on b: some SecureBackend) throws -> State {
         var state = state
         guard state.layer < end else { return state }
         let (s, g) = (state.seq, state.queries.count)
@@ -95,3 +100,46 @@ struct SecureBert {
         }
     }
 }
+
+/// Pool members of one shape run as one model whose parameters a secret one-hot selects
+/// (select-then-compute, SecMoE 2026): the embedding lookup and every linear map run for all members
+/// at the online cost of one, the chosen member's output is kept by the one-hot, and the attention,
+/// softmax, activations and LayerNorms run once. With all-zero coefficients (the router chose a member
+/// outside the group) the result is garbage that the caller multiplies by zero.
+struct SecureBertGroup {
+    let members: [SecureBert]
+    var model: SecureBertShape { members[0].model }
+
+    init(_ members: [SecureBert]) {
+        precondition(members.count >= 2 && members.allSatisfy { $0.model == members[0].model }, "SecureBertGroup: members of different shapes")
+        self.members = members
+    }
+
+    /// The chosen member's logits `[1, C]` for query `i` of bucket `s`; `coefficients` `[g]` is the
+    /// group's part of the router's one-hot.
+    func logits(query i: Int, seq s: Int, coefficients c: SecureTensor, on b: some SecureBackend) throws -> SecureTensor {
+        let h = model.hidden
+        let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
+            let rows = try b.lookupRowsGroup(["q\(i).ids"], each: s, tables: members.map(\.word))        // [g, S, H]
+            let placed = try members.enumerated().map { j, m in
+                try b.addOwnedRows(b.slice(rows, j), m.prefix + "emb.pos", owner: .server, tableRows: m.positionRows, period: s)
+            }
+            let ln = try b.select(b.stack(members.map { b.stack([$0.embG, $0.embB]) }), by: c)            // [2, H]
+            return try b.layerNorm(b.select(b.stack(placed), by: c), gamma: b.slice(ln, 0), beta: b.slice(ln, 1), eps: model.layerNormEps)
+        }
+        let layers = try EncoderProgram.SelectedLayer.select(members.map(\.layers), coefficients: c, on: b)
+        let state = try members[0].encode(SecureBert.State(x: x, queries: [i], seq: s, layer: 0), upTo: model.layers, with: layers, on: b)
+        return try b.section(EncoderProgram.Section.head) {
+            func linear(_ x: SecureTensor, _ w: KeyPath<SecureBert, SecureWeight>, bias: String) throws -> SecureTensor {
+                let all = try b.matmulWeightGroup(x, members.map { $0[keyPath: w] })
+                let biased = try members.enumerated().map { j, m in try b.addOwned(b.slice(all, j), m.prefix + bias, owner: .server) }
+                return try b.select(b.stack(biased), by: c)
+            }
+            let first = members[0].firstTokens(state, on: b)
+            precondition(first.shape == [1, h])
+            let pooled = try b.tanh(linear(first, \.pool, bias: "pool.b"))
+            return try linear(pooled, \.cls, bias: "cls.b")
+        }
+    }
+}
+

@@ -41,7 +41,8 @@ extension SecureEvalCommand {
         var runner = SecureEvaluation(executable: selfExecutable(), network: network)
         runner.receiveTimeout = timeout
         runner.insecureTestSeed = insecureTestSeed
-        let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
+        var program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
+        program.selectThenCompute = !noSelectThenCompute
         if let p = program.problem { throw ValidationError("\(bundle): \(p)") }
         let line = ProgressLine(enabled: !progress.quiet)
         let started = Date()
@@ -67,9 +68,10 @@ extension SecureEvalCommand {
             emulations[m] = emulation
             return Evaluation.argmax(emulation.logits(ids: queries.ids[i], length: queries.lengths[i]).map(Float.init))
         }
-        let report = RoutedEvalReport(mode: mode, names: pipe.names, best: best, result: result, decisions: decisions, alone: alone,
+        var report = RoutedEvalReport(mode: mode, names: pipe.names, best: best, result: result, decisions: decisions, alone: alone,
                                       fixed: emulated, ran: ran, predicted: predicted, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, network: net)
+        report.units = mode == .oblivious ? program.obliviousUnits.map { $0.map { pipe.names[$0] } } : nil
         if !json.usesStdout { report.printTable() }
         try json.write(report.json)
         if let failure = result.failure {
@@ -98,6 +100,8 @@ struct RoutedEvalReport {
     var gold: [Int]?, buckets: [Int]
     var truncated: Int, requested: Int
     var network: String
+    /// Oblivious mode: the members run together by select-then-compute (one list per unit).
+    var units: [[String]]?
 
     init(mode: RoutingMode, names: [String], best: Int, result: SecureEvaluation.Outcomes<RoutedOutcome>, decisions: [RoutedPipeline.Decision],
          alone: [[Int]], fixed: [Int], ran: [Int], predicted: [[Double]], gold: [Int]?, buckets: [Int], truncated: Int, requested: Int,
@@ -161,6 +165,7 @@ struct RoutedEvalReport {
             }
         } else {
             s["routing_source"] = "oblivious mode opens no choice: routing_histogram and model are the plaintext router's"
+            s["oblivious_units"] = units ?? []
         }
         // Baselines on the same queries, from plaintext predictions and predicted seconds (--net's network).
         let bestSeconds = mean((0..<n).map { predicted[best][$0] })
@@ -210,6 +215,9 @@ struct RoutedEvalReport {
         func pct(_ k: String) -> String { (s[k] as? Double).map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
         print("")
         print("routing \(mode.rawValue) over \(names.count) members, \(n) of \(requested) queries" + (truncated > 0 ? " (\(truncated) truncated)" : "") + ", --net \(network)")
+        if let units, units.contains(where: { $0.count > 1 }) {
+            print("select-then-compute: " + units.filter { $0.count > 1 }.map { $0.joined(separator: " + ") }.joined(separator: "; ") + " run as one selected model")
+        }
         print("accuracy \(pct("accuracy")) (plaintext routed \(pct("plaintext_accuracy"))), agreement with the plaintext routed pipeline \(pct("agreement_float"))"
               + (mode == .reveal ? ", routing decisions \(pct("agreement_routing"))" : "") + ", with the chosen member's fixed point \(pct("agreement_fixed"))")
         print(String(format: "latency mean %.3f s (p50 %.3f, p95 %.3f); router %.3f s (%.1f%% of it), %@ and %.0f rounds per query",

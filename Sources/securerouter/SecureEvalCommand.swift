@@ -44,6 +44,9 @@ struct SecureEvalCommand: ParsableCommand {
     @Option(help: "reveal (default for a bundle with a router: the router's choice is opened, only that member runs), oblivious (every member runs, the choice stays secret) or model:NAME (that member for every query; a single-model checkpoint: its own model).")
     var routing: String?
     @Option(help: "Emulated network between the parties: none, lan or wan.") var net = "none"
+    @Flag(name: .customLong("no-select-then-compute"),
+          help: "Oblivious routing: run every member separately even where members share a shape (default: such members run as one model whose weights the secret choice selects).")
+    var noSelectThenCompute = false
     @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
     var batch = 1
     @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...24). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")

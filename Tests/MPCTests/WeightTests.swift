@@ -106,3 +106,82 @@ extension RingTensor {
         RingTensor(shape: [rows, shape[1]], data: Array(data[0..<rows * shape[1]]))
     }
 }
+
+/// Select-then-compute (issue 6): a group of server weights of one shape at the online cost of one,
+/// and the secret one-hot selection.
+@Suite struct WeightGroupTests {
+    let fp = FixedPoint()
+    var ulp: Double { 1 / Double(1 << fp.fracBits) }
+
+    @Test func groupProductsMatchPlaintextAndCostOneOpening() throws {
+        var rng = TestData(seed: 51)
+        let (m, k, n, g) = (16, 48, 20, 3)
+        let x = fp.encode(rng.doubles(m * k, range: 4), shape: [m, k])
+        let ws = (0..<g).map { _ in fp.weights.encode(rng.doubles(k * n, range: 2), shape: [k, n]) }
+        let (r0, r1, _) = try runTwoParties(seed: 51, deal: { d in
+            let hs = try (0..<g).map { _ in try d.maskWeight(k: k, n: n) }
+            try d.maskedWeightGroupTriple(handles: hs, m: m, k: k, n: n)
+        }) { p in
+            let weights = try ws.map { try p.loadWeight(p.id == .server ? $0 : nil, k: k, n: n) }
+            p.peer.resetCounters()
+            p.peer.connection.receivedLog = []
+            let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
+            let z = try p.matmulWeightGroup(sx, weights)
+            let (rounds, sent, log) = (p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+            return (try p.revealToBoth(z), rounds, sent, log)
+        }
+        #expect(r0.0.shape == [g, m, n] && r0.0 == r1.0)
+        let xd = fp.decode(x), got = fp.decode(r0.0)
+        for j in 0..<g {
+            let wd = fp.weights.decode(ws[j])
+            var ref = [Double](repeating: 0, count: m * n)
+            for i in 0..<m { for q in 0..<k { for c in 0..<n { ref[i * n + c] += xd[i * k + q] * wd[q * n + c] } } }
+            #expect(maxAbsDiff(Array(got[(j * m * n)..<((j + 1) * m * n)]), ref) <= 2 * ulp, "member \(j)")
+        }
+        // One round, and only the client's masked activations travel, once for the whole group.
+        #expect(r0.1 == 1 && r1.1 == 1 && r0.2 == 8 * m * k && r1.2 == 0)
+        expectUniformView(r1.3, plaintext: x.data, seed: 51)
+    }
+
+    @Test func groupLookupIsExactForEveryTable() throws {
+        var rng = TestData(seed: 52)
+        let (v, h, s, g) = (31, 8, 10, 2)
+        let tables = (0..<g).map { _ in fp.encode(rng.doubles(v * h, range: 3), shape: [v, h]) }
+        let ids = (0..<s).map { _ in Int(rng.next() % UInt64(v)) }
+        let (r0, _, _) = try runTwoParties(seed: 52, deal: { d in
+            let hs = try (0..<g).map { _ in try d.maskWeight(k: v, n: h) }
+            try d.maskedWeightGroupTriple(handles: hs, m: s, k: v, n: h)
+        }) { p in
+            let ws = try tables.map { try p.loadWeight(p.id == .server ? $0 : nil, k: v, n: h, keepMask: true) }
+            p.peer.resetCounters()
+            let rows = try p.lookupRowsGroup(p.id == .client ? ids : nil, count: s, tables: ws)
+            let sent = p.peer.bytesSent
+            return (try p.revealToBoth(rows), sent)
+        }
+        let expected = tables.flatMap { t in ids.flatMap { Array(t.data[($0 * h)..<(($0 + 1) * h)]) } }
+        #expect(r0.0.data == expected && r0.1 == 8 * s * v)
+    }
+
+    /// `matmulRaw` of a secret integer one-hot `[g,1,1]` by stacked values `[g,1,n]`: exactly the chosen
+    /// row (the selection of `SecureBackend.select`), at 8·g·(1 + n) bytes per party.
+    @Test func oneHotSelectionIsExact() throws {
+        var rng = TestData(seed: 53)
+        let (g, n) = (4, 30)
+        let values = fp.encode(rng.doubles(g * n, range: 5), shape: [g, 1, n])
+        for chosen in [0, 3] {
+            let hot = RingTensor(shape: [g, 1, 1], data: (0..<g).map { UInt64($0 == chosen ? 1 : 0) })
+            let (r0, r1, _) = try runTwoParties(seed: 53, deal: { d in try d.matmulTriple(batch: g, m: 1, k: 1, n: n) }) { p in
+                let c = p.share(p.id == .client ? hot : nil, owner: .client, shape: hot.shape)
+                let x = p.share(p.id == .server ? values : nil, owner: .server, shape: values.shape)
+                p.peer.resetCounters()
+                let picked = try p.matmulRaw(c, x)
+                let sent = p.peer.bytesSent
+                return (try p.revealToBoth(picked), sent)
+            }
+            let rows = r0.0.data
+            #expect(Array(rows[(chosen * n)..<((chosen + 1) * n)]) == Array(values.data[(chosen * n)..<((chosen + 1) * n)]))
+            #expect(rows.enumerated().allSatisfy { $0.offset / n == chosen || $0.element == 0 })
+            #expect(r0.1 == 8 * g * (1 + n) && r1.1 == 8 * g * (1 + n))
+        }
+    }
+}

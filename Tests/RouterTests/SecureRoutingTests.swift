@@ -24,19 +24,23 @@ import Transformer
 
     /// Three members of different shapes and variants, a random router on member 2's first layer, and
     /// a lambda that makes the choice depend on both the utilities and the bucket's costs.
-    static func pool() throws -> (RoutedPipeline, [SecureBertShape], [String: RingTensor]) {
-        let models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
+    /// With `twins`, a fourth member of member 0's shape (other weights): select-then-compute runs the
+    /// two as one selected model in oblivious mode.
+    static func pool(twins: Bool = false) throws -> (RoutedPipeline, [SecureBertShape], [String: RingTensor]) {
+        var models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
                       member(layers: 1, hidden: 16, heads: 2, softmax: .twoQuad, activation: .quad, seed: 2),
                       member(layers: 2, hidden: 8, heads: 1, softmax: .exact, activation: .relu, seed: 3)]
+        if twins { models.append(member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 7)) }
         let shapes = try models.map { try SecureBertWeights.shape(of: .init(architecture: $0.config, task: "t", labels: ["a", "b", "c"])) }
-        let net = UtilityNetwork(features: 8, hidden: 6, members: 3, seed: 4)
+        let m = models.count
+        let net = UtilityNetwork(features: 8, hidden: 6, members: m, seed: 4)
         let g = SeededGenerator(seed: 5)
         for (_, t) in net.namedParameters() { t.data = Tensor.randn(t.shape, std: 1, rng: g).data }
         let stored = Dictionary(uniqueKeysWithValues: net.namedParameters().map { ($0.0, (shape: $0.1.shape, data: $0.1.data)) })
-        let weights = try SecureRouterWeights(stored: stored, members: 3)
-        let router = SecureRouterShape(featureMember: 2, featureLayers: 1, hidden: 6, lambda: 0.3,
-                                       costs: ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]])
-        let pipe = RoutedPipeline(names: ["big", "quad", "small"], models: models, router: router, weights: weights)
+        let weights = try SecureRouterWeights(stored: stored, members: m)
+        let costs = twins ? ["16": [0.1, 0.4, 0.2, 0.05], "32": [0.2, 0.8, 0.3, 0.1]] : ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]]
+        let router = SecureRouterShape(featureMember: 2, featureLayers: 1, hidden: 6, lambda: 0.3, costs: costs)
+        let pipe = RoutedPipeline(names: Array(["big", "quad", "small", "twin"].prefix(m)), models: models, router: router, weights: weights)
         var server = weights.ringInputs(fixedPoint: FixedPoint())
         for (j, (m, s)) in zip(models, shapes).enumerated() {
             for (k, v) in SecureBertWeights(model: m).ringInputs(s, rows: 32) { server["m\(j).\(k)"] = v }
@@ -79,6 +83,37 @@ import Transformer
         }
         #expect(labels[.reveal] == expected.map(\.label), "secure labels differ from the plaintext routed pipeline")
         #expect(labels[.oblivious] == labels[.reveal])
+    }
+
+    /// Select-then-compute: members 0 and 3 share a shape, so oblivious mode runs them as one model whose
+    /// weights the secret one-hot selects. Same labels as reveal and as the plaintext pipeline, whether
+    /// the choice falls inside the group or outside it, and fewer online bytes than running each member.
+    @Test func selectThenComputeGivesTheChosenMembersLabels() throws {
+        let (pipe, shapes, server) = try Self.pool(twins: true)
+        let (q, buckets) = Self.queries(count: 12)
+        let expected = try pipe.decide(q, buckets: buckets)
+        let chosen = Set(expected.map(\.member))
+        #expect(!chosen.isDisjoint(with: [0, 3]) && !chosen.isSubset(of: [0, 3]), "route both into and outside the group: \(expected.map(\.member))")
+        // The twins disagree on some query routed into the group, so selecting the wrong one would show.
+        let alone = [0, 3].map { PaddedInference.logits(pipe.models[$0], q, buckets: buckets).map { l in l.indices.max { l[$0] < l[$1] }! } }
+        #expect(expected.indices.contains { [0, 3].contains(expected[$0].member) && alone[0][$0] != alone[1][$0] },
+                "members: \(expected.map(\.member)), twin labels \(alone)")
+        var program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: .oblivious, buckets: buckets)
+        #expect(program.obliviousUnits == [[0, 3], [1], [2]])
+        func run(_ p: RoutedBertProgram) throws -> [RoutedOutcome] {
+            let r = try Session.runInMemory(p, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
+                                            options: SessionOptions(seeds: .insecureTest(8)))
+            return try #require(r.client.output ?? nil)
+        }
+        let grouped = try run(program)
+        program.selectThenCompute = false
+        #expect(program.obliviousUnits == [[0], [1], [2], [3]])
+        let separate = try run(program)
+        #expect(grouped.map { $0.query.label ?? -1 } == expected.map(\.label), "select-then-compute labels differ from the plaintext pipeline")
+        #expect(separate.map { $0.query.label ?? -1 } == expected.map(\.label))
+        let bytes = { (o: [RoutedOutcome]) in o.map { $0.query.cost.bytesSent + $0.query.cost.bytesReceived }.reduce(0, +) }
+        print("oblivious online bytes, 12 queries: select-then-compute \(bytes(grouped)), each member separately \(bytes(separate))")
+        #expect(bytes(grouped) < bytes(separate))
     }
 
     @Test func programRefusesInconsistentPools() throws {

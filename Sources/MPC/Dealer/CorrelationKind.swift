@@ -22,6 +22,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
     /// shape = [m, k, n].
     case maskedWeightTriple = 17
+    /// Per-query correlation for `x · W_j` with g masked weights of one shape sharing the activation
+    /// mask A [m,k] (client PRG) and shares of every A·B_j, shape = [g, m, k, n] (select-then-compute).
+    case maskedWeightGroup = 18
     /// Start of one alternative of a secret-free branch (header only; see `Dealer.beginBranch`).
     case branch = 28
     /// End of that alternative (header only).
@@ -44,6 +47,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .squareScale: return "squareScale"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
+        case .maskedWeightGroup: return "maskedWeightGroup"
         case .branch: return "branch"
         case .branchEnd: return "branchEnd"
         case .mark: return "mark"

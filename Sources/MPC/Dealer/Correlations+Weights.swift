@@ -32,6 +32,26 @@ extension Dealer {
         for i in 0..<c1.count { c1[i] = c1[i] &- c0[i] }
         try emitCorrection(.maskedWeightTriple, shape: [m, k, n], correction: c1)
     }
+
+    /// Deals one query's correlation for `x [m,k] · W_j` for every weight of `handles` (all `[k, n]`):
+    /// one activation mask A for all of them, so the client opens `x − A` once for the whole group.
+    ///
+    /// A and every C_0,j come from the client's PRG; C_1,j = A·B_j − C_0,j travel to the server.
+    /// Offline cost: 8·g·m·n bytes to party 1.
+    public func maskedWeightGroupTriple(handles: [Int], m: Int, k: Int, n: Int) throws {
+        precondition(!handles.isEmpty && handles.allSatisfy { $0 >= 0 && $0 < weightMasks.count && weightMasks[$0].count == k * n },
+                     "maskedWeightGroupTriple: handles \(handles) are not all [\(k), \(n)] weight masks")
+        let a = draw(.client, m * k)
+        var c1 = [UInt64]()
+        c1.reserveCapacity(handles.count * m * n)
+        for h in handles {
+            let c0 = draw(.client, m * n)
+            var c = RingMatmul.multiply(a, weightMasks[h], m: m, k: k, n: n)
+            for i in 0..<c.count { c[i] = c[i] &- c0[i] }
+            c1 += c
+        }
+        try emitCorrection(.maskedWeightGroup, shape: [handles.count, m, k, n], correction: c1)
+    }
 }
 
 extension DealerStream {
@@ -50,5 +70,17 @@ extension DealerStream {
             return MaskedWeightTriple(a: RingTensor(shape: [m, k], data: a), c: RingTensor(shape: [m, n], data: draw(m * n)))
         }
         return MaskedWeightTriple(a: RingTensor(shape: [0], data: []), c: RingTensor(shape: [m, n], data: payload))
+    }
+
+    /// Next record must be `maskedWeightGroup([g, m, k, n])`: A (client only) and this party's share of
+    /// each A·B_j.
+    public func maskedWeightGroupTriple(count g: Int, m: Int, k: Int, n: Int) throws -> (a: RingTensor, c: [RingTensor]) {
+        let payload = try next(.maskedWeightGroup, shape: [g, m, k, n], payloadCount: party == .client ? 0 : g * m * n)
+        if party == .client {
+            let a = RingTensor(shape: [m, k], data: draw(m * k))
+            return (a, (0..<g).map { _ in RingTensor(shape: [m, n], data: draw(m * n)) })
+        }
+        return (RingTensor(shape: [0], data: []),
+                (0..<g).map { j in RingTensor(shape: [m, n], data: Array(payload[(j * m * n)..<((j + 1) * m * n)])) })
     }
 }

@@ -90,6 +90,13 @@ extension Party {
     public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare, rightShift: Int = 0) throws -> ArithmeticShare {
         precondition(rightShift >= 0 && rightShift <= fixedPoint.fracBits, "rightShift \(rightShift) out of range")
         let y = rightShift > 0 ? truncate(y, bits: rightShift) : y
+        return truncate(try matmulRaw(x, y), bits: fixedPoint.fracBits - rightShift)
+    }
+
+    /// `matmul` without the final truncation: exact, for a factor that is an integer (e.g. a secret
+    /// one-hot coefficient times fixed-point values: `[g,1,1] · [g,1,n]` costs 8·g·(1 + n) bytes per party,
+    /// half of an elementwise product with the coefficient broadcast).
+    public func matmulRaw(_ x: ArithmeticShare, _ y: ArithmeticShare) throws -> ArithmeticShare {
         let rank = x.shape.count
         precondition((rank == 2 || rank == 3) && y.shape.count == rank, "matmul needs 2-D or 3-D operands")
         let batch = rank == 3 ? x.shape[0] : 1
@@ -112,6 +119,6 @@ extension Party {
             for i in 0..<sc { z[bt * sc + i] = z[bt * sc + i] &+ eb[i] &+ af[i] }
         }
         let outShape = rank == 3 ? [batch, m, n] : [m, n]
-        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.fracBits - rightShift)
+        return ArithmeticShare(RingTensor(shape: outShape, data: z))
     }
 }

@@ -111,3 +111,77 @@ extension Party {
         return ArithmeticShare(RingTensor(shape: [count, h], data: z))
     }
 }
+
+// MARK: Weight groups (select-then-compute)
+
+extension Party {
+    /// `x · W_j` for every server-owned weight of a group of one shape, at the online cost of one:
+    /// the client opens `E = X_0 − A` once (one `maskedWeightGroup` record; A is shared by the group's
+    /// triples), and each party computes every product locally, as `matmulWeight` does for one.
+    ///
+    /// Rounds: 1 (client → server). Online bytes: 8·M·k from the client, whatever the group size g.
+    /// Offline: 8·g·M·n to the server. Opened: `E`, uniform. Error: ±1 ulp per product (truncation).
+    /// - Returns: the g products stacked, `[g, ..., n]`.
+    public func matmulWeightGroup(_ x: ArithmeticShare, _ ws: [MaskedWeight]) throws -> ArithmeticShare {
+        let k = x.shape.last ?? 0
+        guard let n = ws.first?.n, ws.allSatisfy({ $0.k == k && $0.n == n }) else {
+            throw ProtocolError.shapeMismatch("matmulWeightGroup: activations \(x.shape) do not match the group's weights \(ws.map { [$0.k, $0.n] })")
+        }
+        let m = x.tensor.count / Swift.max(k, 1)
+        let t = try dealer.maskedWeightGroupTriple(count: ws.count, m: m, k: k, n: n)
+        var left: [UInt64]
+        if id == .client {
+            try peer.sendStep((x.tensor.reshaped([m, k]) - t.a).data)
+            left = t.a.data
+        } else {
+            let e = try peer.receiveStep(count: m * k)
+            left = x.tensor.data
+            for i in 0..<left.count { left[i] = left[i] &+ e[i] }
+        }
+        var out = [UInt64]()
+        out.reserveCapacity(ws.count * m * n)
+        for (w, c) in zip(ws, t.c) {
+            var z = RingMatmul.multiply(left, w.values.data, m: m, k: k, n: n)
+            for i in 0..<z.count { z[i] = z[i] &+ c.data[i] }
+            out += z
+        }
+        let outShape = [ws.count] + Array(x.shape.dropLast()) + [n]
+        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: out)), bits: fixedPoint.weightFracBits)
+    }
+
+    /// Rows `ids` of every table of a group of one shape (`lookupRows` for each), with one opening of
+    /// the one-hot matrix for the whole group: one `maskedWeightGroup` record, 1 round, 8·S·V bytes from
+    /// the client whatever the group size; the server's dense product is done once per table.
+    /// - Returns: `[g, S, H]`, exact.
+    public func lookupRowsGroup(_ ids: [Int]?, count: Int, tables ws: [MaskedWeight]) throws -> ArithmeticShare {
+        guard let first = ws.first, ws.allSatisfy({ $0.k == first.k && $0.n == first.n }) else {
+            throw ProtocolError.shapeMismatch("lookupRowsGroup: the tables differ in shape")
+        }
+        let (v, h) = (first.k, first.n)
+        let t = try dealer.maskedWeightGroupTriple(count: ws.count, m: count, k: v, n: h)
+        var out = t.c.flatMap(\.data)
+        if id == .client {
+            guard let ids, ids.count == count else { throw ProtocolError.shapeMismatch("lookupRowsGroup: the client must pass \(count) ids") }
+            if let bad = ids.first(where: { !(0..<v).contains($0) }) {
+                throw ProtocolError.shapeMismatch("lookupRowsGroup: token id \(bad) outside the tables' \(v) rows")
+            }
+            var e = t.a.data
+            for i in 0..<e.count { e[i] = 0 &- e[i] }
+            for (r, tok) in ids.enumerated() { e[r * v + tok] = e[r * v + tok] &+ 1 }
+            for (j, w) in ws.enumerated() {
+                for (r, tok) in ids.enumerated() {
+                    for c in 0..<h { out[j * count * h + r * h + c] = out[j * count * h + r * h + c] &+ w.values.data[tok * h + c] }
+                }
+            }
+            try peer.sendStep(e)
+        } else {
+            guard ws.allSatisfy({ $0.mask != nil }) else { throw ProtocolError.shapeMismatch("lookupRowsGroup: a table was loaded without keepMask") }
+            let e = try peer.receiveStep(count: count * v)
+            for (j, w) in ws.enumerated() {
+                let eb = RingMatmul.multiply(e, w.mask!.data, m: count, k: v, n: h)
+                for i in 0..<eb.count { out[j * count * h + i] = out[j * count * h + i] &+ eb[i] }
+            }
+        }
+        return ArithmeticShare(RingTensor(shape: [ws.count, count, h], data: out))
+    }
+}

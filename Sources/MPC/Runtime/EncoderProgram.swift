@@ -152,11 +152,66 @@ public struct EncoderProgram: SecureProgram, Equatable {
     }
 
     /// One layer's session state (its weights masked, its LayerNorm parameters shared).
-    public struct Layer {
+    public struct Layer: EncoderLayerParameters {
         var qkv: SecureWeight, out: SecureWeight, ffn1: SecureWeight, ffn2: SecureWeight
         var ln1g: SecureTensor, ln1b: SecureTensor, ln2g: SecureTensor, ln2b: SecureTensor
         /// Prefix of the server inputs of this layer (its biases are read by name as it runs).
         var prefix: String
+
+        func weight(_ kind: Linear) -> SecureWeight {
+            switch kind {
+            case .qkv: return qkv
+            case .out: return out
+            case .ffn1: return ffn1
+            case .ffn2: return ffn2
+            }
+        }
+
+        /// `x·W + b` with the server's bias input `<prefix><l>.<kind>.b`.
+        public func linear(_ kind: Linear, _ x: SecureTensor, layer l: Int, on b: some SecureBackend) throws -> SecureTensor {
+            try b.addOwned(b.matmulWeight(x, weight(kind)), "\(prefix)\(l).\(kind.rawValue).b", owner: .server)
+        }
+
+        public func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor) { afterFFN ? (ln2g, ln2b) : (ln1g, ln1b) }
+    }
+
+    /// The linear maps of an encoder layer (named as the server's inputs: `<l>.qkv.w`, ...).
+    public enum Linear: String, CaseIterable { case qkv, out, ffn1, ffn2 }
+
+    /// One layer of a secretly chosen member of a group of models of one shape (select-then-compute,
+    /// SecMoE): every linear map runs for all members at the online cost of one
+    /// (`SecureBackend.matmulWeightGroup`) and a secret one-hot keeps the chosen member's output; the
+    /// LayerNorm parameters are selected once per query; softmax, activation and normalisation run once.
+    /// With all-zero coefficients (the choice is outside the group) every output is zero.
+    public struct SelectedLayer: EncoderLayerParameters {
+        let members: [Layer]
+        let coefficients: SecureTensor
+        let ln1: (SecureTensor, SecureTensor), ln2: (SecureTensor, SecureTensor)
+
+        /// The layers of a group for one query: `members[j]` holds member j's layers (all of one shape),
+        /// `coefficients` `[g]` the secret integer one-hot (or zeros). Selects every LayerNorm γ and β of
+        /// every layer in one round.
+        public static func select(_ members: [[Layer]], coefficients: SecureTensor, on b: some SecureBackend) throws -> [SelectedLayer] {
+            let g = members.count, count = members[0].count
+            precondition(g >= 1 && members.allSatisfy { $0.count == count }, "SelectedLayer: members with different layer counts")
+            let h = members[0][0].ln1g.shape.reduce(1, *)
+            let rows = members.map { layers in b.stack(layers.flatMap { [$0.ln1g, $0.ln1b, $0.ln2g, $0.ln2b] }) }   // [4L, H] each
+            let picked = try b.select(b.stack(rows), by: coefficients)                                             // [4L, H]
+            return (0..<count).map { l in
+                func part(_ i: Int) -> SecureTensor { b.rearrange(picked, to: [h], source: Array(((4 * l + i) * h)..<((4 * l + i + 1) * h))) }
+                return SelectedLayer(members: members.map { $0[l] }, coefficients: coefficients, ln1: (part(0), part(1)), ln2: (part(2), part(3)))
+            }
+        }
+
+        public func linear(_ kind: Linear, _ x: SecureTensor, layer l: Int, on b: some SecureBackend) throws -> SecureTensor {
+            let all = try b.matmulWeightGroup(x, members.map { $0.weight(kind) })
+            let biased = try members.enumerated().map { j, m in
+                try b.addOwned(b.slice(all, j), "\(m.prefix)\(l).\(kind.rawValue).b", owner: .server)
+            }
+            return try b.select(b.stack(biased), by: coefficients)
+        }
+
+        public func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor) { afterFFN ? ln2 : ln1 }
     }
 
     /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc,
@@ -199,14 +254,15 @@ public struct EncoderProgram: SecureProgram, Equatable {
     }
 
     /// One post-LN encoder layer on `x [S, H]` (sections: attention linear, softmax, norm, ffn, activation);
-    /// `heads` must be the layout of this layer's head count.
-    public func encoderLayer(_ x: SecureTensor, _ w: Layer, index l: Int, heads: HeadLayout, mask: AttentionMask,
+    /// `heads` must be the layout of this layer's head count. `w`: one model's layer, or a secretly
+    /// selected member's (`SelectedLayer`).
+    public func encoderLayer(_ x: SecureTensor, _ w: some EncoderLayerParameters, index l: Int, heads: HeadLayout, mask: AttentionMask,
                              on b: some SecureBackend) throws -> SecureTensor {
         let s = shape
         let (n, a, d, width) = (s.seq, s.heads(l), s.headDim, s.attentionWidth(l))
         precondition(heads.heads == a, "encoderLayer: head layout for \(heads.heads) heads, layer \(l) has \(a)")
         let (q, kT, v) = try b.section(Section.attentionLinear) {
-            let qkv = try b.addOwned(b.matmulWeight(x, w.qkv), "\(w.prefix)\(l).qkv.b", owner: .server)   // [S, 3·A·D]
+            let qkv = try w.linear(.qkv, x, layer: l, on: b)                                    // [S, 3·A·D]
             // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
             let ba = heads.batch * a
             return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
@@ -222,10 +278,11 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let ctx = try b.matmul(p, v)                                                       // [A, S, D]
             let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
-            return try b.addOwned(b.matmulWeight(merged, w.out), "\(w.prefix)\(l).out.b", owner: .server)
+            return try w.linear(.out, merged, layer: l, on: b)
         }
-        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: w.ln1g, beta: w.ln1b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
-        let f1 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(x1, w.ffn1), "\(w.prefix)\(l).ffn1.b", owner: .server) }
+        let (g1, b1) = w.norm(afterFFN: false), (g2, b2) = w.norm(afterFFN: true)
+        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: g1, beta: b1, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
+        let f1 = try b.section(Section.ffn) { try w.linear(.ffn1, x1, layer: l, on: b) }
         let g = try b.section(Section.activation) {
             switch s.activation {
             case .gelu: return try b.gelu(f1)
@@ -233,8 +290,8 @@ public struct EncoderProgram: SecureProgram, Equatable {
             case .relu: return try b.relu(f1)
             }
         }
-        let f2 = try b.section(Section.ffn) { try b.addOwned(b.matmulWeight(g, w.ffn2), "\(w.prefix)\(l).ffn2.b", owner: .server) }
-        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: w.ln2g, beta: w.ln2b, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
+        let f2 = try b.section(Section.ffn) { try w.linear(.ffn2, g, layer: l, on: b) }
+        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: g2, beta: b2, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
     }
 
     /// The head split and merge permutations of one shape and head count (computed once per run, used by
@@ -297,6 +354,15 @@ public struct EncoderProgram: SecureProgram, Equatable {
             return EncoderWeights.random(shape, generator: &g).ringInputs(fixedPoint: fp)
         }
     }
+}
+
+/// The parameters an encoder layer runs with: one model's (`EncoderProgram.Layer`) or a secretly
+/// selected member of a group of one shape (`EncoderProgram.SelectedLayer`).
+public protocol EncoderLayerParameters {
+    /// `x·W + b` for the layer's linear map `kind` (layer index `l` names the server's bias input).
+    func linear(_ kind: EncoderProgram.Linear, _ x: SecureTensor, layer l: Int, on b: some SecureBackend) throws -> SecureTensor
+    /// γ and β of the LayerNorm after attention (false) or after the feed-forward block (true).
+    func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor)
 }
 
 /// Plaintext weights of an `EncoderProgram` (Double, `[in, out]` layout, query not yet scaled), the

@@ -100,3 +100,51 @@ extension SecureBackend {
         }
     }
 }
+
+// MARK: Select-then-compute (weight groups of one shape)
+
+extension SecureBackend {
+    /// `x · W_j` for every session weight of a group of one shape, stacked `[g, ..., n]`, at the online
+    /// cost of one `matmulWeight` (`Party.matmulWeightGroup`).
+    public func matmulWeightGroup(_ x: SecureTensor, _ ws: [SecureWeight]) throws -> SecureTensor {
+        precondition(!ws.isEmpty && ws.allSatisfy { $0.k == x.shape.last && $0.k == ws[0].k && $0.n == ws[0].n },
+                     "matmulWeightGroup shapes \(x.shape) x \(ws.map { [$0.k, $0.n] })")
+        let (k, n) = (ws[0].k, ws[0].n)
+        let m = x.shape.reduce(1, *) / k
+        return try apply([ws.count] + Array(x.shape.dropLast()) + [n], deal: { d in
+            try d.maskedWeightGroupTriple(handles: ws.map { $0.dealerHandle! }, m: m, k: k, n: n)
+        }) { p in try p.matmulWeightGroup(x.mine, ws.map { $0.masked! }) }
+    }
+
+    /// Rows of every table of a group (`lookupRows` of each), stacked `[g, names·each, H]`, with one
+    /// opening of the one-hot matrix (`Party.lookupRowsGroup`).
+    public func lookupRowsGroup(_ idsNames: [String], each: Int, tables ws: [SecureWeight]) throws -> SecureTensor {
+        let count = idsNames.count * each
+        let (v, h) = (ws[0].k, ws[0].n)
+        return try apply([ws.count, count, h], deal: { d in
+            try d.maskedWeightGroupTriple(handles: ws.map { $0.dealerHandle! }, m: count, k: v, n: h)
+        }) { p in
+            let ids = p.id == .client
+                ? try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } } : nil
+            return try p.lookupRowsGroup(ids, count: count, tables: ws.map { $0.masked! })
+        }
+    }
+
+    /// Slice `j` of a stacked tensor `[g, rest...]`: `rest`. Local.
+    public func slice(_ x: SecureTensor, _ j: Int) -> SecureTensor {
+        let rest = Array(x.shape.dropFirst()), n = RingTensor.count(of: rest)
+        return rearrange(x, to: rest, source: Array((j * n)..<((j + 1) * n)))
+    }
+
+    /// `Σ_j c_j · x_j` for stacked values `x [g, rest...]` and secret integer coefficients `c [g]` (a
+    /// one-hot, or zeros): the entry of the chosen member, or zero. One batched Beaver product
+    /// `[g,1,1]·[g,1,n]` of integers by fixed point (`matmulRaw`: exact, no truncation). Rounds: 1.
+    /// Online bytes: 8·g·(1 + |rest|) from each party.
+    public func select(_ x: SecureTensor, by c: SecureTensor) throws -> SecureTensor {
+        let g = x.shape[0], rest = Array(x.shape.dropFirst()), n = RingTensor.count(of: rest)
+        precondition(c.shape.reduce(1, *) == g, "select: \(g) stacked values, coefficients \(c.shape)")
+        let picked = try matmulRaw(rearrange(c, to: [g, 1, 1], source: Array(0..<g)), rearrange(x, to: [g, 1, n], source: Array(0..<(g * n))))
+        let flat = rearrange(picked, to: [g] + rest, source: Array(0..<(g * n)))
+        return (1..<g).reduce(slice(flat, 0)) { acc, j in add(acc, slice(flat, j)) }
+    }
+}
