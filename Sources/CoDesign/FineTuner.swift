@@ -279,18 +279,19 @@ public final class FineTuner {
 }
 
 /// Wall-clock tokens/s and s/step over a sliding window of recent steps.
-struct ThroughputMeter {
+public struct ThroughputMeter {
     private var times: [(Date, Int)] = []
-    mutating func add(tokens: Int) {
+    public init() {}
+    public mutating func add(tokens: Int) {
         times.append((Date(), tokens))
         if times.count > 50 { times.removeFirst() }
     }
-    var tokensPerSecond: Double {
+    public var tokensPerSecond: Double {
         guard times.count > 1 else { return 0 }
         let dt = times.last!.0.timeIntervalSince(times.first!.0)
         return dt > 0 ? Double(times.dropFirst().reduce(0) { $0 + $1.1 }) / dt : 0
     }
-    var secondsPerStep: Double {
+    public var secondsPerStep: Double {
         guard times.count > 1 else { return 0 }
         return times.last!.0.timeIntervalSince(times.first!.0) / Double(times.count - 1)
     }

@@ -44,4 +44,10 @@ public struct TrainingProgress: Sendable {
     public var devAccuracy: Double?
     /// Extra end-of-epoch detail (e.g. the pruned structure and its cost), shown after the accuracy.
     public var note: String?
+
+    public init(model: String, epoch: Int, epochs: Int, step: Int, totalSteps: Int, loss: Float, tokensPerSecond: Double,
+                etaSeconds: Double, devAccuracy: Double? = nil, note: String? = nil) {
+        (self.model, self.epoch, self.epochs, self.step, self.totalSteps) = (model, epoch, epochs, step, totalSteps)
+        (self.loss, self.tokensPerSecond, self.etaSeconds, self.devAccuracy, self.note) = (loss, tokensPerSecond, etaSeconds, devAccuracy, note)
+    }
 }

@@ -107,102 +107,16 @@ public final class RouterFitter {
         self.options = options
     }
 
-    struct Member {
-        var name: String
-        var model: BertForSequenceClassification
-        var config: CheckpointConfig
-        var tokenizer: WordPieceTokenizer
-        var shape: SecureBertShape
-    }
-
     /// Fits and returns the router (folded weights) and its config.
     public func run() throws -> (network: UtilityNetwork, config: RouterConfig) {
-        let summaryURL = poolDir.appendingPathComponent("pool_summary.json")
-        guard let data = FileManager.default.contents(atPath: summaryURL.path) else {
-            throw RouterError("\(summaryURL.path) not found: --pool must be a train-pool output directory")
-        }
-        let summary: PoolSummary
-        do { summary = try JSONDecoder().decode(PoolSummary.self, from: data) } catch {
-            throw RouterError("\(summaryURL.path) is not a pool summary: \(error)")
-        }
-        guard summary.models.count >= 2 else { throw RouterError("the pool has \(summary.models.count) member(s); routing needs at least 2") }
-        let members = try summary.models.map { e -> Member in
-            let path = poolDir.appendingPathComponent(e.file).path
-            let ckpt = try ModelCheckpoint.read(from: path)
-            let model = try BertForSequenceClassification.load(checkpoint: ckpt, path: path)
-            let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
-            let shape: SecureBertShape
-            do { shape = try SecureBertWeights.shape(of: config) } catch {
-                throw RouterError("\(e.name): \(error); every routed member must run under MPC")
-            }
-            return Member(name: e.name, model: model, config: config,
-                          tokenizer: try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase), shape: shape)
-        }
-        let task = try TaskInfo.named(summary.task)
-        let dir = URL(fileURLWithPath: dataDir).appendingPathComponent(task.name)
-        func read(_ split: String) throws -> [Example] {
-            let url = dir.appendingPathComponent("\(split).tsv")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw RouterError("\(url.path) not found; run `securerouter data fetch --task \(task.name)` or pass --data-dir")
-            }
-            return try DatasetReader(task: task).read(url)
-        }
-        let dev = try read("dev"), test = try read("test")
-        guard let network = NetworkProfile(name: options.network) else { throw RouterError("unknown network '\(options.network)'") }
-
-        // Costs: predicted seconds of every member at every bucket.
-        let table = members.map { m in
-            Dictionary(uniqueKeysWithValues: LengthBuckets.usable(maxPosition: m.shape.maxPosition).map { b in
-                (b, CostModel.seconds(CostModel.total(CostModel.bertQuery(m.shape.encoder(seq: b), vocab: m.shape.vocab)), network: network))
-            })
-        }
-        func costs(_ xs: [Example]) -> [[Double]] {
-            xs.map { x in
-                members.indices.map { i in
-                    let n = members[i].tokenizer.encode(x.text, maxLength: LengthBuckets.usable(maxPosition: members[i].shape.maxPosition).last!).count
-                    let b = LengthBuckets.bucket(for: n)
-                    return table[i][b] ?? table[i].values.max()!
-                }
-            }
-        }
-
-        // Correctness of every member (plaintext float, as each member was trained).
-        func correctness(_ xs: [Example], split: String) -> [[Bool]] {
-            var out = [[Bool]](repeating: [], count: xs.count)
-            for m in members {
-                note?("\(m.name): plaintext predictions on \(split) (\(xs.count) examples)")
-                let batcher = Batcher(examples: xs, tokenizer: m.tokenizer, maxLength: m.config.maxLength ?? task.defaultMaxLength, batchSize: 64)
-                let logits = Evaluation.logits(model: m.model, data: batcher, batchSize: 64)
-                for (i, (l, x)) in zip(logits, xs).enumerated() { out[i].append(Evaluation.argmax(l) == x.label) }
-            }
-            return out
-        }
-
-        // Features: the [CLS] state after `featureLayers` layers of the feature member.
-        let cheapest = members.indices.min { table[$0][32] ?? 0 < table[$1][32] ?? 0 }!
-        let fi: Int
-        if let name = options.featureMember {
-            guard let i = members.firstIndex(where: { $0.name == name }) else {
-                throw RouterError("feature member '\(name)' is not in the pool (\(members.map(\.name).joined(separator: ", ")))")
-            }
-            fi = i
-        } else {
-            fi = cheapest
-        }
-        let fm = members[fi]
-        guard (1...fm.model.config.layers).contains(options.featureLayers) else {
-            throw RouterError("feature_layers \(options.featureLayers): \(fm.name) has \(fm.model.config.layers) layer(s)")
-        }
-        func features(_ xs: [Example], split: String) -> [[Float]] {
-            note?("router features on \(split): [CLS] after \(options.featureLayers) layer(s) of \(fm.name)")
-            let batcher = Batcher(examples: xs, tokenizer: fm.tokenizer, maxLength: fm.config.maxLength ?? task.defaultMaxLength, batchSize: 64)
-            return RouterFeatures.extract(model: fm.model, data: batcher, layers: options.featureLayers)
-        }
-
-        let devCorrect = correctness(dev, split: "dev"), testCorrect = correctness(test, split: "test")
-        let devFeatures = features(dev, split: "dev"), testFeatures = features(test, split: "test")
-        let devCosts = costs(dev), testCosts = costs(test)
         let o = options
+        let pool = try LoadedPool.load(poolDir: poolDir, dataDir: dataDir, network: o.network)
+        let dev = try pool.read("dev"), test = try pool.read("test")
+        let fi = try pool.featureMember(named: o.featureMember, layers: o.featureLayers)
+        let devCorrect = pool.correctness(dev, split: "dev", note: note), testCorrect = pool.correctness(test, split: "test", note: note)
+        let devFeatures = pool.features(dev, member: fi, layers: o.featureLayers, split: "dev", note: note)
+        let testFeatures = pool.features(test, member: fi, layers: o.featureLayers, split: "test", note: note)
+        let members = pool.members
         func fit(_ rows: [Int]) -> UtilityNetwork {
             let net = UtilityNetwork(features: devFeatures[0].count, hidden: o.hidden, members: members.count, seed: o.seed)
             net.train(features: rows.map { devFeatures[$0] }, correct: rows.map { devCorrect[$0] }, epochs: o.epochs,
@@ -222,28 +136,14 @@ public final class RouterFitter {
             1 / (1 + Foundation.exp(-(platt[m].a * PlattScaling.logit(row[m]) + platt[m].b)))
         } }
         note?("calibration (Platt, out-of-fold): " + zip(members, platt).map { String(format: "%@ a=%.2f b=%.2f", $0.name, $1.a, $1.b) }.joined(separator: ", "))
-        let devData = RoutingData(correct: devCorrect, costs: devCosts, utilities: calibrated)
+        let devData = RoutingData(correct: devCorrect, costs: pool.costs(dev), utilities: calibrated)
         let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
         note?("fitting the final predictor on all of dev; lambda = \(lambda)")
         let final = fit(Array(0..<dev.count)).folded()
         final.calibrate(platt)
-        let testData = RoutingData(correct: testCorrect, costs: testCosts, utilities: final.utilities(testFeatures))
-        let testSweep = LambdaChoice.grid.map { testData.evaluate(lambda: $0) }
-        let oracle = testData.oracle()
-        let best = members.indices.max { devData.member($0).accuracy < devData.member($1).accuracy }!
-        let report = RouterReport(
-            task: task.name,
-            members: members.indices.map { i in
-                RouterReport.Member(name: members[i].name, devAccuracy: devData.member(i).accuracy, testAccuracy: testData.member(i).accuracy,
-                                    testSeconds: testData.member(i).seconds,
-                                    seconds: Dictionary(uniqueKeysWithValues: table[i].map { ("\($0.key)", $0.value) }))
-            },
-            featureMember: fm.name, featureLayers: o.featureLayers, network: o.network, lambda: lambda, maxDrop: o.maxDrop, folds: o.folds,
-            devSweep: devSweep, testSweep: testSweep, chosen: testData.evaluate(lambda: lambda),
-            oracleAccuracy: oracle.accuracy, oracleSeconds: oracle.seconds, bestMember: members[best].name)
-        let config = RouterConfig(models: members.map(\.name), featureMember: fm.name, featureLayers: o.featureLayers, hidden: o.hidden,
-                                  lambda: lambda, network: o.network, costTable: report.members.reduce(into: [:]) { $0[$1.name] = $1.seconds },
-                                  report: report)
+        let testData = RoutingData(correct: testCorrect, costs: pool.costs(test), utilities: final.utilities(testFeatures))
+        let config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
+                                       featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds, network: o.network)
         return (final, config)
     }
 
@@ -258,6 +158,138 @@ public final class RouterFitter {
     }
 }
 
+/// A trained pool loaded for routing: its members (plaintext models, tokenizers, secure shapes), its
+/// task and data, and every member's predicted seconds per length bucket (shared by `fit-router` and
+/// `co-train`).
+struct LoadedPool {
+    struct Member {
+        var name: String
+        var model: BertForSequenceClassification
+        var config: CheckpointConfig
+        var tokenizer: WordPieceTokenizer
+        var shape: SecureBertShape
+        var vocab: [String]
+        var doLowerCase: Bool
+    }
+    var summary: PoolSummary
+    var members: [Member]
+    var task: TaskInfo
+    var dataDir: String
+    /// Predicted seconds of member i at bucket b: `table[i][b]`.
+    var table: [[Int: Double]]
+
+    static func load(poolDir: URL, dataDir: String, network name: String) throws -> LoadedPool {
+        let summaryURL = poolDir.appendingPathComponent("pool_summary.json")
+        guard let data = FileManager.default.contents(atPath: summaryURL.path) else {
+            throw RouterError("\(summaryURL.path) not found: --pool must be a train-pool output directory")
+        }
+        let summary: PoolSummary
+        do { summary = try JSONDecoder().decode(PoolSummary.self, from: data) } catch {
+            throw RouterError("\(summaryURL.path) is not a pool summary: \(error)")
+        }
+        guard summary.models.count >= 2 else { throw RouterError("the pool has \(summary.models.count) member(s); routing needs at least 2") }
+        let members = try summary.models.map { e -> Member in
+            let path = poolDir.appendingPathComponent(e.file).path
+            let ckpt = try ModelCheckpoint.read(from: path)
+            let model = try BertForSequenceClassification.load(checkpoint: ckpt, path: path)
+            let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
+            let shape: SecureBertShape
+            do { shape = try SecureBertWeights.shape(of: config) } catch {
+                throw RouterError("\(e.name): \(error); every routed member must run under MPC")
+            }
+            return Member(name: e.name, model: model, config: config,
+                          tokenizer: try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase), shape: shape,
+                          vocab: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
+        }
+        guard let network = NetworkProfile(name: name) else { throw RouterError("unknown network '\(name)'") }
+        let table = members.map { m in
+            Dictionary(uniqueKeysWithValues: LengthBuckets.usable(maxPosition: m.shape.maxPosition).map { b in
+                (b, CostModel.seconds(CostModel.total(CostModel.bertQuery(m.shape.encoder(seq: b), vocab: m.shape.vocab)), network: network))
+            })
+        }
+        return LoadedPool(summary: summary, members: members, task: try TaskInfo.named(summary.task), dataDir: dataDir, table: table)
+    }
+
+    /// A split of the task (`dev`, `test`, `train`).
+    func read(_ split: String) throws -> [Example] {
+        let url = URL(fileURLWithPath: dataDir).appendingPathComponent(task.name).appendingPathComponent("\(split).tsv")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw RouterError("\(url.path) not found; run `securerouter data fetch --task \(task.name)` or pass --data-dir")
+        }
+        return try DatasetReader(task: task).read(url)
+    }
+
+    /// Predicted seconds of every member for every example (at the example's bucket).
+    func costs(_ xs: [Example]) -> [[Double]] {
+        xs.map { x in
+            members.indices.map { i in
+                let n = members[i].tokenizer.encode(x.text, maxLength: LengthBuckets.usable(maxPosition: members[i].shape.maxPosition).last!).count
+                return table[i][LengthBuckets.bucket(for: n)] ?? table[i].values.max()!
+            }
+        }
+    }
+
+    /// A member's batcher over examples (its own tokenizer and training length).
+    func batcher(_ xs: [Example], member i: Int, batchSize: Int = 64) -> Batcher {
+        Batcher(examples: xs, tokenizer: members[i].tokenizer, maxLength: members[i].config.maxLength ?? task.defaultMaxLength, batchSize: batchSize)
+    }
+
+    /// Whether every member is right on every example (plaintext float, as each member was trained).
+    func correctness(_ xs: [Example], split: String, note: ((String) -> Void)?) -> [[Bool]] {
+        var out = [[Bool]](repeating: [], count: xs.count)
+        for (i, m) in members.enumerated() {
+            note?("\(m.name): plaintext predictions on \(split) (\(xs.count) examples)")
+            let logits = Evaluation.logits(model: m.model, data: batcher(xs, member: i), batchSize: 64)
+            for (r, (l, x)) in zip(logits, xs).enumerated() { out[r].append(Evaluation.argmax(l) == x.label) }
+        }
+        return out
+    }
+
+    /// The feature member: `name`, or the cheapest at bucket 32; checked to have `layers` layers.
+    func featureMember(named name: String?, layers: Int) throws -> Int {
+        let fi: Int
+        if let name {
+            guard let i = members.firstIndex(where: { $0.name == name }) else {
+                throw RouterError("feature member '\(name)' is not in the pool (\(members.map(\.name).joined(separator: ", ")))")
+            }
+            fi = i
+        } else {
+            fi = members.indices.min { table[$0][32] ?? 0 < table[$1][32] ?? 0 }!
+        }
+        guard (1...members[fi].model.config.layers).contains(layers) else {
+            throw RouterError("feature_layers \(layers): \(members[fi].name) has \(members[fi].model.config.layers) layer(s)")
+        }
+        return fi
+    }
+
+    /// Router features: the [CLS] state after `layers` layers of member `fi`.
+    func features(_ xs: [Example], member fi: Int, layers: Int, split: String, note: ((String) -> Void)?) -> [[Float]] {
+        note?("router features on \(split): [CLS] after \(layers) layer(s) of \(members[fi].name)")
+        return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: layers)
+    }
+
+    /// The router file's config and report from the dev data (what lambda was chosen on) and test data.
+    func routerConfig(devData: RoutingData, testData: RoutingData, lambda: Double, devSweep: [SweepPoint], featureMember fi: Int,
+                      featureLayers: Int, hidden: Int, maxDrop: Double, folds: Int, network: String) -> RouterConfig {
+        let testSweep = LambdaChoice.grid.map { testData.evaluate(lambda: $0) }
+        let oracle = testData.oracle()
+        let best = members.indices.max { devData.member($0).accuracy < devData.member($1).accuracy }!
+        let report = RouterReport(
+            task: task.name,
+            members: members.indices.map { i in
+                RouterReport.Member(name: members[i].name, devAccuracy: devData.member(i).accuracy, testAccuracy: testData.member(i).accuracy,
+                                    testSeconds: testData.member(i).seconds,
+                                    seconds: Dictionary(uniqueKeysWithValues: table[i].map { ("\($0.key)", $0.value) }))
+            },
+            featureMember: members[fi].name, featureLayers: featureLayers, network: network, lambda: lambda, maxDrop: maxDrop, folds: folds,
+            devSweep: devSweep, testSweep: testSweep, chosen: testData.evaluate(lambda: lambda),
+            oracleAccuracy: oracle.accuracy, oracleSeconds: oracle.seconds, bestMember: members[best].name)
+        return RouterConfig(models: members.map(\.name), featureMember: members[fi].name, featureLayers: featureLayers, hidden: hidden,
+                            lambda: lambda, network: network, costTable: report.members.reduce(into: [:]) { $0[$1.name] = $1.seconds },
+                            report: report)
+    }
+}
+
 /// Router features computed in plaintext exactly as the secure runtime will: the [CLS] row of the
 /// hidden states after the first `layers` encoder layers of a pool member.
 public enum RouterFeatures {
@@ -268,19 +300,24 @@ public enum RouterFeatures {
         Tensor.withNoGrad {
             for lo in stride(from: 0, to: byLength.count, by: 64) {
                 let idx = Array(byLength[lo..<min(lo + 64, byLength.count)])
-                let batch = data.makeBatch(idx).encoded
-                // Embedding and the first `layers` layers only, as the secure router runs them.
-                let rng = SeededGenerator(seed: 0)
-                let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
-                var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)   // [B, S, H]
-                for layer in model.encoder.layers.prefix(layers) {
-                    state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
-                }
-                let s = batch.seqLen
-                for (row, i) in idx.enumerated() { out[i] = Array(state.data[(row * s * h)..<(row * s * h + h)]) }
+                let cls = batch(model: model, data.makeBatch(idx).encoded, layers: layers).data
+                for (row, i) in idx.enumerated() { out[i] = Array(cls[(row * h)..<((row + 1) * h)]) }
             }
         }
         return out
+    }
+
+    /// The [CLS] state after `layers` layers for one encoded batch, `[B, H]`: the embedding and the
+    /// first `layers` layers only, as the secure router runs them.
+    static func batch(model: BertForSequenceClassification, _ batch: EncodedBatch, layers: Int) -> Tensor {
+        let rng = SeededGenerator(seed: 0)
+        let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
+        var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)   // [B, S, H]
+        for layer in model.encoder.layers.prefix(layers) {
+            state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
+        }
+        let (s, h) = (batch.seqLen, model.config.hidden)
+        return Tensor(shape: [batch.batch, h], data: (0..<batch.batch).flatMap { r in Array(state.data[(r * s * h)..<(r * s * h + h)]) })
     }
 }
 

@@ -60,15 +60,7 @@ public final class UtilityNetwork {
     public func train(features: [[Float]], correct: [[Bool]], epochs: Int, learningRate: Float, weightDecay: Float,
                       featureNoise: Float = 0, seed: UInt64 = 0) {
         let n = features.count, f = features[0].count
-        for j in 0..<f {
-            let col = features.map { $0[j] }
-            let mu = col.reduce(0, +) / Float(n)
-            let sd = (col.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Float(n)).squareRoot()
-            mean[j] = mu
-            // Floor: a nearly constant feature carries no signal, and a huge scale would amplify the secure
-            // runtime's fixed-point noise in it (the scale is folded into fc1's weights).
-            scale[j] = 1 / max(sd, UtilityNetwork.minFeatureStd)
-        }
+        standardise(on: features)
         let x = Tensor(shape: [n, f], data: features.flatMap { $0 })
         let labels = correct.flatMap { $0.map { Int32($0 ? 1 : 0) } }
         let params = namedParameters()
@@ -81,6 +73,20 @@ public final class UtilityNetwork {
             opt.zeroGrad()
             loss.backward()
             opt.step()
+        }
+    }
+
+    /// Sets the standardisation from training features: per-feature mean and 1/std.
+    public func standardise(on features: [[Float]]) {
+        let n = features.count
+        for j in 0..<(features.first?.count ?? 0) {
+            let col = features.map { $0[j] }
+            let mu = col.reduce(0, +) / Float(n)
+            let sd = (col.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Float(n)).squareRoot()
+            mean[j] = mu
+            // Floor: a nearly constant feature carries no signal, and a huge scale would amplify the secure
+            // runtime's fixed-point noise in it (the scale is folded into fc1's weights).
+            scale[j] = 1 / max(sd, UtilityNetwork.minFeatureStd)
         }
     }
 

@@ -43,6 +43,46 @@ extension Tensor {
         }
     }
 
+    /// Cross-entropy of each row weighted by `weights [N]`, averaged over the rows:
+    /// `(1/N) Σ_r w_r · CE_r`. Differentiable in both the logits and the weights (a mixture of
+    /// experts' task loss, where the weights are the router's gates).
+    ///
+    /// - `logits`: `[N, C]`; `labels`: N labels in `0..<C`; `weights`: N values.
+    /// - Returns: `[1]`.
+    public static func weightedCrossEntropy(logits: Tensor, labels: [Int32], weights: Tensor) -> Tensor {
+        check(logits.rank == 2 && logits.shape[0] == labels.count && weights.count == labels.count,
+              "weightedCrossEntropy: logits \(logits.shape), \(labels.count) labels, weights \(weights.shape)")
+        let (n, c) = (logits.shape[0], logits.shape[1])
+        var probs = [Float].uninitialized(n * c)
+        var rowLoss = [Float](repeating: 0, count: n)
+        var loss: Double = 0
+        let w = weights.data
+        probs.withMutablePointer { pp in
+            logits.data.withPointer { pl in
+                for r in 0..<n {
+                    let label = Int(labels[r])
+                    check(label >= 0 && label < c, "weightedCrossEntropy: label \(label) outside 0..<\(c)")
+                    let lse = logSoftmaxRow(pl + r * c, into: pp + r * c, count: c, temperature: 1)
+                    rowLoss[r] = lse - pl[r * c + label]
+                    loss += Double(w[r]) * Double(rowLoss[r])
+                }
+            }
+        }
+        return result(shape: [1], data: [Float(loss / Double(n))], parents: [logits, weights]) { o in
+            let g = o.grad![0] / Float(n)
+            logits.accumulateGrad { gl in
+                probs.withPointer { pp in
+                    for r in 0..<n {
+                        let s = g * w[r]
+                        for j in 0..<c { gl[r * c + j] += s * pp[r * c + j] }
+                        gl[r * c + Int(labels[r])] -= s
+                    }
+                }
+            }
+            weights.accumulateGrad { gw in for r in 0..<n { gw[r] += g * rowLoss[r] } }
+        }
+    }
+
     /// Writes `softmax(x / T)` of one row into `probs` and returns `logsumexp(x / T)`.
     @inline(__always)
     static func logSoftmaxRow(

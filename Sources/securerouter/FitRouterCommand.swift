@@ -63,22 +63,27 @@ struct FitRouterCommand: ParsableCommand {
         let r = cfg.report
         if let plot { try SweepPlot.svg(r).write(toFile: plot, atomically: true, encoding: .utf8) }
         if !json.usesStdout {
-            print("router for \(r.task): features = [CLS] after \(r.featureLayers) layer(s) of \(r.featureMember); costs = predicted \(r.network) seconds")
-            print("member".padding(toLength: 18, withPad: " ", startingAt: 0) + "   dev%   test%   s/query (test)")
-            for m in r.members {
-                print(m.name.padding(toLength: 18, withPad: " ", startingAt: 0)
-                      + String(format: " %6.2f  %6.2f   %.3f", m.devAccuracy * 100, m.testAccuracy * 100, m.testSeconds))
-            }
-            let best = r.members.first { $0.name == r.bestMember }!
-            print(String(format: "routed (lambda %.4g)    test %.2f%%, %.3f s/query: %.2fx cheaper than %@ (test %.2f%%, %.3f s)",
-                         r.lambda, r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
-                         best.name, best.testAccuracy * 100, best.testSeconds))
-            print("  routing histogram (test): " + zip(r.members, r.chosen.histogram).map { "\($0.name) \($1)" }.joined(separator: ", "))
-            print(String(format: "oracle router          test %.2f%%, %.3f s/query", r.oracleAccuracy * 100, r.oracleSeconds))
+            Self.printReport(r)
             print("wrote \(outPath)" + (plot.map { " and \($0)" } ?? ""))
         }
         let data = try JSONEncoder().encode(r)
         try json.write(try JSONSerialization.jsonObject(with: data))
+    }
+
+    /// The router's table: members, the chosen lambda's test point against the best member, the oracle.
+    static func printReport(_ r: RouterReport) {
+        print("router for \(r.task): features = [CLS] after \(r.featureLayers) layer(s) of \(r.featureMember); costs = predicted \(r.network) seconds")
+        print("member".padding(toLength: 18, withPad: " ", startingAt: 0) + "   dev%   test%   s/query (test)")
+        for m in r.members {
+            print(m.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + String(format: " %6.2f  %6.2f   %.3f", m.devAccuracy * 100, m.testAccuracy * 100, m.testSeconds))
+        }
+        let best = r.members.first { $0.name == r.bestMember }!
+        print(String(format: "routed (lambda %.4g)    test %.2f%%, %.3f s/query: %.2fx cheaper than %@ (test %.2f%%, %.3f s)",
+                     r.lambda, r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
+                     best.name, best.testAccuracy * 100, best.testSeconds))
+        print("  routing histogram (test): " + zip(r.members, r.chosen.histogram).map { "\($0.name) \($1)" }.joined(separator: ", "))
+        print(String(format: "oracle router          test %.2f%%, %.3f s/query", r.oracleAccuracy * 100, r.oracleSeconds))
     }
 
     /// Reads the YAML router settings; an unknown key or a bad value is an error naming the file.

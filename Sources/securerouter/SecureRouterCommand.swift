@@ -11,6 +11,6 @@ struct SecureRouterCommand: ParsableCommand {
             """,
         subcommands: [
             DataCommand.self, ImportHFCommand.self, TokenizeCommand.self, PredictCommand.self,
-            TrainPoolCommand.self, FitRouterCommand.self, InspectCommand.self, ExportCommand.self, RestrictVocabCommand.self, SecureEvalCommand.self, PartyCommand.self, KeygenCommand.self, CostCommand.self, BenchCommand.self, WorkerCommand.self,
+            TrainPoolCommand.self, FitRouterCommand.self, InspectCommand.self, ExportCommand.self, RestrictVocabCommand.self, SecureEvalCommand.self, PartyCommand.self, KeygenCommand.self, CoTrainCommand.self, CostCommand.self, BenchCommand.self, WorkerCommand.self,
         ])
 }

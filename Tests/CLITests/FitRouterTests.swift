@@ -123,3 +123,35 @@ import Testing
         #expect(export.status != 0 && export.stderr.contains("no such router file"), "\(export.stderr)")
     }
 }
+
+/// Issue 6's co-training option: `co-train` fine-tunes the tiny pool and a router together and writes
+/// a pool that `export` bundles and `secure-eval` routes like a fit-router one.
+@Suite(.serialized) struct CoTrainTests {
+    @Test(.timeLimit(.minutes(5))) func coTrainedPoolExportsAndRoutesUnderMPC() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try FitRouterTests.trainPool(in: dir, epochs: 4)
+        let c = try CLI.run(["co-train", "--pool", "run", "--out", "co", "--epochs", "2", "--max-drop", "0.2", "--json", "co.json", "--quiet"], cwd: dir)
+        #expect(c.status == 0, "co-train failed:\n\(c.stderr)")
+        #expect(c.stdout.contains("routed (lambda") && c.stdout.contains("oracle router"), "\(c.stdout)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("co.json"))) as! [String: Any]
+        #expect((report["members"] as? [[String: Any]])?.map { $0["name"] as? String } == ["tiny", "one-layer"])
+        // The members changed (they were fine-tuned further) and the summary points at the new files.
+        let before = try Data(contentsOf: dir.appendingPathComponent("run/pool/tiny.h5"))
+        let after = try Data(contentsOf: dir.appendingPathComponent("co/pool/tiny.h5"))
+        #expect(before != after)
+        let e = try CLI.run(["export", "--pool", "co", "--out", "co.h5"], cwd: dir)
+        #expect(e.status == 0, "export failed:\n\(e.stderr)")
+        let test = try String(contentsOf: dir.appendingPathComponent("datasets/mr/test.tsv"), encoding: .utf8)
+        try test.split(separator: "\n").dropFirst().map { $0.split(separator: "\t")[0] }.joined(separator: "\n")
+            .write(to: dir.appendingPathComponent("q.txt"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["secure-eval", "--bundle", "co.h5", "--text-file", "q.txt", "--routing", "reveal", "--json", "r.json",
+                             "--insecure-test-seed", "3", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "secure-eval failed:\n\(r.stderr)")
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r.json"))) as! [String: Any]
+        let summary = try #require(s["summary"] as? [String: Any])
+        #expect((summary["agreement_routing"] as? Double ?? 0) >= 0.875 && (summary["agreement_float"] as? Double ?? 0) >= 0.875, "\(summary)")
+        // Bad input: the output directory may not be the pool.
+        let same = try CLI.run(["co-train", "--pool", "run", "--out", "run"], cwd: dir)
+        #expect(same.status != 0 && same.stderr.contains("--out must differ"), "\(same.stderr)")
+    }
+}

@@ -109,6 +109,8 @@ import Tensor
         checkGradients([logits, other]) { Tensor.mse($0[0], $0[1]) }
         let teacher = Tensor.randn([4, 3], rng: SeededGenerator(seed: 29))
         checkGradients([logits]) { Tensor.distillationLoss(student: $0[0], teacher: teacher, temperature: 2) }
+        let weights = Tensor(shape: [4], data: [0.2, 0.9, 0.5, 0.1], requiresGrad: true)
+        checkGradients([logits, weights]) { Tensor.weightedCrossEntropy(logits: $0[0], labels: [0, 2, 1, 2], weights: $0[1]) }
     }
 }
 
