@@ -30,7 +30,7 @@ public final class DealerService: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let cond = NSCondition()
     private var waiting: [String: Waiting] = [:]
-    private var pending = 0, active = 0
+    private var active = 0
 
     /// A join waiting for its partner; the partner's thread claims it and runs the session.
     private final class Waiting: @unchecked Sendable {
@@ -52,25 +52,11 @@ public final class DealerService: @unchecked Sendable {
     /// - Throws: `TransportError` when the address cannot be bound.
     public func serve(onListening: (Endpoint) -> Void) throws {
         let c = configuration
-        let listener = try TCPListener(host: c.listen.host, port: c.listen.port)
-        defer { listener.close() }
-        onListening(Endpoint(host: c.listen.host, port: listener.port))
-        log("dealer: listening on \(c.listen.host):\(listener.port), at most \(c.maxSessions) sessions at once")
-        while true {
-            let channel: TCPChannel
-            do { channel = try listener.accept(peerName: "a party", deadline: .now.advanced(by: .seconds(3600))) } catch {
-                if case .timeout? = error as? TransportError { continue }
-                throw error
-            }
-            cond.lock()
-            let admit = pending < c.maxPending
-            if admit { pending += 1 }
-            cond.unlock()
-            guard admit else { channel.close(); log("dealer: dropped a connection: \(c.maxPending) pending"); continue }
-            Thread.detachNewThread { [self] in
-                handle(channel)
-                cond.lock(); pending -= 1; cond.unlock()
-            }
+        try ConnectionLoop(limit: c.maxPending, label: "dealer").run(
+            listen: c.listen, onListening: onListening, banner: { "dealer: listening on \(c.listen.host):\($0), at most \(c.maxSessions) sessions at once" },
+            peerName: "a party", log: log, running: { true }
+        ) { [self] channel, _ in
+            handle(channel)
         }
     }
 

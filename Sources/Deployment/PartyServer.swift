@@ -35,7 +35,7 @@ public final class PartyServer: @unchecked Sendable {
     public let manifest: DeploymentManifest
     private let log: @Sendable (String) -> Void
     private let cond = NSCondition()
-    private var active = 0, pending = 0, ended = 0, queriesDone = 0
+    private var active = 0, ended = 0, queriesDone = 0
 
     /// Reads the bundle's public part (the weights are read per session).
     /// - Throws: `DeploymentError` when the bundle is not deployable.
@@ -50,27 +50,13 @@ public final class PartyServer: @unchecked Sendable {
     /// - Throws: `TransportError` when the address cannot be bound.
     public func serve(onListening: (Endpoint) -> Void) throws {
         let c = configuration
-        let listener = try TCPListener(host: c.listen.host, port: c.listen.port)
-        defer { listener.close() }
-        onListening(Endpoint(host: c.listen.host, port: listener.port))
-        log("server: serving \(manifest.models.joined(separator: ", ")) (bundle \(manifest.bundleHash.prefix(12))…) on \(c.listen.host):\(listener.port), "
-            + "dealer \(c.dealer), at most \(c.maxSessions) sessions at once")
-        while !finished {
-            let channel: TCPChannel
-            do { channel = try listener.accept(peerName: "a client", deadline: .now.advanced(by: .seconds(1))) } catch {
-                if case .timeout? = error as? TransportError { continue }
-                throw error
-            }
-            cond.lock()
-            let admit = pending < c.maxPendingHandshakes
-            if admit { pending += 1 }
-            cond.unlock()
-            guard admit else {
-                log("server: dropped a connection: \(c.maxPendingHandshakes) handshakes already pending")
-                channel.close()
-                continue
-            }
-            Thread.detachNewThread { [self] in handle(channel) }
+        try ConnectionLoop(limit: c.maxPendingHandshakes, label: "server").run(
+            listen: c.listen, onListening: onListening,
+            banner: { "server: serving \(self.manifest.models.joined(separator: ", ")) (bundle \(self.manifest.bundleHash.prefix(12))…) on \(c.listen.host):\($0), "
+                      + "dealer \(c.dealer), at most \(c.maxSessions) sessions at once" },
+            peerName: "a client", log: log, running: { !finished }
+        ) { [self] channel, release in
+            handle(channel, afterHandshake: release)
         }
         // Let sessions still running finish.
         cond.lock(); while active > 0 { cond.wait() }; cond.unlock()
@@ -82,7 +68,7 @@ public final class PartyServer: @unchecked Sendable {
     }
 
     /// One connection, from handshake to the end of its session; never throws: every failure is logged.
-    private func handle(_ raw: TCPChannel) {
+    private func handle(_ raw: TCPChannel, afterHandshake release: () -> Void) {
         let c = configuration
         var countedActive = false
         var reachedSession = false
@@ -95,7 +81,7 @@ public final class PartyServer: @unchecked Sendable {
         }
         let channel: SecureChannel
         do {
-            defer { cond.lock(); pending -= 1; cond.unlock() }
+            defer { release() }
             channel = try SecureChannel.establish(over: raw, initiator: false, security: c.security)
         } catch {
             log("server: dropped a connection during the handshake: \(error)")

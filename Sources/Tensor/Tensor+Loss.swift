@@ -15,32 +15,7 @@ extension Tensor {
     /// - `logits`: `[N, C]`; `labels`: N labels in `0..<C`.
     /// - Returns: `[1]`.
     public static func crossEntropy(logits: Tensor, labels: [Int32]) -> Tensor {
-        check(logits.rank == 2 && logits.shape[0] == labels.count,
-                     "crossEntropy: logits \(logits.shape) vs \(labels.count) labels")
-        let (n, c) = (logits.shape[0], logits.shape[1])
-        var probs = [Float].uninitialized(n * c)
-        var loss: Double = 0
-        probs.withMutablePointer { pp in
-            logits.data.withPointer { pl in
-                for r in 0..<n {
-                    let label = Int(labels[r])
-                    check(label >= 0 && label < c, "crossEntropy: label \(label) outside 0..<\(c)")
-                    let lse = logSoftmaxRow(pl + r * c, into: pp + r * c, count: c, temperature: 1)
-                    loss -= Double(pl[r * c + label] - lse)
-                }
-            }
-        }
-        return result(shape: [1], data: [Float(loss / Double(n))], parents: [logits]) { o in
-            let g = o.grad![0] / Float(n)
-            logits.accumulateGrad { gl in
-                probs.withPointer { pp in
-                    for r in 0..<n {
-                        for j in 0..<c { gl[r * c + j] += g * pp[r * c + j] }
-                        gl[r * c + Int(labels[r])] -= g
-                    }
-                }
-            }
-        }
+        weightedCrossEntropy(logits: logits, labels: labels, weights: Tensor.ones([labels.count]))
     }
 
     /// Cross-entropy of each row weighted by `weights [N]`, averaged over the rows:

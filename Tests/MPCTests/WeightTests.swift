@@ -59,7 +59,7 @@ import Testing
         let ids = (0..<s).map { i in i < 3 ? [0, v - 1, 7][i] : Int(rng.next() % UInt64(v)) }
         let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in
             let handle = try d.maskWeight(k: v, n: h)
-            try d.maskedWeightTriple(handle: handle, m: s, k: v, n: h)
+            try d.maskedWeightGroupTriple(handles: [handle], m: s, k: v, n: h)
         }) { p in
             let w = try p.loadWeight(p.id == .server ? table : nil, k: v, n: h, keepMask: true)
             p.peer.resetCounters()
@@ -82,7 +82,7 @@ import Testing
         #expect(throws: ProtocolError.self) {
             _ = try runTwoParties(seed: 6, deal: { d in
                 let handle = try d.maskWeight(k: 4, n: 3)
-                try d.maskedWeightTriple(handle: handle, m: 1, k: 4, n: 3)
+                try d.maskedWeightGroupTriple(handles: [handle], m: 1, k: 4, n: 3)
             }) { p in
                 let w = try p.loadWeight(p.id == .server ? RingTensor(shape: [4, 3]) : nil, k: 4, n: 3, keepMask: true)
                 return try p.lookupRows(p.id == .client ? [4] : nil, count: 1, table: w)

@@ -74,7 +74,7 @@ extension Party {
     /// plaintext: shares of `X·W` with X the one-hot matrix of the ids, without either party learning
     /// the other's secret.
     ///
-    /// Consumes one `maskedWeightTriple([S, V, H])` record (the weight must be loaded with `keepMask`).
+    /// Consumes one `maskedWeightGroup([1, S, V, H])` record (the weight must be loaded with `keepMask`).
     /// Steps: the client sends `E = X − A` (A from its dealer PRG) and keeps `X·(W − B) + C_0` (row
     /// lookups in its masked copy); the server keeps `E·B + C_1`. Sum: `X·W − X·B + (X − A)·B + A·B = X·W`,
     /// exact (X is an integer matrix: no truncation). Rounds: 1 (client → server). Online bytes: 8·S·V
@@ -87,28 +87,8 @@ extension Party {
     /// - Throws: `ProtocolError.shapeMismatch` if the server's weight was loaded without its mask, or an
     ///   id is outside the table.
     public func lookupRows(_ ids: [Int]?, count: Int, table w: MaskedWeight) throws -> ArithmeticShare {
-        let (v, h) = (w.k, w.n)
-        let t = try dealer.maskedWeightTriple(m: count, k: v, n: h)
-        var z = t.c.data
-        if id == .client {
-            guard let ids, ids.count == count else { throw ProtocolError.shapeMismatch("lookupRows: the client must pass \(count) ids") }
-            if let bad = ids.first(where: { !(0..<v).contains($0) }) {
-                throw ProtocolError.shapeMismatch("lookupRows: token id \(bad) outside the table's \(v) rows")
-            }
-            var e = t.a.data
-            for i in 0..<e.count { e[i] = 0 &- e[i] }
-            for (r, tok) in ids.enumerated() {
-                e[r * v + tok] = e[r * v + tok] &+ 1
-                for j in 0..<h { z[r * h + j] = z[r * h + j] &+ w.values.data[tok * h + j] }
-            }
-            try peer.sendStep(e)
-        } else {
-            guard let b = w.mask else { throw ProtocolError.shapeMismatch("lookupRows: the table was loaded without keepMask") }
-            let e = try peer.receiveStep(count: count * v)
-            let eb = RingMatmul.multiply(e, b.data, m: count, k: v, n: h)
-            for i in 0..<z.count { z[i] = z[i] &+ eb[i] }
-        }
-        return ArithmeticShare(RingTensor(shape: [count, h], data: z))
+        let rows = try lookupRowsGroup(ids, count: count, tables: [w])
+        return ArithmeticShare(rows.tensor.reshaped([count, w.n]))
     }
 }
 

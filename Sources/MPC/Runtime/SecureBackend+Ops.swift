@@ -128,25 +128,25 @@ extension SecureBackend {
     }
     /// Fixed-point (batched) matrix product `[m,k]·[k,n]` or `[B,m,k]·[B,k,n]` (one `matmulTriple`).
     /// Either operand may be owned by either party (e.g. server weights × client activations).
-    /// `matmul` without truncation (`Party.matmulRaw`), for an integer factor.
-    public func matmulRaw(_ x: SecureTensor, _ y: SecureTensor) throws -> SecureTensor {
-        let rank = x.shape.count
-        precondition((rank == 2 || rank == 3) && y.shape.count == rank, "matmulRaw needs 2-D or 3-D operands")
-        let batch = rank == 3 ? x.shape[0] : 1
-        let (m, k, n) = (x.shape[rank - 2], x.shape[rank - 1], y.shape[rank - 1])
-        precondition(y.shape[rank - 2] == k, "matmulRaw shapes \(x.shape) x \(y.shape)")
-        let out = rank == 3 ? [batch, m, n] : [m, n]
-        return try apply(out, deal: { try $0.matmulTriple(batch: batch, m: m, k: k, n: n) }) { try $0.matmulRaw(x.mine, y.mine) }
+    public func matmul(_ x: SecureTensor, _ y: SecureTensor, rightShift: Int = 0) throws -> SecureTensor {
+        let (out, deal) = matmulPlan(x, y)
+        return try apply(out, deal: deal) { try $0.matmul(x.mine, y.mine, rightShift: rightShift) }
     }
 
-    public func matmul(_ x: SecureTensor, _ y: SecureTensor, rightShift: Int = 0) throws -> SecureTensor {
+    /// `matmul` without truncation (`Party.matmulRaw`), for an integer factor.
+    public func matmulRaw(_ x: SecureTensor, _ y: SecureTensor) throws -> SecureTensor {
+        let (out, deal) = matmulPlan(x, y)
+        return try apply(out, deal: deal) { try $0.matmulRaw(x.mine, y.mine) }
+    }
+
+    /// The result shape of a (batched) matrix product and its dealer step.
+    private func matmulPlan(_ x: SecureTensor, _ y: SecureTensor) -> (out: [Int], deal: (Dealer) throws -> Void) {
         let rank = x.shape.count
         precondition((rank == 2 || rank == 3) && y.shape.count == rank, "matmul needs 2-D or 3-D operands")
         let batch = rank == 3 ? x.shape[0] : 1
         let (m, k, n) = (x.shape[rank - 2], x.shape[rank - 1], y.shape[rank - 1])
         precondition(y.shape[rank - 2] == k, "matmul shapes \(x.shape) x \(y.shape)")
-        let out = rank == 3 ? [batch, m, n] : [m, n]
-        return try apply(out, deal: { try $0.matmulTriple(batch: batch, m: m, k: k, n: n) }) { try $0.matmul(x.mine, y.mine, rightShift: rightShift) }
+        return (rank == 3 ? [batch, m, n] : [m, n], { try $0.matmulTriple(batch: batch, m: m, k: k, n: n) })
     }
 
     // MARK: Comparisons

@@ -37,7 +37,7 @@ extension SecureBackend {
     /// (`Party.lookupRows`, 1 round, 8·names·each·V bytes).
     public func lookupRows(_ idsNames: [String], each: Int, table w: SecureWeight) throws -> SecureTensor {
         let count = idsNames.count * each
-        return try apply([count, w.n], deal: { d in try d.maskedWeightTriple(handle: w.dealerHandle!, m: count, k: w.k, n: w.n) }) { p in
+        return try apply([count, w.n], deal: { d in try d.maskedWeightGroupTriple(handles: [w.dealerHandle!], m: count, k: w.k, n: w.n) }) { p in
             let ids = p.id == .client
                 ? try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } } : nil
             return try p.lookupRows(ids, count: count, table: w.masked!)
