@@ -40,7 +40,7 @@ public struct PartyClient: Sendable {
         let serverLink = try SecureChannel.establish(
             over: try TCPChannel.connect(host: server.host, port: server.port, peerName: "server \(server)", deadline: deadline),
             initiator: true, security: security)
-        let toServer = DeploymentProtocol.connection(serverLink, timeout: .seconds(60))
+        let toServer = DeploymentProtocol.connection(serverLink, timeout: receiveTimeout)
         try DeploymentProtocol.send(ClientHello(manifest: manifest, routing: routing, buckets: buckets), on: toServer)
         let reply = try DeploymentProtocol.receive(ServerReply.self, on: toServer, what: "server reply")
         if let e = reply.error { serverLink.close(); throw DeploymentError("the server refused the session: \(e)") }
@@ -59,7 +59,7 @@ public struct PartyClient: Sendable {
             serverLink.close()
             throw error
         }
-        let toDealer = DeploymentProtocol.connection(dealerLink, timeout: .seconds(60))
+        let toDealer = DeploymentProtocol.connection(dealerLink, timeout: receiveTimeout)
         do {
             try DeploymentProtocol.send(DealerJoin(session: session, role: "client", program: name, parameters: parameters), on: toDealer)
             let paired = try DeploymentProtocol.receive(DealerReply.self, on: toDealer, what: "dealer reply")
@@ -91,12 +91,18 @@ extension PartyClient {
     /// the dealer): say so when our own dealer link has ended too.
     static func rootCause(of error: Error, dealer: ByteChannel) -> String {
         guard case .peerClosed(let peer, _)? = error as? TransportError, !peer.hasPrefix("dealer") else { return "\(error)" }
-        var byte = [UInt8](repeating: 0, count: 1)
-        do {
-            try byte.withUnsafeMutableBytes { try dealer.receive(into: $0, deadline: .now.advanced(by: .seconds(1))) }
-        } catch TransportError.peerClosed(_, _) {
-            return "the dealer closed the connection mid-session, and the server stopped its side (\(error))"
-        } catch {}
+        // Drain what the dealer sent ahead (up to 2 s): its link ends in end-of-stream if it is dead.
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(2))
+        while ContinuousClock.now < deadline {
+            do {
+                try chunk.withUnsafeMutableBytes { try dealer.receive(into: $0, deadline: deadline) }
+            } catch TransportError.peerClosed(_, _) {
+                return "the dealer closed the connection mid-session, and the server stopped its side (\(error))"
+            } catch {
+                break
+            }
+        }
         return "\(error)"
     }
 }

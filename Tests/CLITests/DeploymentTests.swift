@@ -19,6 +19,8 @@ import Glibc
         init() throws {
             let dir = try CLI.tempDir()
             self.dir = dir
+            fixtureDirectory = dir.path
+            atexit { if let d = fixtureDirectory { try? FileManager.default.removeItem(atPath: d) } }
             try FitRouterTests.trainPool(in: dir, epochs: 4)
             try "max_drop: 0.2\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
             let f = try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--quiet"], cwd: dir)
@@ -255,6 +257,9 @@ import Glibc
         #expect(last <= first * 1.10, "server memory grew from \(first) MB to \(last) MB")
     }
 }
+
+/// The shared fixture's directory, removed when the test process exits.
+nonisolated(unsafe) var fixtureDirectory: String?
 
 struct DeploymentFixtureError: Error, CustomStringConvertible {
     let description: String
