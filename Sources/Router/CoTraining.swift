@@ -39,7 +39,8 @@ public struct CoTrainOptions: Sendable {
 /// the member with the lowest loss; the load-balance and cost terms depend on the gates only, so they
 /// update only the router. The router's features come from the feature member's first layers without
 /// gradient (they are the router's input, not its objective). Afterwards lambda is chosen on dev (held
-/// out from both) over the gates read as utilities `σ(g_m)`, and the co-trained members, the pool
+/// out from both) over the gates read as utilities `σ(g_m)`, over both signs of lambda (the gates already
+/// price the cost, so the best point may lie on the costlier side), and the co-trained members, the pool
 /// summary and the router file are written like `train-pool` and `fit-router` outputs, for `export`.
 public final class CoTrainer {
     public let poolDir: URL, outDir: URL
@@ -128,11 +129,13 @@ public final class CoTrainer {
         let final = net.folded()
         let devData = RoutingData(correct: devCorrect, costs: pool.costs(dev),
                                   utilities: final.utilities(pool.features(dev, member: fi, layers: o.featureLayers, split: "dev", note: note)))
-        let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
+        // Both signs: the gates already price cost (their cost loss), so the best point may favour costlier members.
+        let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop, grid: LambdaChoice.signedGrid)
         let testData = RoutingData(correct: testCorrect, costs: pool.costs(test),
                                    utilities: final.utilities(pool.features(test, member: fi, layers: o.featureLayers, split: "test", note: note)))
         let config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
-                                       featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: 0, network: o.network)
+                                       featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: 0, network: o.network,
+                                       grid: LambdaChoice.signedGrid)
 
         // Outputs: co-trained members, their summary (no measurement: they changed), the router.
         let poolOut = outDir.appendingPathComponent("pool")

@@ -76,12 +76,15 @@ public struct RoutingData {
 }
 
 /// Chooses lambda on (cross-fitted) dev data: the least expected cost whose routed accuracy is within
-/// `maxDrop` of the best single member's, or 0 (pure utility) when no lambda reaches it.
+/// `maxDrop` of the best single member's, or 0 (pure utility) when no lambda of the grid reaches it.
 public enum LambdaChoice {
     /// The lambdas swept: 0 and 61 log-spaced values from 1e-3 to 1e3 per second.
     public static let grid: [Double] = [0] + (0...60).map { Foundation.pow(10, -3 + Double($0) / 10) }
+    /// The same magnitudes with both signs: a negative lambda favours the costlier members, for routers
+    /// whose scores already price the cost (co-training's gates learned a cost loss).
+    public static let signedGrid: [Double] = grid.dropFirst().reversed().map { -$0 } + grid
 
-    public static func choose(_ dev: RoutingData, maxDrop: Double) -> (lambda: Double, sweep: [SweepPoint]) {
+    public static func choose(_ dev: RoutingData, maxDrop: Double, grid: [Double] = LambdaChoice.grid) -> (lambda: Double, sweep: [SweepPoint]) {
         let sweep = grid.map { dev.evaluate(lambda: $0) }
         let best = (0..<(dev.correct.first?.count ?? 0)).map { dev.member($0).accuracy }.max() ?? 0
         let ok = sweep.filter { $0.accuracy >= best - maxDrop - 1e-12 }

@@ -270,8 +270,9 @@ struct LoadedPool {
 
     /// The router file's config and report from the dev data (what lambda was chosen on) and test data.
     func routerConfig(devData: RoutingData, testData: RoutingData, lambda: Double, devSweep: [SweepPoint], featureMember fi: Int,
-                      featureLayers: Int, hidden: Int, maxDrop: Double, folds: Int, network: String) -> RouterConfig {
-        let testSweep = LambdaChoice.grid.map { testData.evaluate(lambda: $0) }
+                      featureLayers: Int, hidden: Int, maxDrop: Double, folds: Int, network: String,
+                      grid: [Double] = LambdaChoice.grid) -> RouterConfig {
+        let testSweep = grid.map { testData.evaluate(lambda: $0) }
         let oracle = testData.oracle()
         let best = members.indices.max { devData.member($0).accuracy < devData.member($1).accuracy }!
         let report = RouterReport(
