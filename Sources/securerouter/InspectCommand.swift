@@ -1,14 +1,16 @@
 import ArgumentParser
 import Checkpoint
+import Deployment
 import Foundation
 import Router
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy; a bundle's router, cost table and hash.")
+        abstract: "Show what a checkpoint or bundle holds: models, shapes, variant, ring, accuracy; a bundle's router, cost table and hash.",
+        discussion: "Also reads a bundle's public description (NAME.public.json, what a party client holds): models, shapes, router, ring and hash.")
 
-    @Argument(help: "A checkpoint or bundle (.h5).")
+    @Argument(help: "A checkpoint or bundle (.h5), or a bundle's public description (.public.json).")
     var file: String
 
     @Flag(help: "List every weight tensor with its shape.")
@@ -17,6 +19,7 @@ struct InspectCommand: ParsableCommand {
     @OptionGroup var json: JSONOutputOptions
 
     func run() throws {
+        if file.hasSuffix(".json") { return try inspectPublic() }
         let members = try ModelCheckpoint.listModels(inBundle: file)
         let groups: [(String?, String?)] = members.isEmpty ? [(nil, nil)] : members.map { ($0, $0) }
         var models: [[String: Any]] = []
@@ -93,5 +96,32 @@ struct InspectCommand: ParsableCommand {
             }
         }
         try json.write(out)
+    }
+
+    /// A bundle's public description: what a `party` client knows about the bundle.
+    func inspectPublic() throws {
+        let m = try DeploymentManifest.load(file)
+        let models: [[String: Any]] = zip(m.models, m.shapes).map { name, s in
+            ["name": name, "layers": s.layers, "hidden": s.hidden, "heads": s.heads, "intermediate": s.intermediate,
+             "vocab_size": s.vocab, "max_position": s.maxPosition, "classes": s.classes,
+             "variant": ["softmax": s.softmax.rawValue, "activation": s.activation.rawValue]]
+        }
+        var object: [String: Any] = ["kind": "public description", "bundle_hash": m.bundleHash, "protocol_version": m.protocolVersion,
+                                     "ring_bits": m.ringBits, "frac_bits": m.fracBits, "vocab_size": m.vocab.count, "models": models]
+        if let b = m.bestMember { object["best_member"] = b }
+        if let r = m.router {
+            object["router"] = ["feature_member": m.models[r.featureMember], "feature_layers": r.featureLayers, "hidden": r.hidden, "lambda": r.lambda]
+        }
+        if !json.usesStdout {
+            print("public description of bundle \(m.bundleHash) (protocol \(m.protocolVersion)): no weights")
+            for (name, s) in zip(m.models, m.shapes) {
+                print("model \(name): \(s.layers) layers, hidden \(s.hidden), \(s.classes) classes, softmax \(s.softmax.rawValue), activation \(s.activation.rawValue)")
+            }
+            print("ring Z_2^\(m.ringBits), \(m.fracBits) fractional bits; vocabulary \(m.vocab.count) pieces" + (m.bestMember.map { "; best member \($0)" } ?? ""))
+            if let r = m.router {
+                print("router: features = [CLS] after \(r.featureLayers) layer(s) of \(m.models[r.featureMember]); MLP hidden \(r.hidden); lambda \(r.lambda)")
+            }
+        }
+        try json.write(object)
     }
 }

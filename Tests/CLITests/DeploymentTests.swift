@@ -120,6 +120,9 @@ import Glibc
         #expect(labels == fx.reference && models == fx.referenceModels)
         #expect(summary["n"] as? Int == fx.queries.count && (summary["router_seconds_mean"] as? Double ?? 0) > 0)
         #expect(svc.server.stderrText.contains("finished: \(fx.queries.count) queries"), "\(svc.server.stderrText)")
+        // What the client holds: inspect reads the public description.
+        let i = try CLI.run(["inspect", fx.path("bundle.public.json")])
+        #expect(i.status == 0 && i.stdout.contains("no weights") && i.stdout.contains("model tiny") && i.stdout.contains("router:"), "\(i.stdout)\n\(i.stderr)")
     }
 
     /// Acceptance 1: dealer, server and client in three network namespaces joined by veth pairs.
