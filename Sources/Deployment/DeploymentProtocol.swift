@@ -24,7 +24,7 @@ enum DeploymentProtocol {
     static func receive<T: Decodable>(_ type: T.Type, on c: FramedConnection, what: String) throws -> T {
         let frame = try c.receiveFrame()
         do { return try JSONDecoder().decode(T.self, from: Data(frame)) } catch {
-            throw DeploymentError("\(c.peerName) sent an unreadable \(what) (\(frame.count) bytes); is it a SecureRouter \(what.contains("dealer") ? "dealer" : "party") of the same version?")
+            throw DeploymentError("\(c.peerName) sent an unreadable \(what) (\(frame.count) bytes); is it a SecureRouter process of the same version?")
         }
     }
 

@@ -31,6 +31,15 @@ struct ProgressOptions: ParsableArguments {
     var quiet = false
 }
 
+/// The end of a report command: the human-readable table (unless the JSON goes to stdout), the JSON,
+/// then a non-zero exit naming the failure when the run stopped before all `requested` queries.
+func finishReport(_ json: JSONOutputOptions, _ object: Any, table: () -> Void, failure: String?, done: Int, requested: Int,
+                  run: String = "secure run") throws {
+    if !json.usesStdout { table() }
+    try json.write(object)
+    if let failure { throw CommandFailure("the \(run) stopped after \(done) of \(requested) queries: \(failure)") }
+}
+
 /// Writes a line to stderr.
 func printErr(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))

@@ -137,11 +137,8 @@ struct PartyCommand: ParsableCommand {
         }
         let report = ClientReport(result: result, gold: gold, buckets: buckets, requested: texts.count, truncated: truncated,
                                   routing: routing, bundleHash: manifest.bundleHash)
-        if printLines { report.printSummary() }
-        try json.write(report.json)
-        if let f = result.failure {
-            throw CommandFailure("the session stopped after \(result.outcomes.count) of \(texts.count) queries: \(f)")
-        }
+        try finishReport(json, report.json, table: report.printSummary, failure: result.failure, done: result.outcomes.count,
+                         requested: texts.count, run: "session")
     }
 }
 

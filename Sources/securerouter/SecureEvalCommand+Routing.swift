@@ -72,11 +72,7 @@ extension SecureEvalCommand {
                                       fixed: emulated, ran: ran, predicted: predicted, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, network: net)
         report.units = mode == .oblivious ? program.obliviousUnits.map { $0.map { pipe.names[$0] } } : nil
-        if !json.usesStdout { report.printTable() }
-        try json.write(report.json)
-        if let failure = result.failure {
-            throw CommandFailure("the secure run stopped after \(n) of \(texts.count) queries: \(failure)")
-        }
+        try finishReport(json, report.json, table: report.printTable, failure: result.failure, done: n, requested: texts.count)
     }
 }
 

@@ -135,11 +135,8 @@ struct SecureEvalCommand: ParsableCommand {
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, batch: batch, order: order,
                                       margins: emulated.map { l in let s = l.sorted(by: >); return s.count > 1 ? s[0] - s[1] : 0 })
-        if !json.usesStdout { report.printTable() }
-        try json.write(report.json)
-        if let failure = result.failure {
-            throw CommandFailure("the secure run stopped after \(result.client.count) of \(texts.count) queries: \(failure)")
-        }
+        try finishReport(json, report.json, table: report.printTable, failure: result.failure, done: result.client.count,
+                         requested: texts.count)
     }
 }
 
