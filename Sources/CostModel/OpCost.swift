@@ -55,12 +55,16 @@ public enum Ops {
     static func oneWay(_ words: Int) -> Cost { Cost(bytes: 8 * words, rounds: 1, wireBytes: 8 * words, words: Double(words)) }
 
     /// `matmulWeight`: x [m, k] · server weight [k, n]; the client sends its masked activations.
-    public static func matmulWeight(m: Int, k: Int, n: Int) -> Cost { oneWay(m * k) + Cost(macs: Double(m * k * n)) }
+    public static func matmulWeight(m: Int, k: Int, n: Int) -> Cost { oneWay(m * k) + Cost(macs: Double(m * k * n)) + truncateExact(m * n) }
     /// `lookupRows`: m ids into a [v, h] table (one-hot times the masked table).
     public static func lookupRows(m: Int, v: Int, h: Int) -> Cost { oneWay(m * v) + Cost(tableMACs: Double(m * v * h)) }
-    /// Beaver `matmul` of `batch` products [m, k]·[k, n].
-    public static func matmul(batch: Int, m: Int, k: Int, n: Int) -> Cost {
+    /// Beaver `matmulRaw` of `batch` products [m, k]·[k, n] (no truncation).
+    public static func matmulRaw(batch: Int, m: Int, k: Int, n: Int) -> Cost {
         exchange(batch * (m * k + k * n)) + Cost(macs: Double(3 * batch * m * k * n))
+    }
+    /// Beaver `matmul` of `batch` products [m, k]·[k, n], truncated exactly.
+    public static func matmul(batch: Int, m: Int, k: Int, n: Int) -> Cost {
+        matmulRaw(batch: batch, m: m, k: k, n: n) + truncateExact(batch * m * n)
     }
     /// Elementwise Beaver product (`mulRaw`/`mul`, also `select`) of n elements.
     public static func mul(_ n: Int) -> Cost { exchange(2 * n) + Cost(words: Double(3 * n)) }
@@ -72,9 +76,11 @@ public enum Ops {
     }
     /// 63-bit `drelu` of n elements.
     public static func drelu(_ n: Int) -> Cost { exchange(n) + Cost(dcfLevels: Double(n * 63)) }
+    /// `truncateExact` of n elements: one bit each way per element.
+    public static func truncateExact(_ n: Int) -> Cost { exchange((n + 63) / 64) + Cost(words: Double(2 * n)) }
     /// `piecewisePolynomial` of degree 3 (select-then-compute) with `breakpoints` on coarse 18-bit comparisons.
     public static func cubicSpline(_ n: Int, breakpoints: Int, width: Int = 18) -> Cost {
-        stepBits(n, width: width, thresholds: breakpoints) + mul(2 * n) + mul(2 * n)
+        stepBits(n, width: width, thresholds: breakpoints) + mul(2 * n) + truncateExact(2 * n) + mul(2 * n) + truncateExact(n)
     }
     /// Octave normalisation of `reciprocal` and `inverseSqrt`.
     static func octave(_ n: Int) -> Cost {
@@ -117,7 +123,7 @@ public enum Ops {
         var c = Cost(), cnt = n, width = 1
         while cnt > 1 {
             let pairs = cnt / 2
-            c += drelu(rows * pairs) + matmul(batch: rows * pairs, m: 1, k: 1, n: 1 + 2 * width)
+            c += drelu(rows * pairs) + matmulRaw(batch: rows * pairs, m: 1, k: 1, n: 1 + 2 * width)
             cnt = (cnt + 1) / 2
             width *= 2
         }

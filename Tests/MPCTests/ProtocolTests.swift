@@ -70,7 +70,8 @@ import Testing
         let x = fp.encode(xs, shape: [b, m, k]), w = fp.encode(ws, shape: [b, k, n])
         let x2 = fp.encode(Array(xs[0..<m * k]), shape: [m, k]), w2 = fp.encode(Array(ws[0..<k * n]), shape: [k, n])
         let (r0, r1, _) = try runTwoParties(seed: seed, deal: { d in
-            try d.matmulTriple(batch: b, m: m, k: k, n: n); try d.matmulTriple(m: m, k: k, n: n)
+            try d.matmulTriple(batch: b, m: m, k: k, n: n); try d.bitProduct(count: b * m * n)
+            try d.matmulTriple(m: m, k: k, n: n); try d.bitProduct(count: m * n)
         }) { p in
             let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
             let sw = p.share(p.id == .server ? w : nil, owner: .server, shape: w.shape)
@@ -79,7 +80,9 @@ import Testing
             let z = try p.matmul(sx, sw), z2 = try p.matmul(sx2, sw2)
             return (try p.revealToBoth([z, z2]), p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
         }
-        #expect(r0.0 == r1.0 && r0.1 == 3 && r0.2 == 8 * (b * (m * k + k * n) + m * k + k * n + b * m * n + m * n))
+        // Two products of 2 rounds each (Beaver opening, exact truncation's bits), then the opening.
+        let bits = 8 * ((b * m * n + 63) / 64 + (m * n + 63) / 64)
+        #expect(r0.0 == r1.0 && r0.1 == 5 && r0.2 == 8 * (b * (m * k + k * n) + m * k + k * n + b * m * n + m * n) + bits)
         let got = fp.decode(r0.0[0])
         var ref = [Double](repeating: 0, count: b * m * n)
         for t in 0..<b { for i in 0..<m { for p in 0..<k { for j in 0..<n {
@@ -99,13 +102,13 @@ import Testing
         let (b, m, k, n, r) = (2, 6, 32, 6, 2)
         let xs = rng.doubles(b * m * k, range: 2), ys = rng.doubles(b * k * n, range: 3)
         let x = fp.encode(xs, shape: [b, m, k]), y = fp.encode(ys, shape: [b, k, n])
-        let (r0, _, _) = try runTwoParties(seed: 23, deal: { try $0.matmulTriple(batch: b, m: m, k: k, n: n) }) { p in
+        let (r0, _, _) = try runTwoParties(seed: 23, deal: { try $0.matmulTriple(batch: b, m: m, k: k, n: n); try $0.bitProduct(count: b * m * n) }) { p in
             let sx = p.share(p.id == .client ? x : nil, owner: .client, shape: x.shape)
             let sy = p.share(p.id == .server ? y : nil, owner: .server, shape: y.shape)
             let z = try p.matmul(sx, sy, rightShift: r)
             return (try p.revealToBoth(z), p.rounds, p.peer.bytesSent)
         }
-        #expect(r0.1 == 2 && r0.2 == 8 * (b * (m * k + k * n) + b * m * n))
+        #expect(r0.1 == 3 && r0.2 == 8 * (b * (m * k + k * n) + b * m * n + (b * m * n + 63) / 64))
         let (xd, yd) = (fp.decode(x), fp.decode(y))
         var ref = [Double](repeating: 0, count: b * m * n)
         for t in 0..<b { for i in 0..<m { for p in 0..<k { for j in 0..<n {
@@ -133,6 +136,56 @@ import Testing
         let got = r0.data.map { Double(Int64(bitPattern: $0)) }
         let err = maxAbsDiff(got, exact)
         #expect(err <= 1, "truncation error \(err) ring units, seed \(seed)")
+    }
+
+    /// `truncateExact` on shares chosen to wrap: local truncation fails on a third of them, the exact one
+    /// never (result floor(x/2^16) or one more), for values up to 2^61 in magnitude, and 0 stays exactly 0;
+    /// the bits on the wire look uniform.
+    @Test func exactTruncationNeverFailsEvenWhenSharesWrap() throws {
+        let seed: UInt64 = 37
+        var rng = TestData(seed: seed)
+        let n = 60_000
+        // Magnitudes from 2^20 to 2^61, both signs.
+        let mags = rng.doubles(n, range: 1).map { 20 + 41 * abs($0) }
+        let signs = rng.doubles(n, range: 1)
+        let xs: [UInt64] = (0..<n).map { i in
+            if i % 5 == 1 { return 0 }
+            let v = Int64(pow(2, mags[i])) * (signs[i] < 0 ? -1 : 1)
+            return UInt64(bitPattern: v)
+        }
+        // Party 0's share: uniform, or (every third element) placed so that the shares straddle ±2^63.
+        let uniform = rng.doubles(n, range: 1)
+        let x0: [UInt64] = (0..<n).map { i in
+            let x = Int64(bitPattern: xs[i])
+            if i % 3 == 0 {
+                let gap = UInt64(abs(x) / 2)  // within |x| of the boundary, on the side that wraps
+                return x > 0 ? (UInt64(1) << 63) &+ gap : (UInt64(1) << 63) &- 1 &- gap
+            }
+            return UInt64(bitPattern: Int64(uniform[i] * 9.2e18))
+        }
+        let x1 = zip(xs, x0).map { $0 &- $1 }
+        let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in try d.bitProduct(count: n) }) { p in
+            let mine = ArithmeticShare(RingTensor(shape: [n], data: p.id == .client ? x0 : x1))
+            let local = try p.revealToBoth(p.truncate(mine, bits: 16))
+            p.peer.connection.receivedLog = []
+            let exact = try p.truncateExact(mine, bits: 16)
+            let log = p.peer.connection.receivedLog!
+            return (try p.revealToBoth(exact), local, log, p.peer.bytesSent)
+        }
+        #expect(r0.0 == r1.0)
+        let floors = xs.map { Int64(bitPattern: $0) >> 16 }
+        let exactErrors = (0..<n).filter { i in
+            let d = Int64(bitPattern: r0.0.data[i]) &- floors[i]
+            return d != 0 && (d != 1 || xs[i] == 0)
+        }
+        #expect(exactErrors.isEmpty, "exact truncation off by more than 1 ulp at \(exactErrors.count) of \(n), seed \(seed)")
+        let localFailures = (0..<n).filter { abs(Int64(bitPattern: r0.1.data[$0]) &- floors[$0]) > 1 }.count
+        #expect(localFailures >= n / 3 - n / 15 - 10, "the test's shares should make local truncation fail (\(localFailures))")
+        #expect(offline >= 8 * n && offline < 8 * n + 200, "offline \(offline): 8 bytes per element to party 1")
+        // One bit per element each way (between the two full openings); both views uniform.
+        #expect(r0.3 == 8 * ((n + 63) / 64) + 16 * n && r1.3 == r0.3, "bytes sent \(r0.3)")
+        expectUniformView(r1.2, plaintext: xs, seed: seed)
+        expectUniformView(r0.2, plaintext: xs, seed: seed)
     }
 
     @Test func wrongCorrelationThrowsExpectedFound() throws {

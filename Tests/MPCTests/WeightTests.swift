@@ -16,7 +16,9 @@ import Testing
         let (r0, r1, offline) = try runTwoParties(seed: seed, deal: { d in
             let h = try d.maskWeight(k: k, n: n)
             try d.maskedWeightTriple(handle: h, m: 2 * m, k: k, n: n)  // query 1: [2, m, k]
+            try d.bitProduct(count: 2 * m * n)
             try d.maskedWeightTriple(handle: h, m: m, k: k, n: n)      // query 2: [m, k]
+            try d.bitProduct(count: m * n)
         }) { p in
             let weight = try p.loadWeight(p.id == .server ? w : nil, k: k, n: n)
             let setupLog = p.peer.connection.receivedLog!
@@ -40,10 +42,11 @@ import Testing
         #expect(r0.0[0].shape == [2, m, n] && r0.0[1].shape == [m, n])
         #expect(maxAbsDiff(got, ref) <= 2 * ulp, "error \(maxAbsDiff(got, ref)), seed \(seed)")
         #expect(maxAbsDiff(fp.decode(r0.0[1]), Array(got[0..<m * n])) <= 2 * ulp)
-        // Cost of a query: one round, only the client's masked activations travel.
-        #expect(r0.1 == 1 && r1.1 == 1)
-        #expect(r0.2 == 8 * 2 * m * k && r1.2 == 0)
-        #expect(offline > 8 * (2 * m * n + m * n) && offline < 8 * (2 * m * n + m * n) + 1024)
+        // Cost of a query: the client's masked activations (one way), then the exact truncation's bits.
+        let bits = 8 * ((2 * m * n + 63) / 64)
+        #expect(r0.1 == 2 && r1.1 == 2)
+        #expect(r0.2 == 8 * 2 * m * k + bits && r1.2 == bits)
+        #expect(offline > 16 * (2 * m * n + m * n) && offline < 16 * (2 * m * n + m * n) + 1024)
         // Views: the client's W − B and the server's X_0 − A look uniform and hold no plaintext.
         expectUniformView(r0.3, plaintext: w.data, seed: seed)
         expectUniformView(r1.4, plaintext: x.data, seed: seed)
@@ -121,6 +124,7 @@ extension RingTensor {
         let (r0, r1, _) = try runTwoParties(seed: 51, deal: { d in
             let hs = try (0..<g).map { _ in try d.maskWeight(k: k, n: n) }
             try d.maskedWeightGroupTriple(handles: hs, m: m, k: k, n: n)
+            try d.bitProduct(count: g * m * n)
         }) { p in
             let weights = try ws.map { try p.loadWeight(p.id == .server ? $0 : nil, k: k, n: n) }
             p.peer.resetCounters()
@@ -138,9 +142,10 @@ extension RingTensor {
             for i in 0..<m { for q in 0..<k { for c in 0..<n { ref[i * n + c] += xd[i * k + q] * wd[q * n + c] } } }
             #expect(maxAbsDiff(Array(got[(j * m * n)..<((j + 1) * m * n)]), ref) <= 2 * ulp, "member \(j)")
         }
-        // One round, and only the client's masked activations travel, once for the whole group.
-        #expect(r0.1 == 1 && r1.1 == 1 && r0.2 == 8 * m * k && r1.2 == 0)
-        expectUniformView(r1.3, plaintext: x.data, seed: 51)
+        // The client's masked activations travel once for the whole group; then the truncation's bits.
+        let bits = 8 * ((g * m * n + 63) / 64)
+        #expect(r0.1 == 2 && r1.1 == 2 && r0.2 == 8 * m * k + bits && r1.2 == bits)
+        expectUniformView([r1.3[0]], plaintext: x.data, seed: 51)
     }
 
     @Test func groupLookupIsExactForEveryTable() throws {

@@ -17,6 +17,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     case comparisonKey = 6
     /// Square-and-scale correlation of LayerNorm (a [R,h], b [h], a⊙a, a⊙b broadcast over rows), shape = [R, h].
     case squareScale = 7
+    /// Bit-product correlation of `Party.truncateExact`: a private random bit per element for each party
+    /// (α for party 0, β for party 1) and arithmetic shares of α·β, shape = [N].
+    case bitProduct = 8
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -45,6 +48,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .dreluKey: return "dreluKey"
         case .comparisonKey: return "comparisonKey"
         case .squareScale: return "squareScale"
+        case .bitProduct: return "bitProduct"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

@@ -113,3 +113,28 @@ extension DealerStream {
         return SquarePair(a: RingTensor(shape: shape, data: a), c: RingTensor(shape: shape, data: c))
     }
 }
+
+/// One party's share of a bit-product correlation (`Party.truncateExact`): its own private random bits
+/// (α on party 0, β on party 1; each a word holding 0 or 1) and its share of α·β in the ring.
+public struct BitProduct: Sendable {
+    public var bits: [UInt64], product: [UInt64]
+}
+
+extension Dealer {
+    /// Deals a bit-product correlation for `count` elements. Offline cost: 8 bytes per element to party 1.
+    public func bitProduct(count n: Int) throws {
+        let alpha = draw(.client, n), p0 = draw(.client, n), beta = draw(.server, n)
+        var corr = [UInt64](repeating: 0, count: n)
+        for i in 0..<n { corr[i] = ((alpha[i] & 1) & (beta[i] & 1)) &- p0[i] }
+        try emitCorrection(.bitProduct, shape: [n], correction: corr)
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `bitProduct([count])`.
+    public func bitProduct(count n: Int) throws -> BitProduct {
+        let payload = try next(.bitProduct, shape: [n], payloadCount: party == .client ? 0 : n)
+        let bits = draw(n).map { $0 & 1 }
+        return BitProduct(bits: bits, product: party == .client ? draw(n) : payload)
+    }
+}

@@ -9,6 +9,8 @@ extension Party {
     /// `|x| / 2^63` per element (`x` the ring value before the shift), when it is off by about `2^(64-bits)`.
     /// For a product with `fracBits = 16` whose real value is below 16 in magnitude (|x| < 2^20 after the
     /// shift), this is below 2^-27 per element.
+    /// Used where values are small or few; products whose failure would reach a model's output directly
+    /// (matrix products, server-weight products, spline products) use `truncateExact`.
     public func truncate(_ x: ArithmeticShare, bits: Int) -> ArithmeticShare {
         precondition(bits >= 0 && bits < 64)
         if TruncationTrace.prefix != nil { TruncationTrace.record(id, bits: bits, x.tensor.data) }
@@ -24,6 +26,49 @@ extension Party {
             }
         }
         return ArithmeticShare(out)
+    }
+
+    /// Exact truncation: divides the secret by `2^bits` with no large-error failure, for |x| < 2^62.
+    ///
+    /// Local truncation (`truncate`) goes wrong by about 2^(64−bits) when the two shares wrap around the
+    /// ring, with probability |x|/2^64 per element: rare, but a MiniLM-L6 query truncates millions of
+    /// values, and one failure can change its answer. Here the wrap is computed instead. Party 0 holds
+    /// `a = x0 + 2^62` and computes `a >> bits`, party 1 holds `b = −x1` and computes `−(b >> bits)`, as in
+    /// SecureML, so that a secret 0 stays exactly 0. As integers `a − b = x + 2^62 − 2^64·w`, and because
+    /// x + 2^62 lies in [0, 2^63) the wrap w is 1 exactly when a's top bit is 0 and b's is 1: the product of
+    /// two private bits, which a `bitProduct` record (private random bits α, β, shares of α·β) gives in one
+    /// round of one bit per element each way (party 0 sends `(1 − top(a)) ⊕ α`, party 1 `top(b) ⊕ β`). Then
+    /// `y = (a >> bits) − (b >> bits) + 2^(64−bits)·w − 2^(62−bits)`.
+    ///
+    /// Rounds: 1. Online bytes: ⌈n/64⌉·8 from each party. Offline: 8 per element to party 1. Opened:
+    /// masked bits, uniform (α and β are the dealer's, each known to one party only). Error:
+    /// `floor(x / 2^bits)` or one more (±1 ulp), never more, for |x| < 2^62; a secret 0 gives exactly 0.
+    public func truncateExact(_ x: ArithmeticShare, bits: Int) throws -> ArithmeticShare {
+        precondition(bits > 0 && bits < 62)
+        let n = x.tensor.count
+        let r = try dealer.bitProduct(count: n)
+        let isClient = id == .client
+        var held = x.tensor.data  // a = x0 + 2^62 on party 0, b = −x1 on party 1
+        var masked = [UInt64](repeating: 0, count: n), mine = [UInt64](repeating: 0, count: n)
+        for i in 0..<n {
+            held[i] = isClient ? held[i] &+ (1 << 62) : 0 &- held[i]
+            mine[i] = isClient ? 1 ^ (held[i] >> 63) : held[i] >> 63
+            masked[i] = mine[i] ^ r.bits[i]
+        }
+        let theirs = try exchangeNarrow(masked, width: 1)
+        let s = UInt64(bits), high = UInt64(1) << (64 - s), offset: UInt64 = isClient ? 1 << (62 - s) : 0
+        var out = [UInt64](repeating: 0, count: n)
+        for i in 0..<n {
+            // e = party 0's masked bit, g = party 1's. With u (party 0's bit) = e ⊕ α and v = g ⊕ β:
+            // u·v = u·g + (1−2g)·(e·β + (1−2e)·αβ); party 0 holds u, party 1 holds β.
+            let e = isClient ? masked[i] : theirs[i], g = isClient ? theirs[i] : masked[i]
+            var w = g == 0 ? r.product[i] : 0 &- r.product[i]
+            if e == 1 { w = 0 &- w }
+            if isClient { w = w &+ mine[i] * g } else if e == 1 { w = w &+ (g == 0 ? r.bits[i] : 0 &- r.bits[i]) }
+            let shifted = held[i] >> s
+            out[i] = (isClient ? shifted &- offset : 0 &- shifted) &+ w &* high
+        }
+        return ArithmeticShare(RingTensor(shape: x.shape, data: out))
     }
 
     /// Elementwise product `x ⊙ y` in the ring (Beaver, no rescaling: the result has `2·fracBits`).
@@ -80,17 +125,16 @@ extension Party {
     ///
     /// Consumes one `matmulTriple([B,m,k,n])` record (B = 1 for 2-D). Steps: open `E = X - A` and `F = Y - B`
     /// together; party 0 sets `Z_0 = E·(B_0 + F) + A_0·F + C_0`, party 1 `Z_1 = E·B_1 + A_1·F + C_1`; then
-    /// truncates `fracBits`. Rounds: 1. Bytes sent by each party: 8·B·(m·k + k·n). Opened: `E`, `F` to both,
-    /// uniform (masked by `A`, `B`), so nothing is learned. Error: ±1 ulp per output element, with the
-    /// truncation failure probability of `truncate` applied to the accumulated products.
+    /// truncates `fracBits` exactly (`truncateExact`, one `bitProduct([B·m·n])` record). Rounds: 2. Bytes sent
+    /// by each party: 8·B·(m·k + k·n) + 8·⌈B·m·n/64⌉. Opened: `E`, `F` to both, uniform (masked by `A`, `B`),
+    /// and the truncation's masked bits, so nothing is learned. Error: ±1 ulp per output element.
     ///
     /// With `rightShift` r > 0, `y` is first truncated by r bits locally (it keeps f − r bits of resolution)
-    /// and the product by f − r: same result scale and cost, but the accumulated products, the values the
-    /// final truncation divides, are 2^r smaller, and so is its failure rate.
+    /// and the product by f − r: same result scale and cost, with the accumulated products 2^r smaller.
     public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare, rightShift: Int = 0) throws -> ArithmeticShare {
-        precondition(rightShift >= 0 && rightShift <= fixedPoint.fracBits, "rightShift \(rightShift) out of range")
+        precondition(rightShift >= 0 && rightShift < fixedPoint.fracBits, "rightShift \(rightShift) out of range")
         let y = rightShift > 0 ? truncate(y, bits: rightShift) : y
-        return truncate(try matmulRaw(x, y), bits: fixedPoint.fracBits - rightShift)
+        return try truncateExact(try matmulRaw(x, y), bits: fixedPoint.fracBits - rightShift)
     }
 
     /// `matmul` without the final truncation: exact, for a factor that is an integer (e.g. a secret

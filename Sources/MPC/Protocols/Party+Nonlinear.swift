@@ -62,8 +62,8 @@ extension Party {
     /// GeLU, erf form: `x·Φ(x)` elementwise, by `piecewisePolynomial` with `Approximations.gelu`.
     ///
     /// Input range: |x| < 2000 (coarse 18-bit segment comparisons: |x − b_j| < 2048). Max error: 1.13e-3 plaintext, 1.34e-3 measured under MPC (f = 16) over
-    /// a dense grid on [−6, 6] and random/edge inputs (bound tested: 1e-2). Rounds: 3. Online bytes per
-    /// element, each party: 18/8 + 64 ≈ 66.3. Offline 8·(3·17 + 4) + 32 = 472 bytes per element (one comparison
+    /// a dense grid on [−6, 6] and random/edge inputs (bound tested: 1e-2). Rounds: 5. Online bytes per
+    /// element, each party: 18/8 + 64 + 3/8 ≈ 66.6. Offline 8·(3·17 + 4) + 32 + 24 = 496 bytes per element (one comparison
     /// key serves the five breakpoints). Compute: 5 DCF evaluations of 17 levels per element.
     /// Opened: masked values only (see `piecewisePolynomial`); nothing learned.
     public func gelu(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.gelu) }
@@ -71,15 +71,15 @@ extension Party {
     /// exp(x) for x ≤ 0 (softmax after max subtraction), by `piecewisePolynomial` with `Approximations.exp`.
     ///
     /// Input range: −2000 < x ≤ 0 (exactly 0 below −14; x > 0 extrapolates the last cubic, wrong beyond
-    /// ≈ 0.2). Max absolute error 5.8e-4 plaintext and under MPC (bound tested: 1e-3). Rounds: 3.
-    /// Online bytes per element, each party: 18/8 + 64 ≈ 66.3. Offline 472 bytes per element. Compute: 5 DCF
+    /// ≈ 0.2). Max absolute error 5.8e-4 plaintext and under MPC (bound tested: 1e-3). Rounds: 5.
+    /// Online bytes per element, each party: 18/8 + 64 + 3/8 ≈ 66.6. Offline 496 bytes per element. Compute: 5 DCF
     /// evaluations of 17 levels per element.
     public func exp(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.exp) }
 
     /// tanh elementwise (BERT's pooler), by `piecewisePolynomial` with `Approximations.tanh`.
     ///
     /// Input range: |x| < 2000 (coarse segment comparisons). Max error 6.7e-4 plaintext (tested bound under
-    /// MPC: 2e-3). Rounds: 3. Online bytes per element, each party: 18/8 + 64 ≈ 66.3. Offline: one
+    /// MPC: 2e-3). Rounds: 5. Online bytes per element, each party: 18/8 + 64 + 3/8 ≈ 66.6. Offline: one
     /// comparison key for the eight breakpoints plus the selection and cubic records.
     /// Opened: masked values only; nothing learned.
     public func tanh(_ x: ArithmeticShare) throws -> ArithmeticShare { try piecewisePolynomial(x, Approximations.tanh) }

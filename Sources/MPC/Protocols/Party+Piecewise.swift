@@ -237,6 +237,15 @@ extension Party {
                                              bits: fixedPoint.fracBits).tensor.data }
     }
 
+    /// `mulMany` with `truncateExact`: 2 rounds, one `triple([Σ len])` and one `bitProduct([Σ len])`.
+    func mulManyExact(_ pairs: [([UInt64], [UInt64])]) throws -> [[UInt64]] {
+        let raw = try mulRawMany(pairs)
+        let all = try truncateExact(ArithmeticShare(RingTensor(shape: [raw.reduce(0) { $0 + $1.count }], data: raw.flatMap { $0 })),
+                                    bits: fixedPoint.fracBits).tensor.data
+        var off = 0
+        return raw.map { r in defer { off += r.count }; return Array(all[off..<off + r.count]) }
+    }
+
     /// Shift and width of a piecewise polynomial's segment comparisons: exact on 38 bits (|x| < 2^37 ulps,
     /// 2^21 real for f = 16), or, with `coarseComparisons`, at a resolution of 2^−6 on 18 bits (|x − b_j| < 2^11
     /// = 2048 real, far beyond transformer activations; breakpoints should be multiples of 2^−6).
@@ -255,12 +264,14 @@ extension Party {
     /// coefficients are `table[0] + Σ_j s_j·Δtable_j` (public tables: local); (2) `t = x − center` (local)
     /// and one polynomial of degree D with secret coefficients: D = 1: `c0 + c1·t` (1 mul round);
     /// D = 2: `c0 + (c1 + c2·t)·t` (2 rounds); D = 3: round A `t², u = c3·t`, round B
-    /// `(c2 + u)·t² + c1·t` (2 rounds). Records (`Dealer.piecewisePolynomial`): the comparison keys, then
-    /// `triple([N])` (D = 1), `triple([N])`×2 (D = 2) or `triple([2N])`×2 (D = 3).
+    /// `(c2 + u)·t² + c1·t` (2 rounds). Every product is truncated exactly (`truncateExact`, one more
+    /// round each time): a failed local truncation here would reach the output directly. Records
+    /// (`Dealer.piecewisePolynomial`): the comparison keys, then `triple([N])`, `bitProduct([N])` (D = 1),
+    /// that twice (D = 2), or `triple([2N])`, `bitProduct([2N])`, `triple([2N])`, `bitProduct([N])` (D = 3).
     ///
-    /// Rounds: 1 (D = 0), 2 (D = 1), 3 (D = 2, 3). Online bytes per element, each party: w/8 + 16·{0,1,2,4}
-    /// for D = 0...3 (w = 38 or 18 comparison bits), whatever k. Offline per element: 8·(3(w − 1) + 4)
-    /// + 8·{0,1,2,4}. Compute: k DCF evaluations of w − 1 levels per element. Opened: the comparison-masked input and
+    /// Rounds: 1 (D = 0), 3 (D = 1), 5 (D = 2, 3). Online bytes per element, each party: w/8 + 16·{0,1,2,4}
+    /// + {0,1,2,3}/8 for D = 0...3 (w = 38 or 18 comparison bits), whatever k. Offline per element:
+    /// 8·(3(w − 1) + 4) + 8·{0,1,2,4} + 8·{0,1,2,3}. Compute: k DCF evaluations of w − 1 levels per element. Opened: the comparison-masked input and
     /// Beaver-masked values only, all uniform; neither party learns the segment.
     /// Error: the approximation error of the polynomials, plus fixed-point rounding of the coefficients
     /// (2^−(f+1)·Σ|t|^d) and ±1 ulp per truncation. Range: any `x` with |x − b_j| < 2^21 (2^11 with coarse comparisons) when the outer
@@ -278,14 +289,14 @@ extension Party {
         case 0: return ArithmeticShare(RingTensor(shape: x.shape, data: c[0]))
         case 1: raw = try mulRawMany([(c[1], t)])[0]
         case 2:
-            let u = try mulMany([(c[2], t)])[0]
+            let u = try mulManyExact([(c[2], t)])[0]
             raw = try mulRawMany([(zip(c[1], u).map { $0 &+ $1 }, t)])[0]
         default:
-            let r = try mulMany([(t, t), (c[3], t)])
+            let r = try mulManyExact([(t, t), (c[3], t)])
             let v = try mulRawMany([(zip(c[2], r[1]).map { $0 &+ $1 }, r[0]), (c[1], t)])
             raw = zip(v[0], v[1]).map { $0 &+ $1 }
         }
-        let tail = truncate(ArithmeticShare(RingTensor(shape: x.shape, data: raw)), bits: fp.fracBits)
+        let tail = try truncateExact(ArithmeticShare(RingTensor(shape: x.shape, data: raw)), bits: fp.fracBits)
         return add(tail, ArithmeticShare(RingTensor(shape: x.shape, data: c[0])))
     }
 
@@ -308,9 +319,9 @@ extension Dealer {
         try stepBits(count: n, width: Party.segmentWidth(p))
         switch p.degree {
         case 0: break
-        case 1: try triple(shape: [n])
-        case 2: try triple(shape: [n]); try triple(shape: [n])
-        default: try triple(shape: [2 * n]); try triple(shape: [2 * n])
+        case 1: try triple(shape: [n]); try bitProduct(count: n)
+        case 2: try triple(shape: [n]); try bitProduct(count: n); try triple(shape: [n]); try bitProduct(count: n)
+        default: try triple(shape: [2 * n]); try bitProduct(count: 2 * n); try triple(shape: [2 * n]); try bitProduct(count: n)
         }
     }
 

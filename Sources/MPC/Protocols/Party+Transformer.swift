@@ -30,8 +30,8 @@ extension Party {
     /// once per row). The max is `narrow` (2^−6 resolution, which softmax's shift invariance absorbs).
     /// Input range: |x| ≤ 400 (masked, max-subtracted entries stay inside exp's range) and n ≤ 4096
     /// (s < 2^13). Error: ≤ 1e-3 absolute per probability for |x| ≤ 20 (measured ≤ 6e-4).
-    /// Rounds: 2⌈log2 n⌉ + 10. Online bytes per element, each party: ≈ 2.5 + 16 (max) + 66 (exp) + 8
-    /// (product) + 108/n (reciprocal, row opening). Offline ≈ 190 (max) + 472 (exp) + 16 per element plus
+    /// Rounds: 2⌈log2 n⌉ + 13. Online bytes per element, each party: ≈ 2.5 + 16 (max) + 66.6 (exp) + 8.1
+    /// (product) + 108/n (reciprocal, row opening). Offline ≈ 190 (max) + 496 (exp) + 24 per element plus
     /// ≈ 830 per row. Opened: masked values only; nothing is learned (not even which entry is the max).
     public func softmax(_ x: ArithmeticShare, mask: [Bool]? = nil) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
@@ -55,10 +55,10 @@ extension Party {
     ///
     /// Steps: `q = (x + c)²` (1 round), times the public 0/1 mask (local); the denominator is rescaled to
     /// the row mean `D = Σq / n_valid` (local, public n_valid) so that the reciprocal works in its accurate
-    /// range whatever n; `p = q·(1/D) / n_valid` (reciprocal 6 rounds, product 1 round, division local).
+    /// range whatever n; `p = q·(1/D) / n_valid` (reciprocal 6 rounds, product 2 rounds, division local).
     /// Input range: |x + c| ≤ 60 and D ≥ 2^−10 (not all entries of a row at −c). Error: 2.6e-4 absolute
-    /// measured against the same formula in Double (tested bound 1e-3). Rounds: 8. Online bytes per element, each party:
-    /// 8 + 16 + 320/n. Offline 8 + 8 per element plus ≈ 3080·22 per row. Opened: masked values only.
+    /// measured against the same formula in Double (tested bound 1e-3). Rounds: 9. Online bytes per element, each party:
+    /// 8 + 8.1 + 320/n. Offline 8 + 8 per element plus ≈ 3080·22 per row. Opened: masked values only.
     ///
     /// With `keep` (shares of a secret 0/1 integer vector `[n]` or `[G, n]` for G groups of rows, e.g. the
     /// client's padding masks of G stacked sequences, whose
@@ -95,10 +95,10 @@ extension Party {
     ///
     /// Steps: `μ = Σx/H` (local), `d = x − μ`; one round opens `d − a` and `γ − b` once and gives both
     /// `d²` and `d·γ` (`squareScale`); `v = Σd²/H + eps` (local); `s = inverseSqrt(v)` (6 rounds);
-    /// `y = (dγ)·s + β` (1 round, `s` opened once per row: `mulRows`).
+    /// `y = (dγ)·s + β` (2 rounds, `s` opened once per row, then the exact truncation: `mulRows`).
     /// Input range: variance + eps in [2^−10, 2^13), |x| ≤ 2^10. Error: measured 5.5e-4 absolute (tested bound 2e-2) with |γ| ≤ 2
     /// and row variances from 4e-2 to 200 (dominated by the fixed-point rounding of the variance: its
-    /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 8.
+    /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 9.
     /// Online bytes per element, each party: 8 + 8 + 100/H (plus 8·H once). Offline 16 + 8 per element
     /// plus 824 per row. Opened: masked values only; nothing is learned.
     ///
@@ -146,8 +146,9 @@ extension Party {
                 truncate(ArithmeticShare(RingTensor(shape: [n], data: dg)), bits: bits).tensor.data)
     }
 
-    /// Fixed-point `x[r, :] · s[r]` for `x [rows, w]` and one value per row, in one round: a batch of
-    /// `[w,1]·[1,1]` matrix triples, so each `s[r]` is opened once (8·(rows·w + rows) bytes per party).
+    /// Fixed-point `x[r, :] · s[r]` for `x [rows, w]` and one value per row (`matmul`: a batch of
+    /// `[w,1]·[1,1]` matrix triples, so each `s[r]` is opened once, 8·(rows·w + rows) bytes per party;
+    /// then the exact truncation).
     func mulRows(_ x: [UInt64], _ s: [UInt64]) throws -> [UInt64] {
         let rows = s.count, w = x.count / Swift.max(rows, 1)
         return try matmul(ArithmeticShare(RingTensor(shape: [rows, w, 1], data: x)),
@@ -155,7 +156,7 @@ extension Party {
     }
 
     /// LayerNorm with public `gamma`, `beta` (`[H]` reals): as the secret version, but `γ` multiplies locally
-    /// after the normalisation. Rounds: 8 (`d²` alone in the first). Online bytes per element, each party:
+    /// after the normalisation. Rounds: 9 (`d²` alone in the first). Online bytes per element, each party:
     /// 8 + 8 + 100/H. Offline 8 + 8 per element plus 824 per row.
     public func layerNorm(_ x: ArithmeticShare, gamma: [Double], beta: [Double], eps: Double = 1e-5) throws -> ArithmeticShare {
         let h = x.shape.last!, fp = fixedPoint
@@ -180,7 +181,10 @@ extension Party {
 
 extension Dealer {
     /// Deals the records of `Party.mulRows`.
-    func mulRows(rows: Int, width: Int) throws { try matmulTriple(batch: rows, m: width, k: 1, n: 1) }
+    func mulRows(rows: Int, width: Int) throws {
+        try matmulTriple(batch: rows, m: width, k: 1, n: 1)
+        try bitProduct(count: rows * width)
+    }
 
     /// Deals the records of `Party.softmax` for `shape` (the mask does not change the records).
     public func softmax(shape: [Int]) throws {

@@ -43,11 +43,12 @@ extension Party {
     /// Consumes one `maskedWeightTriple([M, k, n])` record (M = product of the leading dimensions).
     /// Steps: the client sends `E = X_0 − A`; the client sets `Z_0 = A·(W − B) + C_0`, the server
     /// `Z_1 = (X_1 + E)·W + C_1`, so `Z_0 + Z_1 = X·W`; then both truncate `fracBits`.
-    /// Rounds: 1 (client → server only). Online bytes: 8·M·k from the client; nothing from the server.
-    /// Offline bytes: 8·M·n to the server. Compare Beaver `matmul`: 8·(M·k + k·n) from each party.
+    /// Rounds: 1 (client → server only), then 1 for the exact truncation (`truncateExact`, a
+    /// `bitProduct([M·n])` record). Online bytes: 8·M·k from the client, plus 8·⌈M·n/64⌉ each way.
+    /// Offline bytes: 16·M·n to the server. Compare Beaver `matmul`: 8·(M·k + k·n) from each party.
     /// Opened: `E` to the server, uniform (masked by the fresh pseudo-random A); nothing to the client.
     /// W is on the weight grid (`FixedPoint.weightFracBits`), so the product is truncated by that many bits.
-    /// Error: ±1 ulp (local truncation, see `truncate`).
+    /// Error: ±1 ulp.
     public func matmulWeight(_ x: ArithmeticShare, _ w: MaskedWeight) throws -> ArithmeticShare {
         let k = x.shape.last ?? 0
         guard k == w.k else {
@@ -67,7 +68,7 @@ extension Party {
         }
         for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
         let outShape = Array(x.shape.dropLast()) + [w.n]
-        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.weightFracBits)
+        return try truncateExact(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.weightFracBits)
     }
 
     /// Rows `ids` of a server-owned table `W [V, H]` (word embeddings) for token ids the client holds in
@@ -99,8 +100,9 @@ extension Party {
     /// the client opens `E = X_0 − A` once (one `maskedWeightGroup` record; A is shared by the group's
     /// triples), and each party computes every product locally, as `matmulWeight` does for one.
     ///
-    /// Rounds: 1 (client → server). Online bytes: 8·M·k from the client, whatever the group size g.
-    /// Offline: 8·g·M·n to the server. Opened: `E`, uniform. Error: ±1 ulp per product (truncation).
+    /// Rounds: 1 (client → server) and 1 for the exact truncation. Online bytes: 8·M·k from the client,
+    /// whatever the group size g, plus 8·⌈g·M·n/64⌉ each way. Offline: 16·g·M·n to the server. Opened: `E`,
+    /// uniform, and masked bits. Error: ±1 ulp per product.
     /// - Returns: the g products stacked, `[g, ..., n]`.
     public func matmulWeightGroup(_ x: ArithmeticShare, _ ws: [MaskedWeight]) throws -> ArithmeticShare {
         let k = x.shape.last ?? 0
@@ -126,7 +128,7 @@ extension Party {
             out += z
         }
         let outShape = [ws.count] + Array(x.shape.dropLast()) + [n]
-        return truncate(ArithmeticShare(RingTensor(shape: outShape, data: out)), bits: fixedPoint.weightFracBits)
+        return try truncateExact(ArithmeticShare(RingTensor(shape: outShape, data: out)), bits: fixedPoint.weightFracBits)
     }
 
     /// Rows `ids` of every table of a group of one shape (`lookupRows` for each), with one opening of

@@ -8,8 +8,15 @@ import Foundation
 ///
 /// Record: label length (UInt32 LE), label (UTF-8: the profile section and the site's index within it),
 /// shift bits (UInt32), element count (UInt64), the shares (UInt64 LE each).
+///
+/// With `SECUREROUTER_TRACE_TRUNCATION_BAND=B` a party writes only the elements whose own signed share
+/// (party 0: `x0`, party 1: `-x1`) lies within `2^B` of the signed range's ends: a local truncation can
+/// fail only there (both shares must be that close when `|x| <= 2^B`), so whole test splits can be traced
+/// at about `2^(B-63)` of the size. Record: as above, then the number kept (UInt64), their indices
+/// (UInt32 LE each) and their shares.
 enum TruncationTrace {
     nonisolated(unsafe) static var prefix: String? = ProcessInfo.processInfo.environment["SECUREROUTER_TRACE_TRUNCATION"]
+    nonisolated(unsafe) static var band: Int? = ProcessInfo.processInfo.environment["SECUREROUTER_TRACE_TRUNCATION_BAND"].flatMap { Int($0) }
     nonisolated(unsafe) static var handle: FileHandle?
     nonisolated(unsafe) static var section = ""
     nonisolated(unsafe) static var site = 0
@@ -35,7 +42,20 @@ enum TruncationTrace {
         out.append(contentsOf: label)
         withUnsafeBytes(of: UInt32(bits).littleEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt64(data.count).littleEndian) { out.append(contentsOf: $0) }
-        data.withUnsafeBytes { out.append(contentsOf: $0) }
+        if let band {
+            // Offset to unsigned: the signed ends -2^63 and 2^63 - 1 become 0 and 2^64 - 1.
+            let top = UInt64.max >> UInt64(band)
+            var indices: [UInt32] = [], kept: [UInt64] = []
+            for (i, v) in data.enumerated() {
+                let high = ((party == .client ? v : 0 &- v) &+ (UInt64(1) << 63)) >> UInt64(band)
+                if high == 0 || high == top { indices.append(UInt32(i)); kept.append(v) }
+            }
+            withUnsafeBytes(of: UInt64(kept.count).littleEndian) { out.append(contentsOf: $0) }
+            indices.withUnsafeBytes { out.append(contentsOf: $0) }
+            kept.withUnsafeBytes { out.append(contentsOf: $0) }
+        } else {
+            data.withUnsafeBytes { out.append(contentsOf: $0) }
+        }
         handle?.write(out)
     }
 }

@@ -126,11 +126,15 @@ extension SecureBackend {
     public func square(_ x: SecureTensor) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.squarePair(shape: x.shape) }) { try $0.square(x.mine) }
     }
-    /// Fixed-point (batched) matrix product `[m,k]·[k,n]` or `[B,m,k]·[B,k,n]` (one `matmulTriple`).
+    /// Fixed-point (batched) matrix product `[m,k]·[k,n]` or `[B,m,k]·[B,k,n]` (one `matmulTriple`, one
+    /// `bitProduct` for its exact truncation).
     /// Either operand may be owned by either party (e.g. server weights × client activations).
     public func matmul(_ x: SecureTensor, _ y: SecureTensor, rightShift: Int = 0) throws -> SecureTensor {
         let (out, deal) = matmulPlan(x, y)
-        return try apply(out, deal: deal) { try $0.matmul(x.mine, y.mine, rightShift: rightShift) }
+        let count = out.reduce(1, *)
+        return try apply(out, deal: { try deal($0); try $0.bitProduct(count: count) }) {
+            try $0.matmul(x.mine, y.mine, rightShift: rightShift)
+        }
     }
 
     /// `matmul` without truncation (`Party.matmulRaw`), for an integer factor.

@@ -23,12 +23,14 @@ extension SecureBackend {
         return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
     }
 
-    /// `x [..., k] · W [k, n]` for a session weight (`Party.matmulWeight`: 1 round, client → server).
+    /// `x [..., k] · W [k, n]` for a session weight (`Party.matmulWeight`: 1 round client → server, 1 for
+    /// the exact truncation).
     public func matmulWeight(_ x: SecureTensor, _ w: SecureWeight) throws -> SecureTensor {
         precondition(x.shape.last == w.k, "matmulWeight shapes \(x.shape) x [\(w.k), \(w.n)]")
         let m = x.shape.reduce(1, *) / w.k
         return try apply(Array(x.shape.dropLast()) + [w.n], deal: { d in
             try d.maskedWeightTriple(handle: w.dealerHandle!, m: m, k: w.k, n: w.n)
+            try d.bitProduct(count: m * w.n)
         }) { p in try p.matmulWeight(x.mine, w.masked!) }
     }
 
@@ -113,6 +115,7 @@ extension SecureBackend {
         let m = x.shape.reduce(1, *) / k
         return try apply([ws.count] + Array(x.shape.dropLast()) + [n], deal: { d in
             try d.maskedWeightGroupTriple(handles: ws.map { $0.dealerHandle! }, m: m, k: k, n: n)
+            try d.bitProduct(count: ws.count * m * n)
         }) { p in try p.matmulWeightGroup(x.mine, ws.map { $0.masked! }) }
     }
 
