@@ -108,11 +108,14 @@ public enum Ops {
     }
     /// MPCFormer 2Quad softmax; `secretMask`: times the client's keep vector (private lengths).
     public static func quadSoftmax(rows: Int, n: Int, secretMask: Bool) -> Cost {
-        square(rows * n) + (secretMask ? mul(rows * n) : Cost()) + reciprocal(rows) + mulRows(rows: rows, width: n)
+        secretMask
+            ? square(rows * n) + mul(rows * n) + reciprocal(rows) + mulRows(rows: rows, width: n)
+            : square(rows * n) + reciprocal(rows) + exchange(rows) + Cost(words: Double(4 * rows * n)) + truncateExact(rows * n)
     }
     /// LayerNorm over h of `rows` rows with secret γ, β.
     public static func layerNorm(rows: Int, h: Int) -> Cost {
-        exchange(rows * h + h) + Cost(words: Double(3 * rows * h)) + inverseSqrt(rows) + mulRows(rows: rows, width: h)
+        exchange(rows * h + h) + Cost(words: Double(3 * rows * h)) + inverseSqrt(rows) + exchange(rows)
+            + Cost(words: Double(6 * rows * h)) + truncateExact(rows * h)
     }
     public static func gelu(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.gelu.breakpoints.count) }
     public static func tanh(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.tanh.breakpoints.count) }

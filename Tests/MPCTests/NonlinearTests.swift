@@ -179,6 +179,10 @@ import Testing
         print("layerNorm (\(secret ? "secret" : "public") gamma) max abs error \(err)")
         #expect(err < 2e-2, "layerNorm error \(err)")
         #expect(r.rounds == 9, "rounds \(r.rounds)")  // 8, and the row products' exact truncation
+        // Secret γ: no [rows, h] product is opened after the first round (the row scaling opens s − c only).
+        if secret { #expect(r.bytes < 8 * (rows * h + h) + 8 * rows * 60 + 8 * (rows * h / 64 + 1), "bytes \(r.bytes)") }
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: shape).data, seed: 261)
+        expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: shape).data + g.data, seed: 261)
     }
 
     /// `preShift` 2 (the encoder layers' setting): same rounds, same accuracy on rows from variance 0.1 to an

@@ -15,11 +15,15 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// Narrow comparison key (mask in Z_2^w, shares of its top bit, (w−1)-bit DCF keys), shape = [N, w];
     /// one key serves any number of thresholds on the same input (`Party.stepBits`).
     case comparisonKey = 6
-    /// Square-and-scale correlation of LayerNorm (a [R,h], b [h], a⊙a, a⊙b broadcast over rows), shape = [R, h].
-    case squareScale = 7
+    /// LayerNorm correlation (a [R,h], b [h], c [R]; shares of a⊙a, a⊙b, c⊙b, c⊙a, c⊙a⊙b, all broadcast to
+    /// [R, h]), shape = [R, h]: one opening of `x − a`, `γ − b` and one of `s − c` give `x⊙x` and `(x⊙γ)·s`.
+    case normScale = 7
     /// Bit-product correlation of `Party.truncateExact`: a private random bit per element for each party
     /// (α for party 0, β for party 1) and arithmetic shares of α·β, shape = [N].
     case bitProduct = 8
+    /// 2Quad softmax correlation (a [R,n], c [R]; shares of a⊙a, c⊙a, c⊙a⊙a with c broadcast over
+    /// columns), shape = [R, n]: one opening of `x − a` and one of `r − c` give `(x⊙x)·r` per row.
+    case quadScale = 9
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -47,8 +51,9 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .squarePair: return "squarePair"
         case .dreluKey: return "dreluKey"
         case .comparisonKey: return "comparisonKey"
-        case .squareScale: return "squareScale"
+        case .normScale: return "normScale"
         case .bitProduct: return "bitProduct"
+        case .quadScale: return "quadScale"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

@@ -16,10 +16,12 @@ public struct SquarePair: Sendable {
     public var a: RingTensor, c: RingTensor
 }
 
-/// One party's share of a square-and-scale correlation: a [R, h], b [h], `sq = a ⊙ a`, `ab = a ⊙ b`
-/// (b broadcast over the R rows). One opening of `x − a` then serves both `x ⊙ x` and `x ⊙ γ`.
-public struct SquareScale: Sendable {
-    public var a: [UInt64], b: [UInt64], sq: [UInt64], ab: [UInt64]
+/// One party's share of a LayerNorm correlation: a [R, h], b [h], c [R], and, over [R, h] (b broadcast over
+/// rows, c over columns), `sq = a ⊙ a`, `ab = a ⊙ b`, `cb = c ⊙ b`, `ca = c ⊙ a`, `cab = c ⊙ a ⊙ b`. One
+/// opening of `x − a` and `γ − b` gives `x ⊙ x` and `x ⊙ γ`; one of `s − c` (a value per row) then gives
+/// `(x ⊙ γ)·s` without opening the [R, h] product.
+public struct NormScale: Sendable {
+    public var a: [UInt64], b: [UInt64], c: [UInt64], sq: [UInt64], ab: [UInt64], cb: [UInt64], ca: [UInt64], cab: [UInt64]
 }
 
 extension Dealer {
@@ -60,29 +62,30 @@ extension Dealer {
 }
 
 extension Dealer {
-    /// Deals a square-and-scale correlation for `[rows, h]`. Offline cost: 16 bytes per element to party 1.
-    public func squareScale(rows: Int, h: Int) throws {
+    /// Deals a LayerNorm correlation for `[rows, h]`. Offline cost: 40 bytes per element to party 1.
+    public func normScale(rows: Int, h: Int) throws {
         let n = rows * h
-        let a0 = draw(.client, n), b0 = draw(.client, h), sq0 = draw(.client, n), ab0 = draw(.client, n)
-        let a1 = draw(.server, n), b1 = draw(.server, h)
-        var corr = [UInt64](repeating: 0, count: 2 * n)
+        let a0 = draw(.client, n), b0 = draw(.client, h), c0 = draw(.client, rows)
+        let own = (0..<5).map { _ in draw(.client, n) }  // party 0's shares of sq, ab, cb, ca, cab
+        let a1 = draw(.server, n), b1 = draw(.server, h), c1 = draw(.server, rows)
+        var corr = [UInt64](repeating: 0, count: 5 * n)
         for i in 0..<n {
-            let a = a0[i] &+ a1[i], b = b0[i % h] &+ b1[i % h]
-            corr[i] = a &* a &- sq0[i]
-            corr[n + i] = a &* b &- ab0[i]
+            let a = a0[i] &+ a1[i], b = b0[i % h] &+ b1[i % h], c = c0[i / h] &+ c1[i / h]
+            let values = [a &* a, a &* b, c &* b, c &* a, c &* a &* b]
+            for (q, v) in values.enumerated() { corr[q * n + i] = v &- own[q][i] }
         }
-        try emitCorrection(.squareScale, shape: [rows, h], correction: corr)
+        try emitCorrection(.normScale, shape: [rows, h], correction: corr)
     }
 }
 
 extension DealerStream {
-    /// Next record must be `squareScale([rows, h])`.
-    public func squareScale(rows: Int, h: Int) throws -> SquareScale {
+    /// Next record must be `normScale([rows, h])`.
+    public func normScale(rows: Int, h: Int) throws -> NormScale {
         let n = rows * h
-        let payload = try next(.squareScale, shape: [rows, h], payloadCount: party == .client ? 0 : 2 * n)
-        let a = draw(n), b = draw(h)
-        if party == .client { return SquareScale(a: a, b: b, sq: draw(n), ab: draw(n)) }
-        return SquareScale(a: a, b: b, sq: Array(payload[0..<n]), ab: Array(payload[n...]))
+        let payload = try next(.normScale, shape: [rows, h], payloadCount: party == .client ? 0 : 5 * n)
+        let a = draw(n), b = draw(h), c = draw(rows)
+        let parts = party == .client ? (0..<5).map { _ in draw(n) } : (0..<5).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
+        return NormScale(a: a, b: b, c: c, sq: parts[0], ab: parts[1], cb: parts[2], ca: parts[3], cab: parts[4])
     }
 
     /// Next record must be `triple(shape)`.
@@ -136,5 +139,39 @@ extension DealerStream {
         let payload = try next(.bitProduct, shape: [n], payloadCount: party == .client ? 0 : n)
         let bits = draw(n).map { $0 & 1 }
         return BitProduct(bits: bits, product: party == .client ? draw(n) : payload)
+    }
+}
+
+/// One party's share of a 2Quad softmax correlation: a [R, n], c [R], and over [R, n] (c broadcast over
+/// columns) `aa = a ⊙ a`, `ca = c ⊙ a`, `caa = c ⊙ a ⊙ a`.
+public struct QuadScale: Sendable {
+    public var a: [UInt64], c: [UInt64], aa: [UInt64], ca: [UInt64], caa: [UInt64]
+}
+
+extension Dealer {
+    /// Deals a 2Quad softmax correlation for `[rows, n]`. Offline cost: 24 bytes per element to party 1.
+    public func quadScale(rows: Int, n width: Int) throws {
+        let n = rows * width
+        let a0 = draw(.client, n), c0 = draw(.client, rows)
+        let own = (0..<3).map { _ in draw(.client, n) }  // party 0's shares of aa, ca, caa
+        let a1 = draw(.server, n), c1 = draw(.server, rows)
+        var corr = [UInt64](repeating: 0, count: 3 * n)
+        for i in 0..<n {
+            let a = a0[i] &+ a1[i], c = c0[i / width] &+ c1[i / width]
+            let values = [a &* a, c &* a, c &* a &* a]
+            for (q, v) in values.enumerated() { corr[q * n + i] = v &- own[q][i] }
+        }
+        try emitCorrection(.quadScale, shape: [rows, width], correction: corr)
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `quadScale([rows, n])`.
+    public func quadScale(rows: Int, n width: Int) throws -> QuadScale {
+        let n = rows * width
+        let payload = try next(.quadScale, shape: [rows, width], payloadCount: party == .client ? 0 : 3 * n)
+        let a = draw(n), c = draw(rows)
+        let parts = party == .client ? (0..<3).map { _ in draw(n) } : (0..<3).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
+        return QuadScale(a: a, c: c, aa: parts[0], ca: parts[1], caa: parts[2])
     }
 }

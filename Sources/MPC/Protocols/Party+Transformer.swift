@@ -53,37 +53,70 @@ extension Party {
 
     /// MPCFormer "2Quad" softmax: `(x + c)² / Σ (x + c)²` over the last dimension, masked entries 0.
     ///
-    /// Steps: `q = (x + c)²` (1 round), times the public 0/1 mask (local); the denominator is rescaled to
-    /// the row mean `D = Σq / n_valid` (local, public n_valid) so that the reciprocal works in its accurate
-    /// range whatever n; `p = q·(1/D) / n_valid` (reciprocal 6 rounds, product 2 rounds, division local).
+    /// Steps: `q = (x + c)²` (1 round, opens `e = x + c − a`); the denominator is rescaled to the row mean
+    /// `D = Σq / n_valid` (local, public n_valid) so that the reciprocal works in its accurate range
+    /// whatever n; `r = 1/D` (6 rounds); `p = q·r / n_valid`: one round opens `r − c` (a value per row) and,
+    /// with the record's shares of c, c·a and c·a², `q·r = (r − c)·q + c·(e² + 2e·a + a²)` is local, so the
+    /// [rows, n] matrix q is never opened; then `truncateExact` (1 round) and the division (local).
+    /// Records: `quadScale([rows, n])`, the reciprocal's, `bitProduct([rows·n])`.
     /// Input range: |x + c| ≤ 60 and D ≥ 2^−10 (not all entries of a row at −c). Error: 2.6e-4 absolute
-    /// measured against the same formula in Double (tested bound 1e-3). Rounds: 9. Online bytes per element, each party:
-    /// 8 + 8.1 + 320/n. Offline 8 + 8 per element plus ≈ 3080·22 per row. Opened: masked values only.
+    /// measured against the same formula in Double (tested bound 1e-3). Rounds: 9. Online bytes per element,
+    /// each party: 8 + 1/8 + 328/n. Offline 32 per element plus ≈ 3080·22 per row. Opened: masked values only.
     ///
     /// With `keep` (shares of a secret 0/1 integer vector `[n]` or `[G, n]` for G groups of rows, e.g. the
-    /// client's padding masks of G stacked sequences, whose
-    /// length the server must not learn), `q` is multiplied by it (1 more round, 8 bytes per element each,
-    /// exact) and the denominator is rescaled by the public `n` instead of the valid count.
+    /// client's padding masks of G stacked sequences, whose length the server must not learn), `q` is
+    /// multiplied by it (1 more round, 16 bytes per element each, exact), the denominator is rescaled by the
+    /// public `n` instead of the valid count, and the row product opens `q` (`mulRows`, 8 more bytes per
+    /// element each). Records: `squarePair`, `triple`, the reciprocal's, `mulRows`.
     public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, keep: ArithmeticShare? = nil, c: Double = 5) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
-        var q = try square(addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c)))).tensor.data
+        let shifted = addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c))).tensor.data
+        var q: [UInt64]
+        var rowScale: (([UInt64]) throws -> [UInt64])
         if let keep {
+            q = try square(ArithmeticShare(RingTensor(shape: x.shape, data: shifted))).tensor.data
             // [n] for every row, or [G, n]: one keep row per group of consecutive rows (stacked sequences).
             let groups = keep.tensor.count / n
             precondition(keep.shape.last == n && rows % groups == 0, "keep \(keep.shape) does not fit \(x.shape)")
             let per = rows / groups
             let k = (0..<count).map { keep.tensor.data[($0 / n / per) * n + $0 % n] }
             q = try mulRaw(ArithmeticShare(RingTensor(shape: x.shape, data: q)), ArithmeticShare(RingTensor(shape: x.shape, data: k))).tensor.data
+            let kept = q
+            rowScale = { r in try self.mulRows(kept, r) }
+        } else {
+            let t = try dealer.quadScale(rows: rows, n: n)
+            let mine = (0..<count).map { shifted[$0] &- t.a[$0] }
+            let theirs = try peer.exchange(mine)
+            let e = (0..<count).map { mine[$0] &+ theirs[$0] }
+            let isClient = id == .client
+            var raw = t.aa
+            for i in 0..<count {
+                raw[i] = raw[i] &+ 2 &* e[i] &* t.a[i]
+                if isClient { raw[i] = raw[i] &+ e[i] &* e[i] }
+            }
+            q = truncate(ArithmeticShare(RingTensor(shape: [count], data: raw)), bits: fixedPoint.fracBits).tensor.data
+            rowScale = { r in
+                let rMine = (0..<rows).map { r[$0] &- t.c[$0] }
+                let rTheirs = try self.peer.exchange(rMine)
+                var y = [UInt64](repeating: 0, count: count)
+                for i in 0..<count {
+                    let row = i / n, opened = rMine[row] &+ rTheirs[row]
+                    y[i] = opened &* raw[i] &+ e[i] &* e[i] &* t.c[row] &+ 2 &* e[i] &* t.ca[i] &+ t.caa[i]
+                }
+                return try self.truncateExact(ArithmeticShare(RingTensor(shape: [count], data: y)), bits: 2 * self.fixedPoint.fracBits).tensor.data
+            }
         }
         var valid = [Int](repeating: n, count: rows)
+        var masked = [Bool](repeating: false, count: count)
         if let mask {
             precondition(mask.count == n || mask.count == count, "mask has \(mask.count) entries, need \(n) or \(count)")
-            for i in 0..<count where !mask[mask.count == n ? i % n : i] { q[i] = 0; valid[i / n] -= 1 }
+            for i in 0..<count where !mask[mask.count == n ? i % n : i] { q[i] = 0; masked[i] = true; valid[i / n] -= 1 }
         }
         let sums = rowSums(q, n: n)
         let mean = (0..<rows).map { divide([sums[$0]], by: Swift.max(valid[$0], 1))[0] }
         let r = try reciprocal(ArithmeticShare(RingTensor(shape: [rows], data: mean))).tensor.data
-        var p = try mulRows(q, r)
+        var p = try rowScale(r)
+        for i in 0..<count where masked[i] { p[i] = 0 }
         for row in 0..<rows {
             let d = divide(Array(p[(row * n)..<((row + 1) * n)]), by: Swift.max(valid[row], 1))
             for j in 0..<n { p[row * n + j] = d[j] }
@@ -93,18 +126,20 @@ extension Party {
 
     /// LayerNorm over the last dimension with secret-shared `gamma`, `beta` (`[H]`, server-owned weights).
     ///
-    /// Steps: `μ = Σx/H` (local), `d = x − μ`; one round opens `d − a` and `γ − b` once and gives both
-    /// `d²` and `d·γ` (`squareScale`); `v = Σd²/H + eps` (local); `s = inverseSqrt(v)` (6 rounds);
-    /// `y = (dγ)·s + β` (2 rounds, `s` opened once per row, then the exact truncation: `mulRows`).
+    /// Steps (one `normScale([R, H])` record): `μ = Σx/H` (local), `d = x − μ`; one round opens `e = d − a`
+    /// and `f = γ − b` and gives `d²` (truncated) and `d·γ` (kept at scale 2^2f); `v = Σd²/H + eps` (local);
+    /// `s = inverseSqrt(v)` (6 rounds); one round opens `s − c` (a value per row), and with the record's
+    /// shares of c·b, c·a and c·a·b, `(d·γ)·s = (s − c)·(dγ) + c·(e·f + e·b + a·f + a·b)` is local: the
+    /// [R, H] product is never opened. Then `truncateExact` by 2f (1 round) and `+ β`.
     /// Input range: variance + eps in [2^−10, 2^13), |x| ≤ 2^10. Error: measured 5.5e-4 absolute (tested bound 2e-2) with |γ| ≤ 2
     /// and row variances from 4e-2 to 200 (dominated by the fixed-point rounding of the variance: its
     /// relative error is ≈ 2^−16/var, so rows with variance below ≈ 1e-2 lose accuracy; use f > 16 there). Rounds: 9.
-    /// Online bytes per element, each party: 8 + 8 + 100/H (plus 8·H once). Offline 16 + 8 per element
-    /// plus 824 per row. Opened: masked values only; nothing is learned.
+    /// Online bytes per element, each party: 8 + 1/8 + 108/H. Offline 40 per element plus ≈ 824 per row.
+    /// Opened: masked values only (`d − a`, `γ − b`, `s − c`, the truncation's masked bits); nothing is learned.
     ///
     /// `preShift` k > 0 normalises `d/2^k` instead of `d` (LayerNorm is scale-invariant; eps becomes eps/4^k):
-    /// the products `d²` and `d·γ`, the largest values this layer truncates, shrink by 4^k and 2^k, and so
-    /// does their truncation failure rate, at the price of k bits of resolution of `d`. The variance range
+    /// the product `d²`, the largest value this layer truncates locally, shrinks by 4^k, and so does its
+    /// truncation failure rate, at the price of k bits of resolution of `d`. The variance range
     /// becomes [4^k·2^−10, 4^k·2^13): use it where rows have variance well above that (encoder layers, not
     /// the embedding's LayerNorm).
     public func layerNorm(_ x: ArithmeticShare, gamma: ArithmeticShare, beta: ArithmeticShare, eps: Double = 1e-5,
@@ -112,38 +147,38 @@ extension Party {
         let h = x.shape.last!
         precondition(gamma.shape == [h] && beta.shape == [h], "gamma/beta must be [\(h)]")
         precondition(preShift >= 0 && preShift < fixedPoint.fracBits, "preShift \(preShift) out of range")
-        let rows = x.tensor.count / h
+        let rows = x.tensor.count / h, n = x.tensor.count
         var d = centeredRows(x.tensor.data, h: h)
         if preShift > 0 { d = truncate(ArithmeticShare(RingTensor(shape: [d.count], data: d)), bits: preShift).tensor.data }
-        let (sq, dg) = try squareAndScale(d, gamma.tensor.data, rows: rows)
-        let epsilon = fixedPoint.encode(eps / Double(1 << (2 * preShift)))
-        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon))))
-        let y = try mulRows(dg, s.tensor.data)
-        let b = (0..<rows).flatMap { _ in beta.tensor.data }
-        return ArithmeticShare(RingTensor(shape: x.shape, data: zip(y, b).map { $0 &+ $1 }))
-    }
-
-    /// `(d ⊙ d, d ⊙ γ)` for `d [rows, h]` and `γ [h]` (broadcast over rows) in one round, both
-    /// truncated: opens `d − a` (rows·h words) and `γ − b` (h words) once (`squareScale` record).
-    func squareAndScale(_ d: [UInt64], _ gamma: [UInt64], rows: Int) throws -> (sq: [UInt64], scaled: [UInt64]) {
-        let h = gamma.count, n = d.count
-        let t = try dealer.squareScale(rows: rows, h: h)
+        let t = try dealer.normScale(rows: rows, h: h)
+        // Round 1: e = d − a, f = γ − b.
         var mine = [UInt64](repeating: 0, count: n + h)
         for i in 0..<n { mine[i] = d[i] &- t.a[i] }
-        for j in 0..<h { mine[n + j] = gamma[j] &- t.b[j] }
+        for j in 0..<h { mine[n + j] = gamma.tensor.data[j] &- t.b[j] }
         let theirs = try peer.exchange(mine)
         let isClient = id == .client
+        let e = (0..<n).map { mine[$0] &+ theirs[$0] }, f = (0..<h).map { mine[n + $0] &+ theirs[n + $0] }
         var sq = t.sq, dg = t.ab
-        let f = (0..<h).map { mine[n + $0] &+ theirs[n + $0] }
         for i in 0..<n {
-            let e = mine[i] &+ theirs[i], j = i % h
-            sq[i] = sq[i] &+ 2 &* e &* t.a[i]
-            dg[i] = dg[i] &+ e &* t.b[j] &+ t.a[i] &* f[j]
-            if isClient { sq[i] = sq[i] &+ e &* e; dg[i] = dg[i] &+ e &* f[j] }
+            let j = i % h
+            sq[i] = sq[i] &+ 2 &* e[i] &* t.a[i]
+            dg[i] = dg[i] &+ e[i] &* t.b[j] &+ t.a[i] &* f[j]
+            if isClient { sq[i] = sq[i] &+ e[i] &* e[i]; dg[i] = dg[i] &+ e[i] &* f[j] }
         }
-        let bits = fixedPoint.fracBits
-        return (truncate(ArithmeticShare(RingTensor(shape: [n], data: sq)), bits: bits).tensor.data,
-                truncate(ArithmeticShare(RingTensor(shape: [n], data: dg)), bits: bits).tensor.data)
+        sq = truncate(ArithmeticShare(RingTensor(shape: [n], data: sq)), bits: fixedPoint.fracBits).tensor.data
+        let epsilon = fixedPoint.encode(eps / Double(1 << (2 * preShift)))
+        let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon)))).tensor.data
+        // Round: s − c per row, then (dγ)·s locally at scale 2^3f.
+        let sMine = (0..<rows).map { s[$0] &- t.c[$0] }
+        let sTheirs = try peer.exchange(sMine)
+        var y = [UInt64](repeating: 0, count: n)
+        for i in 0..<n {
+            let r = i / h, j = i % h, opened = sMine[r] &+ sTheirs[r]
+            y[i] = opened &* dg[i] &+ e[i] &* f[j] &* t.c[r] &+ e[i] &* t.cb[i] &+ f[j] &* t.ca[i] &+ t.cab[i]
+        }
+        let scaled = try truncateExact(ArithmeticShare(RingTensor(shape: [n], data: y)), bits: 2 * fixedPoint.fracBits).tensor.data
+        let b = (0..<rows).flatMap { _ in beta.tensor.data }
+        return ArithmeticShare(RingTensor(shape: x.shape, data: zip(scaled, b).map { $0 &+ $1 }))
     }
 
     /// Fixed-point `x[r, :] · s[r]` for `x [rows, w]` and one value per row (`matmul`: a batch of
@@ -198,18 +233,24 @@ extension Dealer {
     /// Deals the records of `Party.quadSoftmax` (`secretMask`: with a `keep` vector).
     public func quadSoftmax(shape: [Int], secretMask: Bool = false) throws {
         let n = shape.last!, count = RingTensor.count(of: shape)
-        try squarePair(shape: shape)
-        if secretMask { try triple(shape: shape) }
-        try reciprocal(shape: [count / n])
-        try mulRows(rows: count / n, width: n)
+        if secretMask {
+            try squarePair(shape: shape)
+            try triple(shape: shape)
+            try reciprocal(shape: [count / n])
+            try mulRows(rows: count / n, width: n)
+        } else {
+            try quadScale(rows: count / n, n: n)
+            try reciprocal(shape: [count / n])
+            try bitProduct(count: count)
+        }
     }
 
     /// Deals the records of `Party.layerNorm` with secret `gamma`/`beta`.
     public func layerNormSecret(shape: [Int]) throws {
         let h = shape.last!, count = RingTensor.count(of: shape)
-        try squareScale(rows: count / h, h: h)
+        try normScale(rows: count / h, h: h)
         try inverseSqrt(shape: [count / h])
-        try mulRows(rows: count / h, width: h)
+        try bitProduct(count: count)
     }
 
     /// Deals the records of `Party.layerNorm` with public `gamma`/`beta`.
