@@ -66,15 +66,13 @@ extension Dealer {
     public func normScale(rows: Int, h: Int) throws {
         let n = rows * h
         let a0 = draw(.client, n), b0 = draw(.client, h), c0 = draw(.client, rows)
-        let own = (0..<5).map { _ in draw(.client, n) }  // party 0's shares of sq, ab, cb, ca, cab
         let a1 = draw(.server, n), b1 = draw(.server, h), c1 = draw(.server, rows)
-        var corr = [UInt64](repeating: 0, count: 5 * n)
+        var values = [[UInt64]](repeating: [UInt64](repeating: 0, count: n), count: 5)  // sq, ab, cb, ca, cab
         for i in 0..<n {
             let a = a0[i] &+ a1[i], b = b0[i % h] &+ b1[i % h], c = c0[i / h] &+ c1[i / h]
-            let values = [a &* a, a &* b, c &* b, c &* a, c &* a &* b]
-            for (q, v) in values.enumerated() { corr[q * n + i] = v &- own[q][i] }
+            (values[0][i], values[1][i], values[2][i], values[3][i], values[4][i]) = (a &* a, a &* b, c &* b, c &* a, c &* a &* b)
         }
-        try emitCorrection(.normScale, shape: [rows, h], correction: corr)
+        try emitShares(.normScale, shape: [rows, h], values)
     }
 }
 
@@ -84,7 +82,7 @@ extension DealerStream {
         let n = rows * h
         let payload = try next(.normScale, shape: [rows, h], payloadCount: party == .client ? 0 : 5 * n)
         let a = draw(n), b = draw(h), c = draw(rows)
-        let parts = party == .client ? (0..<5).map { _ in draw(n) } : (0..<5).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
+        let parts = shares(5, of: n, payload: payload)
         return NormScale(a: a, b: b, c: c, sq: parts[0], ab: parts[1], cb: parts[2], ca: parts[3], cab: parts[4])
     }
 
@@ -153,15 +151,13 @@ extension Dealer {
     public func quadScale(rows: Int, n width: Int) throws {
         let n = rows * width
         let a0 = draw(.client, n), c0 = draw(.client, rows)
-        let own = (0..<3).map { _ in draw(.client, n) }  // party 0's shares of aa, ca, caa
         let a1 = draw(.server, n), c1 = draw(.server, rows)
-        var corr = [UInt64](repeating: 0, count: 3 * n)
+        var values = [[UInt64]](repeating: [UInt64](repeating: 0, count: n), count: 3)  // aa, ca, caa
         for i in 0..<n {
             let a = a0[i] &+ a1[i], c = c0[i / width] &+ c1[i / width]
-            let values = [a &* a, c &* a, c &* a &* a]
-            for (q, v) in values.enumerated() { corr[q * n + i] = v &- own[q][i] }
+            (values[0][i], values[1][i], values[2][i]) = (a &* a, c &* a, c &* a &* a)
         }
-        try emitCorrection(.quadScale, shape: [rows, width], correction: corr)
+        try emitShares(.quadScale, shape: [rows, width], values)
     }
 }
 
@@ -171,7 +167,29 @@ extension DealerStream {
         let n = rows * width
         let payload = try next(.quadScale, shape: [rows, width], payloadCount: party == .client ? 0 : 3 * n)
         let a = draw(n), c = draw(rows)
-        let parts = party == .client ? (0..<3).map { _ in draw(n) } : (0..<3).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
+        let parts = shares(3, of: n, payload: payload)
         return QuadScale(a: a, c: c, aa: parts[0], ca: parts[1], caa: parts[2])
+    }
+}
+
+extension Dealer {
+    /// Emits a record of secret-shared values (each `values[q]` of one length n): party 0 draws its shares
+    /// from its PRG, party 1 receives `value − share` (8·n bytes per value). `DealerStream.shares` reads them.
+    func emitShares(_ kind: CorrelationKind, shape: [Int], _ values: [[UInt64]]) throws {
+        var corr = [UInt64]()
+        corr.reserveCapacity(values.reduce(0) { $0 + $1.count })
+        for v in values {
+            let own = draw(.client, v.count)
+            for i in v.indices { corr.append(v[i] &- own[i]) }
+        }
+        try emitCorrection(kind, shape: shape, correction: corr)
+    }
+}
+
+extension DealerStream {
+    /// This party's shares of `count` values of length n dealt by `Dealer.emitShares` (after the record's
+    /// other draws): party 0 draws them, party 1 reads them from the payload.
+    func shares(_ count: Int, of n: Int, payload: [UInt64]) -> [[UInt64]] {
+        party == .client ? (0..<count).map { _ in draw(n) } : (0..<count).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
     }
 }

@@ -224,11 +224,20 @@ extension Party {
     /// Raw Beaver products of several pairs (each pair same length) in ONE round: one `triple([Σ len])`.
     /// Rounds: 1. Online 16 bytes per product from each party; offline 8 per product to party 1.
     func mulRawMany(_ pairs: [([UInt64], [UInt64])]) throws -> [[UInt64]] {
+        Party.split(try mulRawFlat(pairs).tensor.data, counts: pairs.map { $0.0.count })
+    }
+
+    /// The products of `mulRawMany`, concatenated.
+    func mulRawFlat(_ pairs: [([UInt64], [UInt64])]) throws -> ArithmeticShare {
         let total = pairs.reduce(0) { $0 + $1.0.count }
-        let z = try mulRaw(ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.0 })),
-                           ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.1 }))).tensor.data
+        return try mulRaw(ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.0 })),
+                          ArithmeticShare(RingTensor(shape: [total], data: pairs.flatMap { $0.1 })))
+    }
+
+    /// `flat` cut into consecutive pieces of `counts` elements.
+    static func split(_ flat: [UInt64], counts: [Int]) -> [[UInt64]] {
         var off = 0
-        return pairs.map { p in defer { off += p.0.count }; return Array(z[off..<off + p.0.count]) }
+        return counts.map { c in defer { off += c }; return Array(flat[off..<off + c]) }
     }
 
     /// Fixed-point products of several pairs in one round (`mulRawMany`, then truncation by `fracBits`).
@@ -239,11 +248,8 @@ extension Party {
 
     /// `mulMany` with `truncateExact`: 2 rounds, one `triple([Σ len])` and one `bitProduct([Σ len])`.
     func mulManyExact(_ pairs: [([UInt64], [UInt64])]) throws -> [[UInt64]] {
-        let raw = try mulRawMany(pairs)
-        let all = try truncateExact(ArithmeticShare(RingTensor(shape: [raw.reduce(0) { $0 + $1.count }], data: raw.flatMap { $0 })),
-                                    bits: fixedPoint.fracBits).tensor.data
-        var off = 0
-        return raw.map { r in defer { off += r.count }; return Array(all[off..<off + r.count]) }
+        Party.split(try truncateExact(try mulRawFlat(pairs), bits: fixedPoint.fracBits).tensor.data,
+                    counts: pairs.map { $0.0.count })
     }
 
     /// Shift and width of a piecewise polynomial's segment comparisons: exact on 38 bits (|x| < 2^37 ulps,

@@ -96,12 +96,11 @@ extension Party {
             }
             q = truncate(ArithmeticShare(RingTensor(shape: [count], data: raw)), bits: fixedPoint.fracBits).tensor.data
             rowScale = { r in
-                let rMine = (0..<rows).map { r[$0] &- t.c[$0] }
-                let rTheirs = try self.peer.exchange(rMine)
+                let opened = try self.revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(r, t.c).map { $0 &- $1 }))).data
                 var y = [UInt64](repeating: 0, count: count)
                 for i in 0..<count {
-                    let row = i / n, opened = rMine[row] &+ rTheirs[row]
-                    y[i] = opened &* raw[i] &+ e[i] &* e[i] &* t.c[row] &+ 2 &* e[i] &* t.ca[i] &+ t.caa[i]
+                    let row = i / n
+                    y[i] = opened[row] &* raw[i] &+ e[i] &* e[i] &* t.c[row] &+ 2 &* e[i] &* t.ca[i] &+ t.caa[i]
                 }
                 return try self.truncateExact(ArithmeticShare(RingTensor(shape: [count], data: y)), bits: 2 * self.fixedPoint.fracBits).tensor.data
             }
@@ -169,12 +168,11 @@ extension Party {
         let epsilon = fixedPoint.encode(eps / Double(1 << (2 * preShift)))
         let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon)))).tensor.data
         // Round: s − c per row, then (dγ)·s locally at scale 2^3f.
-        let sMine = (0..<rows).map { s[$0] &- t.c[$0] }
-        let sTheirs = try peer.exchange(sMine)
+        let opened = try revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(s, t.c).map { $0 &- $1 }))).data
         var y = [UInt64](repeating: 0, count: n)
         for i in 0..<n {
-            let r = i / h, j = i % h, opened = sMine[r] &+ sTheirs[r]
-            y[i] = opened &* dg[i] &+ e[i] &* f[j] &* t.c[r] &+ e[i] &* t.cb[i] &+ f[j] &* t.ca[i] &+ t.cab[i]
+            let r = i / h, j = i % h
+            y[i] = opened[r] &* dg[i] &+ e[i] &* f[j] &* t.c[r] &+ e[i] &* t.cb[i] &+ f[j] &* t.ca[i] &+ t.cab[i]
         }
         let scaled = try truncateExact(ArithmeticShare(RingTensor(shape: [n], data: y)), bits: 2 * fixedPoint.fracBits).tensor.data
         let b = (0..<rows).flatMap { _ in beta.tensor.data }
