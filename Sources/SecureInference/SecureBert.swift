@@ -9,7 +9,7 @@ import MPC
 struct SecureBert {
     let model: SecureBertShape
     let prefix: String
-    let word: SecureWeight, embG: SecureTensor, embB: SecureTensor
+    let word: SecureWeight, embG: SecureWeight, embB: SecureTensor
     let layers: [EncoderProgram.Layer]
     let pool: SecureWeight, cls: SecureWeight
     /// Rows of the position table the server passes (the widest bucket of the session).
@@ -22,7 +22,7 @@ struct SecureBert {
         self.prefix = prefix
         positionRows = widest
         word = try b.weight(prefix + "emb.word", k: model.vocab, n: h, lookup: true)
-        embG = try b.input(prefix + "emb.ln.g", owner: .server, shape: [h])
+        embG = try b.gain(prefix + "emb.ln.g", n: h)
         embB = try b.input(prefix + "emb.ln.b", owner: .server, shape: [h])
         layers = try EncoderProgram.loadLayers(model.encoder(seq: widest), prefix: prefix, on: b)
         pool = try b.weight(prefix + "pool.w", k: h, n: h)
@@ -42,7 +42,7 @@ struct SecureBert {
         let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
             let rows = try b.lookupRows(queries.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
             let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
-            return try b.layerNorm(placed, gamma: embG, beta: embB, eps: model.layerNormEps)
+            return try b.layerNorm(placed, gain: embG, beta: embB, eps: model.layerNormEps)
         }
         return State(x: x, queries: queries, seq: s, layer: 0)
     }
@@ -124,7 +124,7 @@ struct SecureBertGroup {
             let placed = try members.enumerated().map { j, m in
                 try b.addOwnedRows(b.slice(rows, j), m.prefix + "emb.pos", owner: .server, tableRows: m.positionRows, period: s)
             }
-            let ln = try b.select(b.stack(members.map { b.stack([$0.embG, $0.embB]) }), by: c)            // [2, H]
+            let ln = try b.select(b.stack(members.map { b.stack([b.shares(of: $0.embG), $0.embB]) }), by: c)            // [2, H]
             return try b.layerNorm(b.select(b.stack(placed), by: c), gamma: b.slice(ln, 0), beta: b.slice(ln, 1), eps: model.layerNormEps)
         }
         let layers = try EncoderProgram.SelectedLayer.select(members.map(\.layers), coefficients: c, on: b)

@@ -25,7 +25,7 @@ import Testing
         #expect(err < 1e-2, "max |logit error| \(err): secure \(secure) vs float \(plain)")
         // The server's weights are set up before the online phase, and that traffic is not online.
         let setup = try #require(r.client.setup)
-        #expect(setup.bytesReceived == 8 * 2 * (16 * 48 + 16 * 16 + 16 * 32 + 32 * 16) + 8 * 16 * 3)
+        #expect(setup.bytesReceived == 8 * 2 * (16 * 48 + 16 * 16 + 16 * 32 + 32 * 16 + 2 * 16) + 8 * 16 * 3)  // + the LayerNorm gains
         #expect(r.client.onlineBytesSent + r.server.onlineBytesSent > 0)
         #expect(r.client.rounds == r.server.rounds)
         let profile = try #require(r.client.profile)
@@ -40,8 +40,9 @@ import Testing
                                  layerHeads: [1, 3], layerIntermediate: [12, 32])
         let (secure, plain, r) = try run(shape)
         #expect(maxAbsDiff(secure, plain) < 1e-2, "secure \(secure) vs float \(plain)")
-        // Setup masks exactly the pruned matrices: qkv [16, 3·A_l·4], out [A_l·4, 16], ffn [16, I_l] and [I_l, 16], cls.
-        let matrices = (16 * 12 + 4 * 16 + 16 * 12 + 12 * 16) + (16 * 36 + 12 * 16 + 16 * 32 + 32 * 16) + 16 * 3
+        // Setup masks exactly the pruned matrices: qkv [16, 3·A_l·4], out [A_l·4, 16], ffn [16, I_l] and [I_l, 16], cls,
+        // and the four LayerNorm gains [16].
+        let matrices = (16 * 12 + 4 * 16 + 16 * 12 + 12 * 16) + (16 * 36 + 12 * 16 + 16 * 32 + 32 * 16) + 16 * 3 + 4 * 16
         #expect(try #require(r.client.setup).bytesReceived == 8 * matrices)
     }
 

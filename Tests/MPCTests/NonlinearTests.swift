@@ -8,7 +8,8 @@ import Testing
     let fp = FixedPoint(fracBits: 16)
 
     /// Runs `op` on `xs` (shared by the server) under MPC; returns the decoded result, rounds, bytes, views.
-    func run(_ xs: [Double], shape: [Int], seed: UInt64, deal: @escaping (Dealer) throws -> Void,
+    /// `symmetric`: both parties send the same number of bytes (false when the op loads a server weight).
+    func run(_ xs: [Double], shape: [Int], seed: UInt64, symmetric: Bool = true, deal: @escaping (Dealer) throws -> Void,
              _ op: @escaping @Sendable (Party, ArithmeticShare) throws -> ArithmeticShare) throws
         -> (y: [Double], rounds: Int, bytes: Int, offline: Int, views: [[[UInt8]]]) {
         let x = fp.encode(xs, shape: shape)
@@ -18,7 +19,7 @@ import Testing
             let c = (p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
             return (try p.revealToBoth(y), c)
         }
-        #expect(r0.0 == r1.0 && r0.1.0 == r1.1.0 && r0.1.1 == r1.1.1)
+        #expect(r0.0 == r1.0 && r0.1.0 == r1.1.0 && (!symmetric || r0.1.1 == r1.1.1))
         return (fp.decode(r0.0), r0.1.0, r0.1.1, offline, [r0.1.2, r1.1.2])
     }
 
@@ -156,19 +157,31 @@ import Testing
         #expect(err < 3 / fp.scale && r.rounds == 1 && r.bytes == 8 * n, "error \(err), costs \(r.rounds), \(r.bytes)")
     }
 
-    @Test(arguments: [false, true]) func layerNorm(secret: Bool) throws {
+    /// γ public, secret-shared (opened masked per call), or server-owned and masked once (`loadWeight`).
+    enum Gain: CaseIterable { case publicGain, secret, owned }
+
+    @Test(arguments: Gain.allCases) func layerNorm(gain kind: Gain) throws {
         let h = 96, rows = 8, shape = [rows, h]
         var rng = TestData(seed: 261)
         var xs = rng.doubles(rows * h, range: 3)
         for j in 0..<h { xs[j] = 20 * sin(Double(j)); xs[h + j] = 0.1 * Double(j % 7); xs[2 * h + j] = j == 0 ? 30 : 0 }  // wide, tiny variance, spike
         let gamma = rng.doubles(h, range: 2), beta = rng.doubles(h, range: 1)
         let (g, b) = (fp.encode(gamma, shape: [h]), fp.encode(beta, shape: [h]))
-        let r = try run(xs, shape: shape, seed: 261, deal: { secret ? try $0.layerNormSecret(shape: shape) : try $0.layerNormPublic(shape: shape) }) { p, x in
-            if secret {
-                let sg = p.share(p.id == .server ? g : nil, owner: .server, shape: [h]), sb = p.share(p.id == .server ? b : nil, owner: .server, shape: [h])
-                return try p.layerNorm(x, gamma: sg, beta: sb)
+        let r = try run(xs, shape: shape, seed: 261, symmetric: kind != .owned, deal: { d in
+            switch kind {
+            case .publicGain: try d.layerNormPublic(shape: shape)
+            case .secret: try d.layerNormSecret(shape: shape)
+            case .owned: try d.layerNormSecret(shape: shape, gainHandle: try d.maskWeight(k: 1, n: h))
             }
-            return try p.layerNorm(x, gamma: gamma, beta: beta)
+        }) { p, x in
+            let sb = p.share(p.id == .server ? b : nil, owner: .server, shape: [h])
+            switch kind {
+            case .publicGain: return try p.layerNorm(x, gamma: gamma, beta: beta)
+            case .secret: return try p.layerNorm(x, gamma: p.share(p.id == .server ? g : nil, owner: .server, shape: [h]), beta: sb)
+            case .owned:
+                let w = try p.loadWeight(p.id == .server ? g.reshaped([1, h]) : nil, k: 1, n: h, keepMask: true)
+                return try p.layerNorm(x, gain: w, beta: sb)
+            }
         }
         let ref = stride(from: 0, to: xs.count, by: h).flatMap { o -> [Double] in
             let row = Array(xs[o..<o + h]), mu = row.reduce(0, +) / Double(h)
@@ -176,12 +189,16 @@ import Testing
             return (0..<h).map { (row[$0] - mu) / (v + 1e-5).squareRoot() * gamma[$0] + beta[$0] }
         }
         let err = maxAbsDiff(r.y, ref)
-        print("layerNorm (\(secret ? "secret" : "public") gamma) max abs error \(err)")
+        print("layerNorm (\(kind) gamma) max abs error \(err)")
         #expect(err < 2e-2, "layerNorm error \(err)")
-        #expect(r.rounds == 9, "rounds \(r.rounds)")  // 8, and the row products' exact truncation
-        // Secret γ: no [rows, h] product is opened after the first round (the row scaling opens s − c only).
-        if secret { #expect(r.bytes < 8 * (rows * h + h) + 8 * rows * 60 + 8 * (rows * h / 64 + 1), "bytes \(r.bytes)") }
-        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: shape).data, seed: 261)
+        // 8, and the row products' exact truncation (owned: and the session's one load of γ − b).
+        #expect(r.rounds == (kind == .owned ? 10 : 9), "rounds \(r.rounds)")
+        // Secret γ: no [rows, h] product is opened after the first round (the row scaling opens s − c
+        // only); owned γ: nor is γ − b, per call.
+        let rest = 8 * rows * 60 + 8 * (rows * h / 64 + 1)
+        if kind == .secret { #expect(r.bytes < 8 * (rows * h + h) + rest, "bytes \(r.bytes)") }
+        if kind == .owned { #expect(r.bytes < 8 * rows * h + rest, "bytes \(r.bytes)") }
+        expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: shape).data + g.data, seed: 261)
         expectUniformView(r.views[1], plaintext: fp.encode(xs, shape: shape).data + g.data, seed: 261)
     }
 

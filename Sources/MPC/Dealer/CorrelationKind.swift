@@ -24,6 +24,10 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// 2Quad softmax correlation (a [R,n], c [R]; shares of a⊙a, c⊙a, c⊙a⊙a with c broadcast over
     /// columns), shape = [R, n]: one opening of `x − a` and one of `r − c` give `(x⊙x)·r` per row.
     case quadScale = 9
+    /// LayerNorm correlation for a server-owned gain masked once per session (`Party.loadWeight`): as
+    /// `normScale`, but b is that gain's session mask (the dealer's copy, by handle), not fresh, so `γ − b`
+    /// is opened once per session instead of once per query; shape = [R, h].
+    case normScaleGain = 10
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -54,6 +58,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .normScale: return "normScale"
         case .bitProduct: return "bitProduct"
         case .quadScale: return "quadScale"
+        case .normScaleGain: return "normScaleGain"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

@@ -63,25 +63,42 @@ extension Dealer {
 
 extension Dealer {
     /// Deals a LayerNorm correlation for `[rows, h]`. Offline cost: 40 bytes per element to party 1.
-    public func normScale(rows: Int, h: Int) throws {
+    /// - Parameter gainHandle: the session mask of a server-owned gain (`maskWeight(k: 1, n: h)`), used as
+    ///   b (a `normScaleGain` record); nil: a fresh b (a `normScale` record).
+    public func normScale(rows: Int, h: Int, gainHandle: Int? = nil) throws {
         let n = rows * h
-        let a0 = draw(.client, n), b0 = draw(.client, h), c0 = draw(.client, rows)
-        let a1 = draw(.server, n), b1 = draw(.server, h), c1 = draw(.server, rows)
+        var b: [UInt64]
+        let a0 = draw(.client, n), c0: [UInt64], a1: [UInt64], c1: [UInt64]
+        if let gainHandle {
+            precondition(gainHandle >= 0 && gainHandle < weightMasks.count && weightMasks[gainHandle].count == h,
+                         "normScale: handle \(gainHandle) is not a [1, \(h)] gain mask")
+            c0 = draw(.client, rows)
+            (a1, c1) = (draw(.server, n), draw(.server, rows))
+            b = weightMasks[gainHandle]
+        } else {
+            let b0 = draw(.client, h)
+            c0 = draw(.client, rows)
+            let b1: [UInt64]
+            (a1, b1, c1) = (draw(.server, n), draw(.server, h), draw(.server, rows))
+            b = zip(b0, b1).map { $0 &+ $1 }
+        }
         var values = [[UInt64]](repeating: [UInt64](repeating: 0, count: n), count: 5)  // sq, ab, cb, ca, cab
         for i in 0..<n {
-            let a = a0[i] &+ a1[i], b = b0[i % h] &+ b1[i % h], c = c0[i / h] &+ c1[i / h]
-            (values[0][i], values[1][i], values[2][i], values[3][i], values[4][i]) = (a &* a, a &* b, c &* b, c &* a, c &* a &* b)
+            let a = a0[i] &+ a1[i], bj = b[i % h], c = c0[i / h] &+ c1[i / h]
+            (values[0][i], values[1][i], values[2][i], values[3][i], values[4][i]) = (a &* a, a &* bj, c &* bj, c &* a, c &* a &* bj)
         }
-        try emitShares(.normScale, shape: [rows, h], values)
+        try emitShares(gainHandle == nil ? .normScale : .normScaleGain, shape: [rows, h], values)
     }
 }
 
 extension DealerStream {
-    /// Next record must be `normScale([rows, h])`.
-    public func normScale(rows: Int, h: Int) throws -> NormScale {
+    /// Next record must be `normScale([rows, h])`, or with `gainMask` (this party's share of a server-owned
+    /// gain's session mask: the mask on the server, zeros on the client) `normScaleGain([rows, h])`.
+    public func normScale(rows: Int, h: Int, gainMask: [UInt64]? = nil) throws -> NormScale {
         let n = rows * h
-        let payload = try next(.normScale, shape: [rows, h], payloadCount: party == .client ? 0 : 5 * n)
-        let a = draw(n), b = draw(h), c = draw(rows)
+        let kind: CorrelationKind = gainMask == nil ? .normScale : .normScaleGain
+        let payload = try next(kind, shape: [rows, h], payloadCount: party == .client ? 0 : 5 * n)
+        let a = draw(n), b = gainMask ?? draw(h), c = draw(rows)
         let parts = shares(5, of: n, payload: payload)
         return NormScale(a: a, b: b, c: c, sq: parts[0], ab: parts[1], cb: parts[2], ca: parts[3], cab: parts[4])
     }

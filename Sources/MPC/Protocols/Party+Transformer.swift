@@ -145,18 +145,50 @@ extension Party {
                           preShift: Int = 0) throws -> ArithmeticShare {
         let h = x.shape.last!
         precondition(gamma.shape == [h] && beta.shape == [h], "gamma/beta must be [\(h)]")
+        return try layerNorm(x, beta: beta, eps: eps, preShift: preShift) { d, rows in
+            let t = try dealer.normScale(rows: rows, h: h)
+            // Round 1: e = d − a, f = γ − b.
+            let opened = try revealToBoth([ArithmeticShare(RingTensor(shape: [d.count], data: zip(d, t.a).map { $0 &- $1 })),
+                                           ArithmeticShare(RingTensor(shape: [h], data: zip(gamma.tensor.data, t.b).map { $0 &- $1 }))])
+            return (t, opened[0].data, opened[1].data)
+        }
+    }
+
+    /// LayerNorm as above with a server-owned gain masked once per session (`loadWeight(γ, k: 1, n: H,
+    /// keepMask: true)`: the client holds `f = γ − b`, the server γ and b). The per-query round opens only
+    /// `e = d − a`: one `normScaleGain([R, H])` record, whose b is the gain's session mask. Online bytes
+    /// per element, each party: 8 + 1/8 + 100/H (8·H fewer per call than the secret-γ version); rounds 9.
+    /// Opened: `d − a`, `s − c` and masked bits per query, `γ − b` once per session (setup); nothing is learned.
+    public func layerNorm(_ x: ArithmeticShare, gain: MaskedWeight, beta: ArithmeticShare, eps: Double = 1e-5,
+                          preShift: Int = 0) throws -> ArithmeticShare {
+        let h = x.shape.last!
+        precondition(gain.k == 1 && gain.n == h && beta.shape == [h], "gain must be [1, \(h)] and beta [\(h)]")
+        let mask: [UInt64]
+        if id == .server {
+            guard let b = gain.mask else { throw ProtocolError.shapeMismatch("layerNorm: the gain was loaded without keepMask") }
+            mask = b.data
+        } else {
+            mask = [UInt64](repeating: 0, count: h)
+        }
+        let f = id == .server ? zip(gain.values.data, mask).map { $0 &- $1 } : gain.values.data
+        return try layerNorm(x, beta: beta, eps: eps, preShift: preShift) { d, rows in
+            let t = try dealer.normScale(rows: rows, h: h, gainMask: mask)
+            let e = try revealToBoth(ArithmeticShare(RingTensor(shape: [d.count], data: zip(d, t.a).map { $0 &- $1 }))).data
+            return (t, e, f)
+        }
+    }
+
+    /// The LayerNorm of both gain kinds, after `open(d, rows)` has read the record and returned it with
+    /// the opened `e = d − a` and `f = γ − b`.
+    private func layerNorm(_ x: ArithmeticShare, beta: ArithmeticShare, eps: Double, preShift: Int,
+                           open: ([UInt64], Int) throws -> (NormScale, [UInt64], [UInt64])) throws -> ArithmeticShare {
+        let h = x.shape.last!
         precondition(preShift >= 0 && preShift < fixedPoint.fracBits, "preShift \(preShift) out of range")
         let rows = x.tensor.count / h, n = x.tensor.count
         var d = centeredRows(x.tensor.data, h: h)
         if preShift > 0 { d = truncate(ArithmeticShare(RingTensor(shape: [d.count], data: d)), bits: preShift).tensor.data }
-        let t = try dealer.normScale(rows: rows, h: h)
-        // Round 1: e = d − a, f = γ − b.
-        var mine = [UInt64](repeating: 0, count: n + h)
-        for i in 0..<n { mine[i] = d[i] &- t.a[i] }
-        for j in 0..<h { mine[n + j] = gamma.tensor.data[j] &- t.b[j] }
-        let theirs = try peer.exchange(mine)
+        let (t, e, f) = try open(d, rows)
         let isClient = id == .client
-        let e = (0..<n).map { mine[$0] &+ theirs[$0] }, f = (0..<h).map { mine[n + $0] &+ theirs[n + $0] }
         var sq = t.sq, dg = t.ab
         for i in 0..<n {
             let j = i % h
@@ -243,10 +275,11 @@ extension Dealer {
         }
     }
 
-    /// Deals the records of `Party.layerNorm` with secret `gamma`/`beta`.
-    public func layerNormSecret(shape: [Int]) throws {
+    /// Deals the records of `Party.layerNorm` with secret `gamma`/`beta` (with `gainHandle`: a server-owned
+    /// gain masked once per session, that mask's handle).
+    public func layerNormSecret(shape: [Int], gainHandle: Int? = nil) throws {
         let h = shape.last!, count = RingTensor.count(of: shape)
-        try normScale(rows: count / h, h: h)
+        try normScale(rows: count / h, h: h, gainHandle: gainHandle)
         try inverseSqrt(shape: [count / h])
         try bitProduct(count: count)
     }

@@ -154,7 +154,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
     /// One layer's session state (its weights masked, its LayerNorm parameters shared).
     public struct Layer: EncoderLayerParameters {
         var qkv: SecureWeight, out: SecureWeight, ffn1: SecureWeight, ffn2: SecureWeight
-        var ln1g: SecureTensor, ln1b: SecureTensor, ln2g: SecureTensor, ln2b: SecureTensor
+        var ln1g: SecureWeight, ln1b: SecureTensor, ln2g: SecureWeight, ln2b: SecureTensor
         /// Prefix of the server inputs of this layer (its biases are read by name as it runs).
         var prefix: String
 
@@ -172,7 +172,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             try b.addOwned(b.matmulWeight(x, weight(kind)), "\(prefix)\(l).\(kind.rawValue).b", owner: .server)
         }
 
-        public func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor) { afterFFN ? (ln2g, ln2b) : (ln1g, ln1b) }
+        public func norm(afterFFN: Bool) -> (gamma: SecureGain, beta: SecureTensor) { afterFFN ? (.owned(ln2g), ln2b) : (.owned(ln1g), ln1b) }
     }
 
     /// The linear maps of an encoder layer (named as the server's inputs: `<l>.qkv.w`, ...).
@@ -194,8 +194,8 @@ public struct EncoderProgram: SecureProgram, Equatable {
         public static func select(_ members: [[Layer]], coefficients: SecureTensor, on b: some SecureBackend) throws -> [SelectedLayer] {
             let g = members.count, count = members[0].count
             precondition(g >= 1 && members.allSatisfy { $0.count == count }, "SelectedLayer: members with different layer counts")
-            let h = members[0][0].ln1g.shape.reduce(1, *)
-            let rows = members.map { layers in b.stack(layers.flatMap { [$0.ln1g, $0.ln1b, $0.ln2g, $0.ln2b] }) }   // [4L, H] each
+            let h = members[0][0].ln1g.n
+            let rows = members.map { layers in b.stack(layers.flatMap { [b.shares(of: $0.ln1g), $0.ln1b, b.shares(of: $0.ln2g), $0.ln2b] }) }   // [4L, H] each
             let picked = try b.select(b.stack(rows), by: coefficients)                                             // [4L, H]
             return (0..<count).map { l in
                 func part(_ i: Int) -> SecureTensor { b.rearrange(picked, to: [h], source: Array(((4 * l + i) * h)..<((4 * l + i + 1) * h))) }
@@ -211,7 +211,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             return try b.select(b.stack(biased), by: coefficients)
         }
 
-        public func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor) { afterFFN ? ln2 : ln1 }
+        public func norm(afterFFN: Bool) -> (gamma: SecureGain, beta: SecureTensor) { afterFFN ? (.shared(ln2.0), ln2.1) : (.shared(ln1.0), ln1.1) }
     }
 
     /// Prepares every layer's weights for the session (setup: server inputs named as in the type's doc,
@@ -222,8 +222,8 @@ public struct EncoderProgram: SecureProgram, Equatable {
             let (w, i, p) = (s.attentionWidth(l), s.intermediate(l), "\(prefix)\(l)")
             return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w), out: try b.weight("\(p).out.w", k: w, n: h),
                   ffn1: try b.weight("\(p).ffn1.w", k: h, n: i), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h),
-                  ln1g: try b.input("\(p).ln1.g", owner: .server, shape: [h]), ln1b: try b.input("\(p).ln1.b", owner: .server, shape: [h]),
-                  ln2g: try b.input("\(p).ln2.g", owner: .server, shape: [h]), ln2b: try b.input("\(p).ln2.b", owner: .server, shape: [h]),
+                  ln1g: try b.gain("\(p).ln1.g", n: h), ln1b: try b.input("\(p).ln1.b", owner: .server, shape: [h]),
+                  ln2g: try b.gain("\(p).ln2.g", n: h), ln2b: try b.input("\(p).ln2.b", owner: .server, shape: [h]),
                   prefix: prefix)
         }
     }
@@ -281,7 +281,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             return try w.linear(.out, merged, layer: l, on: b)
         }
         let (g1, b1) = w.norm(afterFFN: false), (g2, b2) = w.norm(afterFFN: true)
-        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gamma: g1, beta: b1, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
+        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gain: g1, beta: b1, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
         let f1 = try b.section(Section.ffn) { try w.linear(.ffn1, x1, layer: l, on: b) }
         let g = try b.section(Section.activation) {
             switch s.activation {
@@ -291,7 +291,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             }
         }
         let f2 = try b.section(Section.ffn) { try w.linear(.ffn2, g, layer: l, on: b) }
-        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gamma: g2, beta: b2, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
+        return try b.section(Section.norm) { try b.layerNorm(b.add(x1, f2), gain: g2, beta: b2, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
     }
 
     /// The head split and merge permutations of one shape and head count (computed once per run, used by
@@ -362,7 +362,7 @@ public protocol EncoderLayerParameters {
     /// `x·W + b` for the layer's linear map `kind` (layer index `l` names the server's bias input).
     func linear(_ kind: EncoderProgram.Linear, _ x: SecureTensor, layer l: Int, on b: some SecureBackend) throws -> SecureTensor
     /// γ and β of the LayerNorm after attention (false) or after the feed-forward block (true).
-    func norm(afterFFN: Bool) -> (gamma: SecureTensor, beta: SecureTensor)
+    func norm(afterFFN: Bool) -> (gamma: SecureGain, beta: SecureTensor)
 }
 
 /// Plaintext weights of an `EncoderProgram` (Double, `[in, out]` layout, query not yet scaled), the

@@ -11,6 +11,13 @@ public struct SecureWeight: Sendable {
     let masked: MaskedWeight?
 }
 
+/// A LayerNorm gain γ: one model's, a server-owned session weight (masked once: `SecureBackend.gain`),
+/// or secret shares (e.g. a secretly selected member's, `SecureBackend.select`).
+public enum SecureGain {
+    case owned(SecureWeight)
+    case shared(SecureTensor)
+}
+
 extension SecureBackend {
     /// Prepares the server's private input `name` (`[k, n]`, fixed point) as a session weight: the
     /// server sends `W − B` once; later `matmulWeight` calls cost only the client's masked activations.
@@ -21,6 +28,25 @@ extension SecureBackend {
             try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [k, n]) : nil, k: k, n: n, keepMask: lookup)
         }
         return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
+    }
+
+    /// Prepares the server's private LayerNorm gain `name` (`[n]`) as a session weight `[1, n]` (the
+    /// server keeps its mask): `layerNorm(_:gain:beta:)` then opens no γ per query.
+    public func gain(_ name: String, n: Int) throws -> SecureWeight {
+        var handle: Int?
+        let masked = try step(deal: { handle = try $0.maskWeight(k: 1, n: n) }) { p in
+            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [n]).reshaped([1, n]) : nil, k: 1, n: n, keepMask: true)
+        }
+        return SecureWeight(k: 1, n: n, dealerHandle: handle, masked: masked)
+    }
+
+    /// Additive shares `[n]` of a gain prepared by `gain` (client: γ − b, server: b). Local: for
+    /// secret selection among several models' gains.
+    public func shares(of gain: SecureWeight) -> SecureTensor {
+        local([gain.n]) { p in
+            let w = gain.masked!
+            return ArithmeticShare(RingTensor(shape: [gain.n], data: p.id == .server ? w.mask!.data : w.values.data))
+        }
     }
 
     /// `x [..., k] · W [k, n]` for a session weight (`Party.matmulWeight`: 1 round client → server, 1 for
@@ -99,6 +125,24 @@ extension SecureBackend {
                           preShift: Int = 0) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.layerNormSecret(shape: x.shape) }) {
             try $0.layerNorm(x.mine, gamma: gamma.mine, beta: beta.mine, eps: eps, preShift: preShift)
+        }
+    }
+
+    /// LayerNorm with a server-owned gain prepared once per session (`gain`): no γ opening per query
+    /// (`Party.layerNorm(_:gain:beta:)`).
+    public func layerNorm(_ x: SecureTensor, gain: SecureWeight, beta: SecureTensor, eps: Double = 1e-12,
+                          preShift: Int = 0) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.layerNormSecret(shape: x.shape, gainHandle: gain.dealerHandle!) }) {
+            try $0.layerNorm(x.mine, gain: gain.masked!, beta: beta.mine, eps: eps, preShift: preShift)
+        }
+    }
+
+    /// LayerNorm with either kind of gain.
+    public func layerNorm(_ x: SecureTensor, gain: SecureGain, beta: SecureTensor, eps: Double = 1e-12,
+                          preShift: Int = 0) throws -> SecureTensor {
+        switch gain {
+        case .owned(let w): return try layerNorm(x, gain: w, beta: beta, eps: eps, preShift: preShift)
+        case .shared(let g): return try layerNorm(x, gamma: g, beta: beta, eps: eps, preShift: preShift)
         }
     }
 }
