@@ -21,10 +21,17 @@ public enum CostModel {
         let rows = b * n
         var out = [String: Cost]()
         out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw) + Ops.matmul(batch: b * a, m: n, k: d, n: n)
-            + Ops.matmul(batch: b * a, m: n, k: n, n: d) + Ops.matmulWeight(m: rows, k: aw, n: h)
+            + Ops.matmulWeight(m: rows, k: aw, n: h)
+        let context = Ops.matmul(batch: b * a, m: n, k: n, n: d)
         switch s.softmax {
-        case .exact: out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
-        case .twoQuad: out["softmax"] = Ops.quadSoftmax(rows: b * a * n, n: n, secretMask: secretMask)
+        case .exact:
+            out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
+            out["attention linear"]! += context
+        case .twoQuad where !secretMask && EncoderProgram.fusesQuadAttention(seq: n, headDim: d):
+            out["softmax"] = Ops.quadAttention(batch: b * a, m: n, n: s.validLength ?? n, d: d)
+        case .twoQuad:
+            out["softmax"] = Ops.quadSoftmax(rows: b * a * n, n: n, secretMask: secretMask)
+            out["attention linear"]! += context
         }
         out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)
         out["ffn"] = Ops.matmulWeight(m: rows, k: h, n: i) + Ops.matmulWeight(m: rows, k: i, n: h)

@@ -106,6 +106,11 @@ public enum Ops {
         maxNarrow(rows: rows, n: n) + cubicSpline(rows * n, breakpoints: Approximations.exp.breakpoints.count)
             + reciprocal(rows) + mulRows(rows: rows, width: n)
     }
+    /// Fused 2Quad attention (`quadAttention`) of `batch` heads: scores [m, n] (n valid keys), values [n, d].
+    public static func quadAttention(batch: Int, m: Int, n: Int, d: Int) -> Cost {
+        exchange(batch * (m * n + n * d)) + Cost(macs: Double(3 * batch * m * n * d), words: Double(batch * (4 * m * n + m * n * d)))
+            + truncateExact(batch * m * d) + reciprocal(batch * m) + mulRows(rows: batch * m, width: d)
+    }
     /// MPCFormer 2Quad softmax; `secretMask`: times the client's keep vector (private lengths).
     public static func quadSoftmax(rows: Int, n: Int, secretMask: Bool) -> Cost {
         secretMask

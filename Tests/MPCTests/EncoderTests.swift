@@ -46,8 +46,9 @@ import Testing
         #expect(try #require(r.client.setup).bytesReceived == 8 * matrices)
     }
 
-    @Test func paddingIsMaskedLikeTheFloatForward() throws {
-        let shape = EncoderShape(layers: 1, hidden: 8, heads: 2, intermediate: 16, seq: 8, validLength: 5)
+    /// Padding keys are masked; with 2Quad (head width 4 < 8 keys) attention runs fused (`quadAttention`).
+    @Test(arguments: [SecureSoftmax.exact, .twoQuad]) func paddingIsMaskedLikeTheFloatForward(softmax: SecureSoftmax) throws {
+        let shape = EncoderShape(layers: 1, hidden: 8, heads: 2, intermediate: 16, seq: 8, softmax: softmax, validLength: 5)
         let (secure, plain, _) = try run(shape, seed: 9)
         #expect(maxAbsDiff(secure, plain) < 1e-2)
     }

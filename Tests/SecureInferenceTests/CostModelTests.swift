@@ -22,6 +22,9 @@ import Testing
         EncoderShape(layers: 1, hidden: 32, heads: 2, intermediate: 64, seq: 16, classes: 2),
         EncoderShape(layers: 2, hidden: 24, heads: 3, intermediate: 40, seq: 13, classes: 5, softmax: .twoQuad, activation: .quad),
         EncoderShape(layers: 1, hidden: 16, heads: 1, intermediate: 32, seq: 7, classes: 3, activation: .relu, validLength: 5),
+        // 2Quad fused with P·V (D < S) on the valid keys only, and unfused (D ≥ S).
+        EncoderShape(layers: 1, hidden: 16, heads: 2, intermediate: 32, seq: 12, classes: 2, softmax: .twoQuad, activation: .quad, validLength: 9),
+        EncoderShape(layers: 1, hidden: 32, heads: 1, intermediate: 32, seq: 16, classes: 2, softmax: .twoQuad, activation: .quad),
         // A pruned encoder: per-layer heads and widths.
         EncoderShape(layers: 2, hidden: 24, heads: 3, intermediate: 40, seq: 9, classes: 2, softmax: .twoQuad, activation: .quad,
                      layerHeads: [1, 3], layerIntermediate: [16, 40]),

@@ -28,6 +28,10 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// `normScale`, but b is that gain's session mask (the dealer's copy, by handle), not fresh, so `γ − b`
     /// is opened once per session instead of once per query; shape = [R, h].
     case normScaleGain = 10
+    /// Fused 2Quad attention correlation (`Party.quadAttention`), shape = [B, m, n, d]: masks a [B,m,n] of the
+    /// shifted scores and b [B,n,d] of V, and shares of a⊙a, (a⊙a)·b [B,m,d] and a_ik·b_kj [B,m,n,d], so that one
+    /// opening of both gives `(x + c)²·V` without opening the probabilities.
+    case quadAttention = 11
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -59,6 +63,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .bitProduct: return "bitProduct"
         case .quadScale: return "quadScale"
         case .normScaleGain: return "normScaleGain"
+        case .quadAttention: return "quadAttention"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

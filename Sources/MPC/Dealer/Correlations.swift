@@ -207,6 +207,13 @@ extension DealerStream {
     /// This party's shares of `count` values of length n dealt by `Dealer.emitShares` (after the record's
     /// other draws): party 0 draws them, party 1 reads them from the payload.
     func shares(_ count: Int, of n: Int, payload: [UInt64]) -> [[UInt64]] {
-        party == .client ? (0..<count).map { _ in draw(n) } : (0..<count).map { Array(payload[($0 * n)..<(($0 + 1) * n)]) }
+        shares(lengths: [Int](repeating: n, count: count), payload: payload)
+    }
+
+    /// As above for values of different lengths, in order.
+    func shares(lengths: [Int], payload: [UInt64]) -> [[UInt64]] {
+        if party == .client { return lengths.map { draw($0) } }
+        var offset = 0
+        return lengths.map { n in defer { offset += n }; return Array(payload[offset..<(offset + n)]) }
     }
 }

@@ -122,6 +122,11 @@ public struct EncoderProgram: SecureProgram, Equatable {
     /// (6e-5), and the scores' products, the next largest values truncated, shrink 4x.
     public static let keyShift = 2
     public var shape: EncoderShape
+
+    /// Whether 2Quad attention with a public key mask runs fused (`SecureBackend.quadAttention`: the
+    /// [S, S] probabilities are not opened, the [S, D] context is) rather than as softmax then `P·V`: when
+    /// that opens less (D < S), and while its offline record (8·S²·D bytes per head) stays moderate (S ≤ 128).
+    public static func fusesQuadAttention(seq n: Int, headDim d: Int) -> Bool { d < n && n <= 128 }
     /// Also open the logits to the client (benchmarks measure their error; real queries do not).
     public var revealLogits: Bool
 
@@ -269,14 +274,19 @@ public struct EncoderProgram: SecureProgram, Equatable {
                     b.rearrange(qkv, to: [ba, n, d], source: heads.v))
         }
         let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift) }   // [A, S, S]
-        let p = try b.section(Section.softmax) {
-            switch s.softmax {
-            case .exact: return try b.softmax(scores, mask: mask.publicKeys ?? mask.clientKeys)
-            case .twoQuad: return try b.quadSoftmax(scores, mask: mask.publicKeys, keep: mask.keep)
+        let ctx: SecureTensor                                                                     // [A, S, D]
+        if s.softmax == .twoQuad && mask.keep == nil && Self.fusesQuadAttention(seq: n, headDim: d) {
+            ctx = try b.section(Section.softmax) { try b.quadAttention(scores, v, keys: mask.publicKeys) }
+        } else {
+            let p = try b.section(Section.softmax) {
+                switch s.softmax {
+                case .exact: return try b.softmax(scores, mask: mask.publicKeys ?? mask.clientKeys)
+                case .twoQuad: return try b.quadSoftmax(scores, mask: mask.publicKeys, keep: mask.keep)
+                }
             }
+            ctx = try b.section(Section.attentionLinear) { try b.matmul(p, v) }
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
-            let ctx = try b.matmul(p, v)                                                       // [A, S, D]
             let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
             return try w.linear(.out, merged, layer: l, on: b)
         }

@@ -120,6 +120,14 @@ extension SecureBackend {
         }
     }
 
+    /// MPCFormer "2Quad" attention `softmax₂Quad(x)·V` for scores `[B, m, n]` and values `[B, n, d]`, the
+    /// probabilities never opened (`Party.quadAttention`); `keys`: public key mask (`n` entries).
+    public func quadAttention(_ x: SecureTensor, _ v: SecureTensor, keys: [Bool]? = nil, c: Double = 5) throws -> SecureTensor {
+        try apply([x.shape[0], x.shape[1], v.shape[2]], deal: { try $0.quadAttention(scores: x.shape, headDim: v.shape[2], keys: keys) }) {
+            try $0.quadAttention(x.mine, v.mine, keys: keys, c: c)
+        }
+    }
+
     /// LayerNorm over the last dimension with secret γ, β (`Party.layerNorm`; `preShift` as there).
     public func layerNorm(_ x: SecureTensor, gamma: SecureTensor, beta: SecureTensor, eps: Double = 1e-12,
                           preShift: Int = 0) throws -> SecureTensor {
