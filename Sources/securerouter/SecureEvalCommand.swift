@@ -51,6 +51,9 @@ struct SecureEvalCommand: ParsableCommand {
     var batch = 1
     @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...24). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
     var fracBits: Int?
+    @Flag(name: .customLong("reveal-logits"),
+          help: "Diagnostic: also open each query's logits to the client (more than the label: use it on your own model) and report their distance from the fixed-point emulation's (`logits`, `fixed_point_logits`, summary `logit_difference_fixed`). Adds one opening per query.")
+    var revealLogits = false
     @Option(help: "Seconds a party waits for a message before it gives up.") var timeout: Double = 120
     @Option(name: .customLong("insecure-test-seed"), help: .hidden) var insecureTestSeed: UInt64?
     @OptionGroup var json: JSONOutputOptions
@@ -117,7 +120,7 @@ struct SecureEvalCommand: ParsableCommand {
             printErr("secure-eval: \(texts.count) queries of \(name) (L=\(shape.layers) H=\(shape.hidden), \(shape.softmax.rawValue)/\(shape.activation.rawValue)), --net \(net): starting dealer, server and client")
         }
         let spec = member.map { "\(bundle)::models/\($0)" } ?? bundle
-        let result = try runner.run(BertProgram(model: shape, buckets: buckets, batch: batch), checkpoint: spec, queries: queries) { done in
+        let result = try runner.run(BertProgram(model: shape, buckets: buckets, revealLogits: revealLogits, batch: batch), checkpoint: spec, queries: queries) { done in
             let elapsed = Date().timeIntervalSince(started)
             let eta = done > 0 ? elapsed / Double(done) * Double(texts.count - done) : .nan
             line.update("secure-eval: \(done)/\(texts.count) queries, \(formatDuration(elapsed)) elapsed, ETA \(formatDuration(eta))")
@@ -134,7 +137,8 @@ struct SecureEvalCommand: ParsableCommand {
         let fixed = emulated.map { Evaluation.argmax($0.map(Float.init)) }
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, batch: batch, order: order,
-                                      margins: emulated.map { l in let s = l.sorted(by: >); return s.count > 1 ? s[0] - s[1] : 0 })
+                                      margins: emulated.map { l in let s = l.sorted(by: >); return s.count > 1 ? s[0] - s[1] : 0 },
+                                      emulatedLogits: emulated)
         try finishReport(json, report.json, table: report.printTable, failure: result.failure, done: result.client.count,
                          requested: texts.count)
     }
@@ -151,8 +155,17 @@ struct SecureEvalReport {
     /// Gap between the two largest emulated logits of each query: a secure label that differs where this
     /// is tiny is a near-tie flipped by the protocol's rounding noise, not a failure.
     var margins: [Double]
+    /// The emulation's logits of each query (reported next to the secure ones with `--reveal-logits`).
+    var emulatedLogits: [[Double]] = []
 
     var n: Int { result.client.count }
+
+    /// Per query, max |secure − emulated logit|, for the queries whose logits were opened.
+    var logitDifferences: [Double] {
+        result.client.indices.compactMap { i in
+            result.client[i].logits.map { l in zip(l, emulatedLogits[i]).map { abs($0 - $1) }.max() ?? 0 }
+        }
+    }
 
     func onlineBytes(_ o: QueryOutcome) -> Int { o.cost.bytesSent + o.cost.bytesReceived }
     func offlineBytes(_ i: Int) -> Int { result.client[i].cost.offlineBytes + (i < result.server.count ? result.server[i].cost.offlineBytes : 0) }
@@ -173,6 +186,7 @@ struct SecureEvalReport {
                                     "seconds": o.cost.seconds, "online_bytes": onlineBytes(o), "offline_bytes": offlineBytes(i),
                                     "rounds": o.cost.rounds, "batch": o.batch]
             if let gold { q["gold"] = gold[i] }
+            if let l = o.logits { q["logits"] = l; q["fixed_point_logits"] = emulatedLogits[i] }
             return q
         }.sorted { ($0["index"] as! Int) < ($1["index"] as! Int) }
     }
@@ -220,6 +234,10 @@ struct SecureEvalReport {
             s["plaintext_accuracy"] = fraction(labels.indices.filter { float[$0] == gold[$0] }.count)
         }
         if let f = result.failure { s["failure"] = f }
+        let diffs = logitDifferences
+        if !diffs.isEmpty {
+            s["logit_difference_fixed"] = ["max": diffs.max()!, "mean": mean(diffs), "p95": Self.percentile(diffs, 0.95)]
+        }
         // Every disagreement with the emulation, with its emulated margin (near-tie or protocol failure).
         s["disagreements"] = labels.indices.filter { labels[$0] != fixed[$0] }.map {
             ["index": order[$0], "prediction": labels[$0], "fixed_point_prediction": fixed[$0], "fixed_point_margin": margins[$0],
@@ -250,6 +268,9 @@ struct SecureEvalReport {
                 print("  bucket \(b): \(v["n"]!) queries, " + String(format: "%.3f s", v["latency_mean"] as! Double)
                       + ", \(formatBytes(Int(v["online_bytes_mean"] as! Double))), " + String(format: "%.0f rounds", v["rounds_mean"] as! Double))
             }
+        }
+        if let d = s["logit_difference_fixed"] as? [String: Double] {
+            print(String(format: "secure vs fixed-point logits: max |difference| %.2e, mean %.2e, p95 %.2e", d["max"]!, d["mean"]!, d["p95"]!))
         }
         for d in (s["disagreements"] as? [[String: Any]]) ?? [] {
             print("  disagreement: query \(d["index"]!) secure \(d["prediction"]!), fixed point \(d["fixed_point_prediction"]!) (emulated margin "

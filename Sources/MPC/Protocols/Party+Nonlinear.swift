@@ -7,9 +7,9 @@ import Foundation
 /// The public approximations used by the nonlinear gadgets (fitted once, in Double).
 public enum Approximations {
     /// GeLU (erf form) `x·Φ(x)`: 0 below −4, `x` from 4, least-squares cubics on [−4, −1.5], [−1.5, 0],
-    /// [0, 1.5], [1.5, 4]. Plaintext max error 1.2e-3 (at the fit's worst point; the tails add ≤ 1.3e-4).
-    /// Segments are compared coarsely (`coarseComparisons`): adjacent fits agree to within 2e-3 at the
-    /// breakpoints, so an input within 2^−6 of one may use either.
+    /// [0, 1.5], [1.5, 4] pinned at the breakpoints (`PiecewisePolynomial.fit`). Plaintext max error 9.5e-4.
+    /// Segments are compared coarsely (`coarseComparisons`): adjacent pieces agree exactly at the
+    /// breakpoints, so an input within 2^−6 of one may use either at a cost of ≤ 2^−6 × their slope difference.
     public static let gelu: PiecewisePolynomial = {
         var p = PiecewisePolynomial.fit(
             { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }, breakpoints: [-4, -1.5, 0, 1.5, 4], degree: 3,
@@ -20,20 +20,21 @@ public enum Approximations {
 
     /// exp on (−∞, 0]: 0 below −14 (e^−14 = 8.3e-7), least-squares cubics on
     /// [−14, −7.75, −4.25, −2.5, −1, 0] (the last cubic is fitted on [−1, 0] and extrapolated above 0).
-    /// Plaintext max absolute error 5.8e-4 (five thresholds; seven gave 1.7e-4 for 40% more comparison work).
+    /// Pinned at the breakpoints (and to 1 at 0). Plaintext max absolute error 4.6e-4 (five thresholds; seven gave
+    /// 1.7e-4 for 40% more comparison work before pinning).
     public static let exp: PiecewisePolynomial = {
         let b: [Double] = [-14, -7.75, -4.25, -2.5, -1]
         let inner = PiecewisePolynomial.fit(Foundation.exp, breakpoints: b + [0], degree: 3, below: [0], above: [1])
         // Drop the artificial breakpoint at 0: the last fitted cubic also serves x ≥ 0.
         let rows = (0...b.count).map { taylorShift(inner.centered[$0], by: -inner.centers[$0]) }
         var p = PiecewisePolynomial(breakpoints: b, coefficients: rows)
-        p.coarseComparisons = true  // adjacent cubics agree to within 2e-4 at the breakpoints
+        p.coarseComparisons = true  // adjacent cubics agree at the breakpoints
         return p
     }()
 
     /// tanh (BERT's pooler): −1 below −4 and 1 from 4 (1 − tanh 4 = 6.7e-4), least-squares cubics on
-    /// [−4, −2.75, −1.5, −0.5, 0.5, 1.5, 2.75, 4]. Plaintext max error 6.7e-4. Segments are compared coarsely:
-    /// adjacent cubics agree to within 1.5e-3 at the breakpoints.
+    /// [−4, −2.75, −1.5, −0.5, 0.5, 1.5, 2.75, 4], pinned at the breakpoints. Plaintext max error 6.7e-4. Segments
+    /// are compared coarsely: adjacent cubics agree exactly at the breakpoints.
     public static let tanh: PiecewisePolynomial = {
         var p = PiecewisePolynomial.fit(
             Foundation.tanh, breakpoints: [-4, -2.75, -1.5, -0.5, 0.5, 1.5, 2.75, 4], degree: 3, below: [-1], above: [1])

@@ -50,17 +50,31 @@ public struct PiecewisePolynomial: Sendable {
         }
     }
 
-    /// Least-squares fit of `f` by a polynomial of `degree` on every bounded segment (dense grid of
-    /// `samples` points per segment), with the given polynomials on the two unbounded segments.
+    /// Least-squares fit of `f` by a polynomial of `degree` (2 or 3) on every bounded segment (dense grid
+    /// of `samples` points per segment), with the given polynomials on the two unbounded segments, and the
+    /// values at the breakpoints pinned (to `f` inside, to `below` and `above` at the two ends): adjacent
+    /// pieces agree exactly at every breakpoint, so an input compared coarsely (`coarseComparisons`) that
+    /// lands on the neighbouring piece moves by only (slope difference)·2^−6, and the secure result stays
+    /// close to the plaintext one (`predict --fixed-point`) whichever piece it took.
     public static func fit(_ f: (Double) -> Double, breakpoints: [Double], degree: Int, below: [Double],
                            above: [Double], samples: Int = 2001) -> PiecewisePolynomial {
+        precondition(degree == 2 || degree == 3, "fit: degree 2 or 3")
+        func value(_ c: [Double], _ x: Double) -> Double { c.reversed().reduce(0.0) { $0 * x + $1 } }
         var rows = [below]
-        for (a, b) in zip(breakpoints, breakpoints.dropFirst()) {
-            let m = (a + b) / 2
-            let ts = (0..<samples).map { a + (b - a) * Double($0) / Double(samples - 1) - m }
-            let c = leastSquares(ts, ts.map { f($0 + m) }, degree: degree)
+        let k = breakpoints.count
+        for (i, (a, b)) in zip(breakpoints, breakpoints.dropFirst()).enumerated() {
+            let m = (a + b) / 2, w = (b - a) / 2
+            let fa = i == 0 ? value(below, a) : f(a), fb = i == k - 2 ? value(above, b) : f(b)
+            // p(t) = l0 + l1·t + (t² − w²)·(c0 + c1·t): the line through both pinned ends plus a correction
+            // that vanishes there, fitted by least squares to the rest.
+            let (l0, l1) = ((fa + fb) / 2, (fb - fa) / (2 * w))
+            let ts = (0..<samples).map { -w + 2 * w * Double($0) / Double(samples - 1) }
+            let basis = ts.map { t in [t * t - w * w, t * (t * t - w * w)].prefix(degree - 1) }
+            let c = leastSquares(basis: basis.map(Array.init), ts.map { f($0 + m) - l0 - l1 * $0 })
+            let (c0, c1) = (c[0], degree == 3 ? c[1] : 0)
+            let centered = [l0 - c0 * w * w, l1 - c1 * w * w, c0, c1].prefix(degree + 1)
             // Back to powers of x (the initializer re-centers; exact in Double up to rounding).
-            rows.append(taylorShift(c, by: -m))
+            rows.append(taylorShift(Array(centered), by: -m))
         }
         rows.append(above)
         return PiecewisePolynomial(breakpoints: breakpoints, coefficients: rows)
@@ -92,16 +106,14 @@ func binomial(_ n: Int, _ k: Int) -> Double {
     (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) }
 }
 
-/// Least-squares polynomial (ascending coefficients) by normal equations with Gaussian elimination;
-/// fine for degree ≤ 3 on centered, short intervals.
-func leastSquares(_ xs: [Double], _ ys: [Double], degree: Int) -> [Double] {
-    let m = degree + 1
+/// Least-squares coefficients of `ys` on the given basis values (`basis[i]` = the basis functions at sample
+/// i), by normal equations with Gaussian elimination; fine for a few well-scaled functions.
+func leastSquares(basis: [[Double]], _ ys: [Double]) -> [Double] {
+    let m = basis.first?.count ?? 0
     var a = [[Double]](repeating: [Double](repeating: 0, count: m + 1), count: m)
-    for (x, y) in zip(xs, ys) {
-        var p = [Double](repeating: 1, count: 2 * m)
-        for i in 1..<(2 * m) { p[i] = p[i - 1] * x }
+    for (p, y) in zip(basis, ys) {
         for r in 0..<m {
-            for c in 0..<m { a[r][c] += p[r + c] }
+            for c in 0..<m { a[r][c] += p[r] * p[c] }
             a[r][m] += p[r] * y
         }
     }
