@@ -17,6 +17,11 @@ public struct FixedPoint: Sendable, Equatable {
     /// halves the failure rate of all linear layers. Default: `min(fracBits, 13)`.
     public let weightFracBits: Int
 
+    /// Fractional bits the secure transformer supports on Z_2^64: the products with the most fractional
+    /// bits are LayerNorm's row scaling `(d·γ)·s` (3f, so |normalised·γ| < 2^(62−3f): 256 at f = 18, but only
+    /// 4 at f = 20) and the fused 2Quad attention (2·12 + f); below 8 bits attention scores lose too much.
+    public static let supportedFracBits = 8...18
+
     /// - Parameters:
     ///   - fracBits: fractional bits, `0 ... ringBits - 2`.
     ///   - ringBits: ring width; 64 (Z_2^64) or 32 (Z_2^32).

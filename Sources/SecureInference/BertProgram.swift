@@ -100,6 +100,9 @@ extension CostSample {
 /// by a product with the shared keep vector (2Quad). Each query ends at a unit boundary, so the parties
 /// can read that query's dealer records before its clock starts and report its cost apart.
 public struct BertProgram: SecureProgram, Equatable {
+    /// `preShift` of the embedding's LayerNorm (`Party.layerNorm`): its rows have variances down to 0.003, so
+    /// it normalises 8·d, whose mean and variance round 8x and 64x more finely (|8d| stays small there).
+    public static let embeddingNormShift = -3
     public static let name = "bert"
     public var model: SecureBertShape
     /// The public length bucket of each query, in order.

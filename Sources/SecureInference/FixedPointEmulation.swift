@@ -72,12 +72,13 @@ public struct FixedPointEmulation: Sendable {
 
     /// LayerNorm as `Party.layerNorm` with `preShift` (`d/2^shift` normalised, eps/4^shift).
     func layerNorm(_ x: [Double], rows: Int, _ g: [Double], _ b: [Double], preShift: Int = 0) -> [Double] {
-        let h = model.hidden, k = Double(1 << preShift)
+        let h = model.hidden, k = pow(2, Double(preShift))
         var out = x
         for r in 0..<rows {
             let row = Array(x[(r * h)..<((r + 1) * h)])
-            let mean = q(row.reduce(0, +) / Double(h))
-            let d = row.map { q(($0 - mean) / k) }
+            // k < 1: 2^|preShift|·x exactly, then the mean rounded at that scale.
+            let mean = k < 1 ? q(row.reduce(0, +) / (k * Double(h))) : q(row.reduce(0, +) / Double(h))
+            let d = k < 1 ? row.map { $0 / k - mean } : row.map { q(($0 - mean) / k) }
             let v = q(d.reduce(0) { $0 + q($1 * $1) } / Double(h)) + q(model.layerNormEps / (k * k))
             let s = inverseSqrt(v)
             for j in 0..<h { out[r * h + j] = q(q(d[j] * g[j]) * s) + b[j] }
@@ -91,7 +92,7 @@ public struct FixedPointEmulation: Sendable {
         let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
         for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
-        x = layerNorm(x, rows: n, w.embG, w.embB)
+        x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)
         for (l, L) in w.encoder.layers.enumerated() {
             let (a, aw, ff) = (shape.heads(l), shape.attentionWidth(l), shape.intermediate(l))
             let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * aw)

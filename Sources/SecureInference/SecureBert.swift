@@ -42,7 +42,7 @@ struct SecureBert {
         let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
             let rows = try b.lookupRows(queries.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
             let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
-            return try b.layerNorm(placed, gain: embG, beta: embB, eps: model.layerNormEps)
+            return try b.layerNorm(placed, gain: embG, beta: embB, eps: model.layerNormEps, preShift: BertProgram.embeddingNormShift)
         }
         return State(x: x, queries: queries, seq: s, layer: 0)
     }
@@ -125,7 +125,8 @@ struct SecureBertGroup {
                 try b.addOwnedRows(b.slice(rows, j), m.prefix + "emb.pos", owner: .server, tableRows: m.positionRows, period: s)
             }
             let ln = try b.select(b.stack(members.map { b.stack([b.shares(of: $0.embG), $0.embB]) }), by: c)            // [2, H]
-            return try b.layerNorm(b.select(b.stack(placed), by: c), gamma: b.slice(ln, 0), beta: b.slice(ln, 1), eps: model.layerNormEps)
+            return try b.layerNorm(b.select(b.stack(placed), by: c), gamma: b.slice(ln, 0), beta: b.slice(ln, 1), eps: model.layerNormEps,
+                                   preShift: BertProgram.embeddingNormShift)
         }
         let layers = try EncoderProgram.SelectedLayer.select(members.map(\.layers), coefficients: c, on: b)
         let state = try members[0].encode(SecureBert.State(x: x, queries: [i], seq: s, layer: 0), upTo: model.layers, with: layers, on: b)

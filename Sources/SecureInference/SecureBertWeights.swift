@@ -33,8 +33,9 @@ public struct SecureBertWeights: Sendable {
         guard config.quantization.ringBits == 64 else {
             throw SecureInferenceError("ring_bits \(config.quantization.ringBits): the secure runtime runs on Z_2^64 only so far")
         }
-        guard (8...24).contains(config.quantization.fracBits) else {
-            throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's 8...24")
+        let ok = FixedPoint.supportedFracBits
+        guard ok.contains(config.quantization.fracBits) else {
+            throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's \(ok.lowerBound)...\(ok.upperBound)")
         }
         var shape = SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
                                     classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,

@@ -1,3 +1,4 @@
+import MPC
 import ArgumentParser
 import CoDesign
 import Foundation
@@ -55,7 +56,8 @@ struct PredictCommand: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let f = fracBits {
             guard fixedPoint else { throw ValidationError("--frac-bits applies only with --fixed-point") }
-            guard (8...24).contains(f) else { throw ValidationError("--frac-bits must be in 8...24, not \(f)") }
+            let ok = FixedPoint.supportedFracBits
+            guard ok.contains(f) else { throw ValidationError("--frac-bits must be in \(ok.lowerBound)...\(ok.upperBound), not \(f)") }
         }
     }
 

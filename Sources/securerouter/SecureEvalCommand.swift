@@ -49,7 +49,7 @@ struct SecureEvalCommand: ParsableCommand {
     var noSelectThenCompute = false
     @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
     var batch = 1
-    @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...24). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
+    @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...18). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
     var fracBits: Int?
     @Flag(name: .customLong("reveal-logits"),
           help: "Diagnostic: also open each query's logits to the client (more than the label: use it on your own model) and report their distance from the fixed-point emulation's (`logits`, `fixed_point_logits`, summary `logit_difference_fixed`). Adds one opening per query.")
@@ -64,7 +64,8 @@ struct SecureEvalCommand: ParsableCommand {
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let f = fracBits, !(8...24).contains(f) { throw ValidationError("--frac-bits must be in 8...24, not \(f)") }
+        let ok = FixedPoint.supportedFracBits
+        if let f = fracBits, !ok.contains(f) { throw ValidationError("--frac-bits must be in \(ok.lowerBound)...\(ok.upperBound), not \(f)") }
         if let r = routing, r != "reveal", r != "oblivious", !r.hasPrefix("model:") {
             throw ValidationError("--routing must be reveal, oblivious or model:NAME, not '\(r)'")
         }

@@ -106,7 +106,7 @@ import Glibc
         try "the movie was good .\n\nbad .\n".write(to: empty, atomically: true, encoding: .utf8)
         try fails(["--bundle", ckpt, "--text-file", empty.path], "empty.txt:2: empty text")
         try fails(["--bundle", ckpt, "--routing", "reveal", "--text-file", texts.path], "needs a bundle with a router")
-        try fails(["--bundle", ckpt, "--frac-bits", "30", "--text-file", texts.path], "--frac-bits must be in 8...24")
+        try fails(["--bundle", ckpt, "--frac-bits", "30", "--text-file", texts.path], "--frac-bits must be in 8...18")
 
         // A text longer than the largest bucket is truncated, counted and still answered.
         let long = dir.appendingPathComponent("long.txt")

@@ -1,22 +1,22 @@
 // MPCFormer 2Quad attention with the probabilities never opened: `softmax(x)·V` in one fused protocol.
 
 extension Party {
-    /// Fractional bits dropped from the shifted scores before their square in `quadAttention` (so that the
-    /// unnormalised context `(x + c)²·V`, at scale 2^(2(f−k)+f), stays below 2^62).
-    static let quadAttentionShift = 4
+    /// Fractional bits the shifted scores keep for their square in `quadAttention` (at most f): the
+    /// unnormalised context `(x + c)²·V` is at scale 2^(2·12 + f) and must stay below 2^62.
+    static let quadAttentionBits = 12
 
     /// MPCFormer 2Quad attention `P·V` with `P = (x + c)² / Σ (x + c)²` over the last dimension of the scores
     /// `x [B, m, n]` (masked keys 0) and values `v [B, n, d]`, without opening P.
     ///
-    /// Steps: `y = (x + c)/2^k` (local; k = 4, so y keeps f − 4 fractional bits); one round opens
+    /// Steps: `y = (x + c)/2^k` (local; y keeps min(f, 12) fractional bits); one round opens
     /// `e = y − a` and `g = V − b` together; with the record's shares of a⊙a, (a⊙a)·b and a_ik·b_kj, both
     /// `q = y²` (for the row sums) and the unnormalised context `U = q·V = Σ_k (e² + 2e·a + a²)_ik (g + b)_kj`
     /// are local; `U` is truncated exactly to f bits (1 round); `r = 1/mean(q)` (6 rounds); `ctx = U·r/n_valid`
     /// (`mulRows`, 2 rounds). Records: `quadAttention([B, m, n, d])`, `bitProduct([B·m·d])`, the reciprocal's,
     /// `mulRows`. Compared with `quadSoftmax` then `matmul(p, v)`, the [m, n] matrix P is never opened
     /// (opened instead: U, [m, d]); it pays off when d < n, at 8·m·n·d offline bytes per head.
-    /// Input range: |x + c| ≤ 60 and Σ_k (x + c)²·|V_kj| < 2^22 per row (e.g. n = 64 keys, |x + c| ≤ 40,
-    /// |V| ≤ 40). Error: the scores' rounding to 2^−12 (relative ≈ 2^−11/|x + c| on q) and the reciprocal's:
+    /// Input range: |x + c| ≤ 60 and Σ_k (x + c)²·|V_kj| < 2^(38−f) per row (f = 16: 2^22, e.g. n = 64 keys,
+    /// |x + c| ≤ 40, |V| ≤ 40). Error: the scores' rounding to 2^−12 (relative ≈ 2^−11/|x + c| on q) and the reciprocal's:
     /// measured 6.5e-5·max|V| absolute against Double (tested bound 1e-4·max|V|). Rounds: 10. Online bytes per head, each party:
     /// 8·(m·n + n·d) + 8·(m·d + m) + m·d/4 + 50·m. Opened: masked values only; nothing is learned.
     /// - Parameters:
@@ -40,7 +40,7 @@ extension Party {
         }
         let (batch, m, n, d) = (x.shape[0], x.shape[1], x.shape[2], v.shape[2])
         let (sa, sb, sc) = (m * n, n * d, m * d)
-        let count = batch * sa, k = Party.quadAttentionShift, fy = fixedPoint.fracBits - k
+        let fy = Swift.min(fixedPoint.fracBits, Party.quadAttentionBits), count = batch * sa, k = fixedPoint.fracBits - fy
         let shifted = truncate(addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c))), bits: k).tensor.data
         let t = try dealer.quadAttention(batch: batch, m: m, n: n, d: d)
         let opened = try revealToBoth([ArithmeticShare(RingTensor(shape: [count], data: zip(shifted, t.a).map { $0 &- $1 })),

@@ -1,3 +1,5 @@
+import Foundation
+
 // Transformer layers built from the nonlinear gadgets: softmax (exact-style and MPCFormer 2Quad) and
 // LayerNorm, over the last dimension. Shapes: x [R..., n]; "rows" are the R leading elements.
 
@@ -136,7 +138,9 @@ extension Party {
     /// Online bytes per element, each party: 8 + 1/8 + 108/H. Offline 40 per element plus ≈ 824 per row.
     /// Opened: masked values only (`d − a`, `γ − b`, `s − c`, the truncation's masked bits); nothing is learned.
     ///
-    /// `preShift` k > 0 normalises `d/2^k` instead of `d` (LayerNorm is scale-invariant; eps becomes eps/4^k):
+    /// `preShift` k ≠ 0 normalises `d/2^k` instead of `d` (LayerNorm is scale-invariant; eps becomes eps/4^k).
+    /// k < 0 is for rows of small variance (the embedding's): `2^|k|·x` is exact, so the mean's rounding and
+    /// the variance's relative rounding error shrink by 2^|k| and 4^|k|. k > 0:
     /// the product `d²`, the largest value this layer truncates locally, shrinks by 4^k, and so does its
     /// truncation failure rate, at the price of k bits of resolution of `d`. The variance range
     /// becomes [4^k·2^−10, 4^k·2^13): use it where rows have variance well above that (encoder layers, not
@@ -183,10 +187,17 @@ extension Party {
     private func layerNorm(_ x: ArithmeticShare, beta: ArithmeticShare, eps: Double, preShift: Int,
                            open: ([UInt64], Int) throws -> (NormScale, [UInt64], [UInt64])) throws -> ArithmeticShare {
         let h = x.shape.last!
-        precondition(preShift >= 0 && preShift < fixedPoint.fracBits, "preShift \(preShift) out of range")
+        precondition(preShift > -8 && preShift < fixedPoint.fracBits, "preShift \(preShift) out of range")
         let rows = x.tensor.count / h, n = x.tensor.count
-        var d = centeredRows(x.tensor.data, h: h)
-        if preShift > 0 { d = truncate(ArithmeticShare(RingTensor(shape: [d.count], data: d)), bits: preShift).tensor.data }
+        var d: [UInt64]
+        if preShift >= 0 {
+            d = centeredRows(x.tensor.data, h: h)
+            if preShift > 0 { d = truncate(ArithmeticShare(RingTensor(shape: [d.count], data: d)), bits: preShift).tensor.data }
+        } else {
+            // 2^k·x is exact; only the mean's division rounds, at 2^−k of the unscaled resolution.
+            let up = UInt64(1) << UInt64(-preShift)
+            d = centeredRows(x.tensor.data.map { $0 &* up }, h: h)
+        }
         let (t, e, f) = try open(d, rows)
         let isClient = id == .client
         var sq = t.sq, dg = t.ab
@@ -197,7 +208,7 @@ extension Party {
             if isClient { sq[i] = sq[i] &+ e[i] &* e[i]; dg[i] = dg[i] &+ e[i] &* f[j] }
         }
         sq = truncate(ArithmeticShare(RingTensor(shape: [n], data: sq)), bits: fixedPoint.fracBits).tensor.data
-        let epsilon = fixedPoint.encode(eps / Double(1 << (2 * preShift)))
+        let epsilon = fixedPoint.encode(eps * Foundation.pow(4, Double(-preShift)))
         let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon)))).tensor.data
         // Round: s − c per row, then (dγ)·s locally at scale 2^3f.
         let opened = try revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(s, t.c).map { $0 &- $1 }))).data
