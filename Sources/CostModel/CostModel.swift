@@ -116,23 +116,16 @@ public struct Calibration: Codable, Sendable, Equatable {
         note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
     }
 
-    /// Fitted by `securerouter cost --calibrate` (five multi-query BERT sessions as `secure-eval` runs them,
-    /// each query weighted by 1/its seconds) on this project's 2-core CI machine kind, quiet, release build,
-    /// 2026-11-30 (docs/benchmarks.md, "Cost model").
-    public static let `default` = Calibration(perMAC: 3.06e-10, perDCFLevel: 9.32e-9, perWord: 1.76e-9, perRound: 1.10e-4,
-                                              perTableMAC: 3.48e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-30")
+    /// Fitted by `securerouter cost --calibrate` (multi-query BERT sessions as `secure-eval` runs them) on
+    /// this project's 2-core CI machine kind, quiet, release build, 2026-11-29 (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 2.90e-10, perDCFLevel: 9.92e-9, perWord: 0, perRound: 4.59e-4,
+                                              perTableMAC: 3.24e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-29")
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 
-    /// Non-negative least squares of measured seconds on the five work features (projected coordinate
-    /// descent), each sample weighted by `weights` (default 1). `cost --calibrate` weights a query's sections
-    /// by 1/(that query's seconds), so that a small model's queries are fitted as closely, proportionally, as
-    /// a large one's.
-    public static func fit(_ samples: [(cost: Cost, seconds: Double)], weights: [Double]? = nil, note: String) -> Calibration {
-        let weight = weights ?? [Double](repeating: 1, count: samples.count)
-        precondition(weight.count == samples.count, "fit: \(weight.count) weights for \(samples.count) samples")
-        let rows = zip(samples, weight).map { s, w in features(s.cost).map { $0 * w } }
-        let y = zip(samples, weight).map { $0.seconds * $1 }, p = 5
+    /// Non-negative least squares of measured seconds on the five work features (projected coordinate descent).
+    public static func fit(_ samples: [(cost: Cost, seconds: Double)], note: String) -> Calibration {
+        let rows = samples.map { features($0.cost) }, y = samples.map(\.seconds), p = 5
         // Scale columns to unit norm for conditioning.
         let scale = (0..<p).map { j in max(1e-30, rows.map { $0[j] * $0[j] }.reduce(0, +).squareRoot()) }
         let x = rows.map { r in (0..<p).map { r[$0] / scale[$0] } }

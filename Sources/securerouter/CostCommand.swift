@@ -100,17 +100,12 @@ struct CostCommand: ParsableCommand {
                              activation: .relu), [16, 32, 64, 32], "L1 H256 relu"),
             (SecureBertShape(layers: 3, hidden: 128, heads: 2, intermediate: 512, classes: 2, vocab: 8000, maxPosition: 512),
              [16, 64, 32, 64], "L3 H128 exact"),
-            (SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512,
-                             softmax: .twoQuad, activation: .quad, layerHeads: [6]), [16, 32, 64, 16, 32], "L1 H384 6 of 12 heads mpcformer"),
         ]
         var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
         launcher.preprocess = true
         launcher.receiveTimeout = 600
-        var samples = [(cost: Cost, seconds: Double)](), labels = [String](), weights = [Double]()
-        // Long enough sessions (each pattern 6 times) that the dealer, computing the next queries'
-        // correlations on the same cores, competes with the online phase as it does in `secure-eval`.
-        for (m, pattern, label) in models {
-            let buckets = Array([[Int]](repeating: pattern, count: 6).joined())
+        var samples = [(cost: Cost, seconds: Double)](), labels = [String]()
+        for (m, buckets, label) in models {
             if !progress.quiet { printErr("cost --calibrate: measuring \(label), buckets \(buckets)") }
             let r: SessionResult<[QueryOutcome]>
             do { r = try launcher.run(BertProgram(model: m, buckets: buckets), timeout: .seconds(1800)) } catch {
@@ -118,17 +113,14 @@ struct CostCommand: ParsableCommand {
             }
             for o in (r.client.output ?? nil)?.dropFirst() ?? [] {   // the first query warms up caches and threads
                 let predicted = CostModel.bertQuery(m.encoder(seq: buckets[o.index]), vocab: m.vocab)
-                // Relative to the query: each query weighs the same, whatever its model's size.
-                let weight = 1 / Swift.max(o.sections.values.reduce(0) { $0 + $1.seconds }, 1e-3)
                 for (name, c) in predicted {
                     guard let measured = o.sections[name] else { continue }
                     samples.append((c, measured.seconds))
-                    weights.append(weight)
                     labels.append("\(label) S=\(buckets[o.index]) \(name)")
                 }
             }
         }
-        let fit = Calibration.fit(samples, weights: weights, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+        let fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
         var worst = 0.0
         if !json.usesStdout {
             print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s, per table MAC %.3g s",
