@@ -59,11 +59,16 @@ import Glibc
             #expect(row["online_bytes"] as? Int == q["online_bytes"] as? Int && row["rounds"] as? Int == q["rounds"] as? Int,
                     "bucket \(q["bucket"]!): predicted \(row["online_bytes"]!) B / \(row["rounds"]!), measured \(q["online_bytes"]!) B / \(q["rounds"]!)")
         }
-        // --frac-bits 14 (16x fewer truncation failures): the same predictions on this model.
-        let f = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--frac-bits", "14", "--json", "f14.json", "--quiet"], cwd: dir)
+        // --frac-bits 14 (16x fewer truncation failures): the same predictions on this model; with --reveal-logits,
+        // the opened logits are within rounding noise of the emulation's at 14 bits.
+        let f = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--frac-bits", "14", "--reveal-logits", "--json", "f14.json", "--quiet"], cwd: dir)
         #expect(f.status == 0, "secure-eval --frac-bits failed:\n\(f.stderr)")
-        let f14 = try #require(try Self.json(dir.appendingPathComponent("f14.json"))["queries"] as? [[String: Any]])
+        let f14report = try Self.json(dir.appendingPathComponent("f14.json"))
+        let f14 = try #require(f14report["queries"] as? [[String: Any]])
         #expect(f14.map { $0["prediction"] as! Int } == queries.map { $0["prediction"] as! Int })
+        #expect(f14.allSatisfy { ($0["logits"] as? [Double])?.count == 2 && ($0["fixed_point_logits"] as? [Double])?.count == 2 })
+        let diff = try #require((f14report["summary"] as? [String: Any])?["logit_difference_fixed"] as? [String: Double])
+        #expect((diff["max"] ?? 1) < 0.02, "secure vs emulated logits: \(diff)")
         // --batch 4: the same predictions, each query marked with its batch, fewer rounds per query paid in total.
         let b = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--batch", "4", "--json", "batch.json", "--quiet"], cwd: dir)
         #expect(b.status == 0, "secure-eval --batch failed:\n\(b.stderr)")
