@@ -136,6 +136,11 @@ public final class RouterFitter {
             1 / (1 + Foundation.exp(-(platt[m].a * PlattScaling.logit(row[m]) + platt[m].b)))
         } }
         note?("calibration (Platt, out-of-fold): " + zip(members, platt).map { String(format: "%@ a=%.2f b=%.2f", $0.name, $1.a, $1.b) }.joined(separator: ", "))
+        let bounded = zip(members, platt).filter { abs($1.a) >= PlattScaling.maxSlope || abs($1.b) >= PlattScaling.maxOffset }.map(\.0.name)
+        if !bounded.isEmpty {
+            note?("warning: the calibration of \(bounded.joined(separator: ", ")) hit its bounds: the out-of-fold utilities carry little "
+                  + "information about who is right; try another feature_member or feature_layers in the router config")
+        }
         let devData = RoutingData(correct: devCorrect, costs: pool.costs(dev), utilities: calibrated)
         let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
         note?("fitting the final predictor on all of dev; lambda = \(lambda)")
