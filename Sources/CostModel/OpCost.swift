@@ -117,10 +117,10 @@ public enum Ops {
             ? square(rows * n) + mul(rows * n) + reciprocal(rows) + mulRows(rows: rows, width: n)
             : square(rows * n) + reciprocal(rows) + exchange(rows) + Cost(words: Double(4 * rows * n)) + truncateExact(rows * n)
     }
-    /// LayerNorm over h of `rows` rows with secret β and a server-owned γ masked once per session
-    /// (`ownedGain`, one model's LayerNorm) or a secret-shared γ opened per call (a secretly selected member's).
-    public static func layerNorm(rows: Int, h: Int, ownedGain: Bool = true) -> Cost {
-        exchange(rows * h + (ownedGain ? 0 : h)) + Cost(words: Double(3 * rows * h)) + inverseSqrt(rows) + exchange(rows)
+    /// LayerNorm over h of `rows` rows with secret β and a server-owned γ masked once per session (a model's
+    /// own LayerNorm; a secretly selected member's γ would open h more words per call).
+    public static func layerNorm(rows: Int, h: Int) -> Cost {
+        exchange(rows * h) + Cost(words: Double(3 * rows * h)) + inverseSqrt(rows) + exchange(rows)
             + Cost(words: Double(6 * rows * h)) + truncateExact(rows * h)
     }
     public static func gelu(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.gelu.breakpoints.count) }

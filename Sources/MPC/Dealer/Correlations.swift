@@ -67,8 +67,7 @@ extension Dealer {
     ///   b (a `normScaleGain` record); nil: a fresh b (a `normScale` record).
     public func normScale(rows: Int, h: Int, gainHandle: Int? = nil) throws {
         let n = rows * h
-        var b: [UInt64]
-        let a0 = draw(.client, n), c0: [UInt64], a1: [UInt64], c1: [UInt64]
+        let b: [UInt64], a0 = draw(.client, n), c0: [UInt64], a1: [UInt64], c1: [UInt64]
         if let gainHandle {
             precondition(gainHandle >= 0 && gainHandle < weightMasks.count && weightMasks[gainHandle].count == h,
                          "normScale: handle \(gainHandle) is not a [1, \(h)] gain mask")
