@@ -72,7 +72,7 @@ extension SecureBackend {
         }
     }
 
-    /// GeLU (erf form), max error 1.14e-3 (`Party.gelu`).
+    /// GeLU (erf form), max error 9.7e-4 (`Party.gelu`).
     public func gelu(_ x: SecureTensor) throws -> SecureTensor {
         try apply(x.shape, deal: { try $0.gelu(shape: x.shape) }) { try $0.gelu(x.mine) }
     }
