@@ -109,16 +109,21 @@ extension Party {
     /// Error: ±1 ulp (see `truncate`).
     public func square(_ x: ArithmeticShare) throws -> ArithmeticShare {
         let p = try dealer.squarePair(shape: x.shape)
-        let mine = (x.tensor - p.a).data
-        let theirs = try peer.exchange(mine)
-        var z = p.c.data
-        let isClient = id == .client
-        for i in 0..<z.count {
-            let e = mine[i] &+ theirs[i]
-            z[i] = z[i] &+ 2 &* e &* p.a.data[i]
-            if isClient { z[i] = z[i] &+ e &* e }
-        }
+        let e = try revealToBoth(ArithmeticShare(x.tensor - p.a)).data
+        let z = squareShares(opened: e, a: p.a.data, aa: p.c.data)
         return truncate(ArithmeticShare(RingTensor(shape: x.shape, data: z)), bits: fixedPoint.fracBits)
+    }
+
+    /// This party's share of `y ⊙ y` (untruncated) from the opened `e = y − a` and its shares of a and
+    /// `a ⊙ a`: `e² + 2e⊙a + a²`, the public `e²` added by party 0 only (none with `publicPart: false`).
+    func squareShares(opened e: [UInt64], a: [UInt64], aa: [UInt64], publicPart: Bool = true) -> [UInt64] {
+        let addPublic = publicPart && id == .client
+        var z = aa
+        for i in 0..<z.count {
+            z[i] = z[i] &+ 2 &* e[i] &* a[i]
+            if addPublic { z[i] = z[i] &+ e[i] &* e[i] }
+        }
+        return z
     }
 
     /// Fixed-point (batched) matrix product: `x [m,k] · y [k,n] → [m,n]`, or `[B,m,k] · [B,k,n] → [B,m,n]`.

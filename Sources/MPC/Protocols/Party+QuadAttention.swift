@@ -48,11 +48,7 @@ extension Party {
         let (e, g) = (opened[0].data, opened[1].data)
         let isClient = id == .client
         // y² = e² + 2e·a + a² (scale 2fy): the public part e² (client), and the shared part 2e·a + a².
-        var sq = [UInt64](repeating: 0, count: count), shared = [UInt64](repeating: 0, count: count)
-        for i in 0..<count {
-            sq[i] = e[i] &* e[i]
-            shared[i] = 2 &* e[i] &* t.a[i] &+ t.aa[i]
-        }
+        let sq = e.map { $0 &* $0 }, shared = squareShares(opened: e, a: t.a, aa: t.aa, publicPart: false)
         let q = truncate(ArithmeticShare(RingTensor(shape: [count], data: isClient ? zip(sq, shared).map { $0 &+ $1 } : shared)),
                          bits: 2 * fy - fixedPoint.fracBits).tensor.data
         // U = y²·V (scale 2fy + f) = e²·(b + [client] g) + (2e·a + a²)·g + Σ_k 2e_ik·(a_ik b_kj) + (a²)·b.

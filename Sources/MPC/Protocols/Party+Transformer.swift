@@ -87,15 +87,8 @@ extension Party {
             rowScale = { r in try self.mulRows(kept, r) }
         } else {
             let t = try dealer.quadScale(rows: rows, n: n)
-            let mine = (0..<count).map { shifted[$0] &- t.a[$0] }
-            let theirs = try peer.exchange(mine)
-            let e = (0..<count).map { mine[$0] &+ theirs[$0] }
-            let isClient = id == .client
-            var raw = t.aa
-            for i in 0..<count {
-                raw[i] = raw[i] &+ 2 &* e[i] &* t.a[i]
-                if isClient { raw[i] = raw[i] &+ e[i] &* e[i] }
-            }
+            let e = try revealToBoth(ArithmeticShare(RingTensor(shape: [count], data: zip(shifted, t.a).map { $0 &- $1 }))).data
+            let raw = squareShares(opened: e, a: t.a, aa: t.aa)
             q = truncate(ArithmeticShare(RingTensor(shape: [count], data: raw)), bits: fixedPoint.fracBits).tensor.data
             rowScale = { r in
                 let opened = try self.revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(r, t.c).map { $0 &- $1 }))).data
@@ -200,14 +193,14 @@ extension Party {
         }
         let (t, e, f) = try open(d, rows)
         let isClient = id == .client
-        var sq = t.sq, dg = t.ab
+        var dg = t.ab
         for i in 0..<n {
             let j = i % h
-            sq[i] = sq[i] &+ 2 &* e[i] &* t.a[i]
             dg[i] = dg[i] &+ e[i] &* t.b[j] &+ t.a[i] &* f[j]
-            if isClient { sq[i] = sq[i] &+ e[i] &* e[i]; dg[i] = dg[i] &+ e[i] &* f[j] }
+            if isClient { dg[i] = dg[i] &+ e[i] &* f[j] }
         }
-        sq = truncate(ArithmeticShare(RingTensor(shape: [n], data: sq)), bits: fixedPoint.fracBits).tensor.data
+        let sq = truncate(ArithmeticShare(RingTensor(shape: [n], data: squareShares(opened: e, a: t.a, aa: t.sq))),
+                          bits: fixedPoint.fracBits).tensor.data
         let epsilon = fixedPoint.encode(eps * Foundation.pow(4, Double(-preShift)))
         let s = try inverseSqrt(ArithmeticShare(RingTensor(shape: [rows], data: addConst(divide(rowSums(sq, n: h), by: h), epsilon)))).tensor.data
         // Round: s − c per row, then (dγ)·s locally at scale 2^3f.
