@@ -23,21 +23,22 @@ extension SecureBackend {
     /// server sends `W − B` once; later `matmulWeight` calls cost only the client's masked activations.
     /// With `lookup`, the table is prepared for `lookupRows` (the server keeps its mask).
     public func weight(_ name: String, k: Int, n: Int, lookup: Bool = false) throws -> SecureWeight {
-        var handle: Int?
-        let masked = try step(deal: { handle = try $0.maskWeight(k: k, n: n) }) { p in
-            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [k, n]) : nil, k: k, n: n, keepMask: lookup)
-        }
-        return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
+        try weight(name, inputShape: [k, n], k: k, n: n, keepMask: lookup)
     }
 
     /// Prepares the server's private LayerNorm gain `name` (`[n]`) as a session weight `[1, n]` (the
     /// server keeps its mask): `layerNorm(_:gain:beta:)` then opens no γ per query.
     public func gain(_ name: String, n: Int) throws -> SecureWeight {
+        try weight(name, inputShape: [n], k: 1, n: n, keepMask: true)
+    }
+
+    /// The input `name` of shape `inputShape` masked as a `[k, n]` session weight.
+    private func weight(_ name: String, inputShape: [Int], k: Int, n: Int, keepMask: Bool) throws -> SecureWeight {
         var handle: Int?
-        let masked = try step(deal: { handle = try $0.maskWeight(k: 1, n: n) }) { p in
-            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: [n]).reshaped([1, n]) : nil, k: 1, n: n, keepMask: true)
+        let masked = try step(deal: { handle = try $0.maskWeight(k: k, n: n) }) { p in
+            try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: inputShape).reshaped([k, n]) : nil, k: k, n: n, keepMask: keepMask)
         }
-        return SecureWeight(k: 1, n: n, dealerHandle: handle, masked: masked)
+        return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
     }
 
     /// Additive shares `[n]` of a gain prepared by `gain` (client: γ − b, server: b). Local: for
