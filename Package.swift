@@ -35,7 +35,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Checkpoint", dependencies: ["CHDF5", "Tensor", "Transformer"]),
         .target(name: "CostModel", dependencies: ["MPC"]),
-        .target(name: "SecureInference", dependencies: ["MPC", "Checkpoint", "Transformer", "Tensor", "TextData", "CBLAS"]),
+        .target(name: "SecureInference", dependencies: ["CostModel", "MPC", "Checkpoint", "Transformer", "Tensor", "TextData", "CBLAS"]),
         .target(name: "CoDesign", dependencies: ["Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference", "Yams"]),
         .target(name: "Router", dependencies: ["CoDesign", "Tensor", "Transformer", "TextData", "Checkpoint", "CostModel", "MPC", "SecureInference",
                                                .product(name: "Crypto", package: "swift-crypto")]),

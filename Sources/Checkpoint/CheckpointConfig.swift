@@ -24,6 +24,15 @@ public struct CheckpointConfig: Codable, Equatable, Sendable {
     public var testAccuracy: Double?
     /// Maximum sequence length the model was trained with.
     public var maxLength: Int?
+    /// `"public"` when the embedding group (`bert.embeddings.*`: word, position and token-type rows and
+    /// their LayerNorm) was frozen at a public pretrained model's values: the secure runtime then lets
+    /// the client compute the embedding of its own text in plaintext. nil: private (trained) embeddings.
+    public var embedding: String?
+
+    /// The value of `embedding` for a frozen, public embedding group.
+    public static let publicEmbedding = "public"
+    /// Whether the model's embedding group is public (see `embedding`).
+    public var hasPublicEmbedding: Bool { embedding == Self.publicEmbedding }
 
     /// Softmax (`exact | 2quad | relu-norm`) and activation (`gelu | quad | relu`) kinds.
     public struct Variant: Codable, Equatable, Sendable {
@@ -67,7 +76,7 @@ public struct CheckpointConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", architecture, variant, quantization, task, labels, name
-        case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", maxLength = "max_length"
+        case devAccuracy = "dev_accuracy", testAccuracy = "test_accuracy", maxLength = "max_length", embedding
     }
 
     /// Compact JSON with sorted keys (stable bytes for hashing).

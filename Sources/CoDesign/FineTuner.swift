@@ -75,7 +75,8 @@ public final class FineTuner {
                 attentionWeight: t.config.attentionWeight, rng: SeededGenerator(seed: opts.seed &+ 0x5EED))
         }
         let penalty = try member.prune.map { try Self.gatePenalty($0, model: model, data: data) }
-        let modelParams = model.namedParameters()
+        // A public embedding group stays frozen at the public model's values (ModelFactory.takePublicEmbedding).
+        let modelParams = model.namedParameters().filter { !baseConfig.hasPublicEmbedding || !$0.name.hasPrefix(ModelFactory.embeddingPrefix) }
         let params = modelParams + (layerwise?.namedParameters() ?? []) + (model.gates?.namedParameters() ?? [])
         let stepsPerEpoch = data.train.batchCount
         let stage1Steps = stepsPerEpoch * stage1Epochs, taskSteps = stepsPerEpoch * opts.epochs

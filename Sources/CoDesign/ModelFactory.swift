@@ -16,6 +16,35 @@ public struct InitialModel {
 /// directory or one of our checkpoints, optionally truncated to N layers) or random.
 public enum ModelFactory {
     public static func make(_ member: PoolMemberConfig, task: TaskInfo, seed: UInt64) throws -> InitialModel {
+        var initial = try makeInitialised(member, task: task, seed: seed)
+        if let path = member.publicEmbedding {
+            try takePublicEmbedding(from: path, into: initial.model, vocab: initial.vocab)
+            initial.config.embedding = CheckpointConfig.publicEmbedding
+        }
+        return initial
+    }
+
+    /// Prefix of the embedding group's parameters (word, position, token type, LayerNorm).
+    public static let embeddingPrefix = "bert.embeddings."
+
+    /// Copies the embedding group of the public model at `path` into `model` (which then keeps it frozen).
+    /// - Throws: `ConfigError` if the public model's vocabulary or embedding shapes differ from the member's.
+    static func takePublicEmbedding(from path: String, into model: BertForSequenceClassification, vocab: [String]) throws {
+        let source = try PretrainedSource.load(path: path, layers: 1)
+        guard source.vocab == vocab else {
+            throw ConfigError("public_embedding \(path) has another vocabulary (\(source.vocab.count) pieces) than the model (\(vocab.count))")
+        }
+        var w: [String: (shape: [Int], data: [Float])] = [:]
+        for (name, t) in model.namedParameters() where name.hasPrefix(embeddingPrefix) {
+            guard let v = source.weights[name], v.shape == t.shape else {
+                throw ConfigError("public_embedding \(path) has no \(name) of shape \(t.shape)")
+            }
+            w[name] = (v.shape, v.data)
+        }
+        try model.load(weights: w, strict: false, keepMissing: true)
+    }
+
+    private static func makeInitialised(_ member: PoolMemberConfig, task: TaskInfo, seed: UInt64) throws -> InitialModel {
         let rng = SeededGenerator(seed: seed)
         switch member.initialization {
         case let .pretrained(path, layers):

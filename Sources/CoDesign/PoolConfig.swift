@@ -156,6 +156,10 @@ public struct PoolMemberConfig: Equatable, Sendable {
     public var activation: ActivationVariant = .gelu
     /// Quantization-aware training, when set.
     public var qat: QATConfig?
+    /// A public pretrained model (Hugging Face directory or checkpoint) whose embedding group
+    /// (`bert.embeddings.*`) the member takes and keeps frozen, so that the secure runtime can let the
+    /// client embed its own text in plaintext (no table lookup under MPC); nil: trained, private embeddings.
+    public var publicEmbedding: String?
     public var training: TrainingOptions
 }
 
@@ -183,6 +187,7 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}                     # optional
 ///     prune: {lambda: 1.0, net: lan, heads: true, ffn: true, layers: true, ffn_group: 64}   # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
+///     public_embedding: checkpoints/pretrained/minilm-l6   # optional: frozen public embeddings
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
 /// Unknown keys are errors, so a typo never silently falls back to a default.
@@ -240,7 +245,7 @@ public struct PoolConfig: Equatable, Sendable {
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
             "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
-            "qat", "prune", "training",
+            "qat", "prune", "training", "public_embedding",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -276,6 +281,7 @@ public struct PoolConfig: Equatable, Sendable {
             throw ConfigError(path: file, "\(at).init must be 'pretrained' or 'random', not '\(other)'")
         }
         var member = PoolMemberConfig(name: name, initialization: initialization, training: training)
+        member.publicEmbedding = try r.string("public_embedding")
         if let d = try r.mapping("distill") { member.distill = try parseDistill(d, at: "\(at).distill", file: file) }
         if m["qat"] != nil {
             guard let q = try r.mapping("qat") else { throw ConfigError(path: file, "'\(at).qat' must be a mapping") }

@@ -44,7 +44,7 @@ public struct PoolMeasurement {
         let n = Double(buckets.count)
         var p = MeanCost(queries: buckets.count, onlineBytes: 0, rounds: 0, secondsNone: 0, secondsLan: 0)
         for b in buckets {
-            let c = CostModel.total(CostModel.bertQuery(shape.encoder(seq: b), vocab: shape.vocab))
+            let c = CostModel.total(shape.predictedCost(seq: b))
             p.onlineBytes += Double(c.bytes) / n
             p.rounds += Double(c.rounds) / n
             p.secondsNone += CostModel.seconds(c, network: .none) / n

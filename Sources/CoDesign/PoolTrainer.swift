@@ -50,7 +50,7 @@ public struct PredictedCost: Codable, Sendable, Equatable {
     public static func of(_ config: CheckpointConfig, maxLength: Int) -> PredictedCost? {
         guard let m = try? SecureBertWeights.shape(of: config) else { return nil }
         let seq = LengthBuckets.bucket(for: maxLength)
-        let c = CostModel.total(CostModel.bertQuery(m.encoder(seq: seq), vocab: m.vocab))
+        let c = CostModel.total(m.predictedCost(seq: seq))
         return PredictedCost(seq: seq, onlineBytes: c.bytes, rounds: c.rounds,
                              secondsLan: CostModel.seconds(c, network: .lan), secondsNone: CostModel.seconds(c, network: .none))
     }

@@ -63,11 +63,13 @@ public enum CostModel {
 
     /// One batch of `batch` queries of a BERT classifier (`BertProgram`) whose encoder is `s` with `s.seq` the
     /// length bucket and `vocab` rows of embeddings: embedding lookup and LayerNorm, the layers, pooler (tanh),
-    /// classifier, argmax opened to the client. Costs of the whole batch.
-    public static func bertQuery(_ s: EncoderShape, vocab: Int, batch b: Int = 1, revealLogits: Bool = false) -> [String: Cost] {
+    /// classifier, argmax opened to the client. Costs of the whole batch. With `publicEmbedding` the client
+    /// embeds its text in plaintext and shares it from the common PRG: the embedding costs nothing online.
+    public static func bertQuery(_ s: EncoderShape, vocab: Int, publicEmbedding: Bool = false, batch b: Int = 1,
+                                 revealLogits: Bool = false) -> [String: Cost] {
         let (hidden, classes, seq) = (s.hidden, s.classes, s.seq)
         var out = layers(s, batch: b, secretMask: true)
-        out["embedding"] = Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
+        out["embedding"] = publicEmbedding ? Cost() : Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
         out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden) + Ops.tanh(b * hidden) + Ops.matmulWeight(m: b, k: hidden, n: classes)
             + (revealLogits ? Ops.reveal(b * classes) : Cost()) + Ops.argmax(rows: b, n: classes) + Ops.reveal(b)
         return out

@@ -65,7 +65,7 @@ public enum PoolBundle {
             let buckets = LengthBuckets.usable(maxPosition: shapes.map(\.maxPosition).min() ?? 512)
             try root.writeInt64("cost/buckets", shape: [buckets.count], values: buckets.map(Int64.init))
             for (m, shape) in zip(models, shapes) {
-                let costs = buckets.map { CostModel.total(CostModel.bertQuery(shape.encoder(seq: $0), vocab: shape.vocab)) }
+                let costs = buckets.map { CostModel.total(shape.predictedCost(seq: $0)) }
                 try root.writeInt64("cost/\(m.name)/online_bytes", shape: [buckets.count], values: costs.map { Int64($0.bytes) })
                 try root.writeInt64("cost/\(m.name)/rounds", shape: [buckets.count], values: costs.map { Int64($0.rounds) })
                 for net in ["lan", "wan"] {

@@ -209,7 +209,7 @@ struct LoadedPool {
         guard let network = NetworkProfile(name: name) else { throw RouterError("unknown network '\(name)'") }
         let table = members.map { m in
             Dictionary(uniqueKeysWithValues: LengthBuckets.usable(maxPosition: m.shape.maxPosition).map { b in
-                (b, CostModel.seconds(CostModel.total(CostModel.bertQuery(m.shape.encoder(seq: b), vocab: m.shape.vocab)), network: network))
+                (b, CostModel.seconds(CostModel.total(m.shape.predictedCost(seq: b)), network: network))
             })
         }
         return LoadedPool(summary: summary, members: members, task: try TaskInfo.named(summary.task), dataDir: dataDir, table: table)

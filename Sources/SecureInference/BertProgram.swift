@@ -1,3 +1,5 @@
+import Checkpoint
+import CostModel
 import Foundation
 import MPC
 
@@ -16,6 +18,11 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
     public var layerNormEps: Double
     /// Fractional bits of the fixed-point encoding (ring Z_2^64).
     public var fracBits: Int
+    /// `"public"`: the embedding group is public (`PublicEmbedding`) and the client embeds its text in
+    /// plaintext; nil: private tables, looked up under MPC.
+    public var embedding: String?
+    /// Whether the client embeds its text itself (`embedding == "public"`).
+    public var hasPublicEmbedding: Bool { embedding == CheckpointConfig.publicEmbedding }
 
     public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, classes: Int, vocab: Int, maxPosition: Int,
                 softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, layerNormEps: Double = 1e-12,
@@ -38,7 +45,7 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
         case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
-        case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits"
+        case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits", embedding
     }
 
     /// The encoder part for one sequence bucket.
@@ -226,5 +233,13 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = .sortedKeys
         return e
+    }
+}
+
+extension SecureBertShape {
+    /// The cost model's prediction for `batch` stacked queries of bucket `seq` (`CostModel.bertQuery`,
+    /// with this model's vocabulary and embedding kind), per section.
+    public func predictedCost(seq: Int, batch: Int = 1, revealLogits: Bool = false) -> [String: Cost] {
+        CostModel.bertQuery(encoder(seq: seq), vocab: vocab, publicEmbedding: hasPublicEmbedding, batch: batch, revealLogits: revealLogits)
     }
 }

@@ -91,8 +91,13 @@ public struct FixedPointEmulation: Sendable {
         let (n, h, d) = (ids.count, model.hidden, model.hidden / model.heads)
         let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
-        for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
-        x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)
+        if model.hasPublicEmbedding {
+            x = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, hidden: h, eps: model.layerNormEps,
+                                fixedPoint: FixedPoint(fracBits: model.fracBits)).rows(ids, period: n)
+        } else {
+            for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
+            x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)
+        }
         for (l, L) in w.encoder.layers.enumerated() {
             let (a, aw, ff) = (shape.heads(l), shape.attentionWidth(l), shape.intermediate(l))
             let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * aw)

@@ -9,7 +9,7 @@ import MPC
 struct SecureBert {
     let model: SecureBertShape
     let prefix: String
-    let word: SecureWeight, embG: SecureWeight, embB: SecureTensor
+    let embedding: Embedding
     let layers: [EncoderProgram.Layer]
     let pool: SecureWeight, cls: SecureWeight
     /// Rows of the position table the server passes (the widest bucket of the session).
@@ -21,9 +21,7 @@ struct SecureBert {
         self.model = model
         self.prefix = prefix
         positionRows = widest
-        word = try b.weight(prefix + "emb.word", k: model.vocab, n: h, lookup: true)
-        embG = try b.gain(prefix + "emb.ln.g", n: h)
-        embB = try b.input(prefix + "emb.ln.b", owner: .server, shape: [h])
+        embedding = try Embedding(model, prefix: prefix, widest: widest, on: b)
         layers = try EncoderProgram.loadLayers(model.encoder(seq: widest), prefix: prefix, on: b)
         pool = try b.weight(prefix + "pool.w", k: h, n: h)
         cls = try b.weight(prefix + "cls.w", k: h, n: model.classes)
@@ -37,12 +35,50 @@ struct SecureBert {
         var layer: Int
     }
 
-    /// Embedding section: word rows (`lookupRows`), position and token-type rows, LayerNorm.
+    /// A model's embedding tables for a session.
+    enum Embedding {
+        /// Private tables: the word table masked for lookups, the LayerNorm gain masked, its offset shared.
+        case secret(word: SecureWeight, gain: SecureWeight, offset: SecureTensor)
+        /// Public tables (`PublicEmbedding`), opened to the client at setup; nil on the server and the dealer.
+        case open(PublicEmbedding?)
+
+        /// Setup: masks the private tables, or opens the public ones to the client (8 bytes per value,
+        /// once per session: `[V, H]` words, the `widest` position rows, gain and offset).
+        init(_ model: SecureBertShape, prefix: String, widest: Int, on b: some SecureBackend) throws {
+            let h = model.hidden
+            guard model.hasPublicEmbedding else {
+                self = .secret(word: try b.weight(prefix + "emb.word", k: model.vocab, n: h, lookup: true),
+                               gain: try b.gain(prefix + "emb.ln.g", n: h),
+                               offset: try b.input(prefix + "emb.ln.b", owner: .server, shape: [h]))
+                return
+            }
+            let fp = FixedPoint(fracBits: model.fracBits)
+            func opened(_ name: String, _ shape: [Int]) throws -> [Double]? {
+                try b.reveal(b.input(prefix + name, owner: .server, shape: shape), to: .client).map { fp.decode(input: name, $0) }
+            }
+            let tables = (try opened("emb.word", [model.vocab, h]), try opened("emb.pos", [widest, h]),
+                          try opened("emb.ln.g", [h]), try opened("emb.ln.b", [h]))
+            guard let word = tables.0, let position = tables.1, let gain = tables.2, let offset = tables.3 else {
+                self = .open(nil)
+                return
+            }
+            self = .open(PublicEmbedding(word: word, position: position, gain: gain, offset: offset, hidden: h,
+                                         eps: model.layerNormEps, fixedPoint: fp))
+        }
+    }
+
+    /// Embedding section: word rows (`lookupRows`), position and token-type rows, LayerNorm; with a public
+    /// embedding, the client's plaintext rows secret-shared (0 rounds, 0 bytes).
     func embed(_ queries: [Int], seq s: Int, on b: some SecureBackend) throws -> State {
         let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
-            let rows = try b.lookupRows(queries.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
-            let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
-            return try b.layerNorm(placed, gain: embG, beta: embB, eps: model.layerNormEps, preShift: BertProgram.embeddingNormShift)
+            switch embedding {
+            case let .secret(word, gain, offset):
+                let rows = try b.lookupRows(queries.map { "q\($0).ids" }, each: s, table: word)             // [g·S, H]
+                let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
+                return try b.layerNorm(placed, gain: gain, beta: offset, eps: model.layerNormEps, preShift: BertProgram.embeddingNormShift)
+            case let .open(table):
+                return try b.clientEmbedding(queries.map { "q\($0).ids" }, each: s, hidden: model.hidden, table)
+            }
         }
         return State(x: x, queries: queries, seq: s, layer: 0)
     }
@@ -120,11 +156,23 @@ struct SecureBertGroup {
     func logits(query i: Int, seq s: Int, coefficients c: SecureTensor, on b: some SecureBackend) throws -> SecureTensor {
         let h = model.hidden
         let x = try b.section(BertProgram.Section.embedding) { () throws -> SecureTensor in
-            let rows = try b.lookupRowsGroup(["q\(i).ids"], each: s, tables: members.map(\.word))        // [g, S, H]
+            let secret = members.compactMap { m -> (word: SecureWeight, gain: SecureWeight, offset: SecureTensor)? in
+                guard case let .secret(word, gain, offset) = m.embedding else { return nil }
+                return (word, gain, offset)
+            }
+            guard secret.count == members.count else {
+                // Public embeddings (one shape, so all public): each member's rows from the client, then selected.
+                let tables = members.map { m -> PublicEmbedding? in
+                    guard case let .open(t) = m.embedding else { preconditionFailure("SecureBertGroup: mixed embeddings") }
+                    return t
+                }
+                return try b.select(b.stack(tables.map { try b.clientEmbedding(["q\(i).ids"], each: s, hidden: h, $0) }), by: c)
+            }
+            let rows = try b.lookupRowsGroup(["q\(i).ids"], each: s, tables: secret.map(\.word))        // [g, S, H]
             let placed = try members.enumerated().map { j, m in
                 try b.addOwnedRows(b.slice(rows, j), m.prefix + "emb.pos", owner: .server, tableRows: m.positionRows, period: s)
             }
-            let ln = try b.select(b.stack(members.map { b.stack([b.shares(of: $0.embG), $0.embB]) }), by: c)            // [2, H]
+            let ln = try b.select(b.stack(secret.map { b.stack([b.shares(of: $0.gain), $0.offset]) }), by: c)            // [2, H]
             return try b.layerNorm(b.select(b.stack(placed), by: c), gamma: b.slice(ln, 0), beta: b.slice(ln, 1), eps: model.layerNormEps,
                                    preShift: BertProgram.embeddingNormShift)
         }
@@ -144,3 +192,21 @@ struct SecureBertGroup {
     }
 }
 
+
+extension SecureBackend {
+    /// The client's plaintext embedding (`PublicEmbedding`) of the token ids `idsNames` (each `[each]`),
+    /// stacked and secret-shared, `[names·each, H]`: 0 rounds, 0 bytes (`Party.share`). `table` is the
+    /// client's copy (nil on the server and the dealer).
+    func clientEmbedding(_ idsNames: [String], each: Int, hidden h: Int, _ table: PublicEmbedding?) throws -> SecureTensor {
+        let shape = [idsNames.count * each, h]
+        return try apply(shape) { p in
+            guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
+            let ids = try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } }
+            let v = table.word.count / h
+            if let bad = ids.first(where: { !(0..<v).contains($0) }) {
+                throw SecureInferenceError("token id \(bad) is outside the model's vocabulary of \(v)")
+            }
+            return p.share(table.ring(ids, period: each), owner: .client, shape: shape)
+        }
+    }
+}

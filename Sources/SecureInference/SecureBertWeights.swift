@@ -40,6 +40,7 @@ public struct SecureBertWeights: Sendable {
         var shape = SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
                                     classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
                                     activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
+        if config.hasPublicEmbedding { shape.embedding = CheckpointConfig.publicEmbedding }
         if a.isPruned {
             shape.layerHeads = a.headsPerLayer
             shape.layerIntermediate = a.intermediatePerLayer

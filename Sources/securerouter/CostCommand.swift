@@ -57,7 +57,7 @@ struct CostCommand: ParsableCommand {
         let buckets = seq.map { [$0] } ?? LengthBuckets.usable(maxPosition: m.maxPosition)
         var rows = [[String: Any]]()
         for s in buckets {
-            let sections = CostModel.bertQuery(m.encoder(seq: s), vocab: m.vocab, batch: batch)
+            let sections = m.predictedCost(seq: s, batch: batch)
             func entry(_ c: Cost) -> [String: Any] {
                 ["online_bytes": c.bytes / batch, "rounds": c.rounds,
                  "seconds_none": CostModel.seconds(c, network: .none, calibration: cal),
@@ -112,7 +112,7 @@ struct CostCommand: ParsableCommand {
                 throw CommandFailure("calibration session failed: \(error)")
             }
             for o in (r.client.output ?? nil)?.dropFirst() ?? [] {   // the first query warms up caches and threads
-                let predicted = CostModel.bertQuery(m.encoder(seq: buckets[o.index]), vocab: m.vocab)
+                let predicted = m.predictedCost(seq: buckets[o.index])
                 for (name, c) in predicted {
                     guard let measured = o.sections[name] else { continue }
                     samples.append((c, measured.seconds))

@@ -34,7 +34,7 @@ extension SecureEvalCommand {
         let alone = pipe.models.map { m in PaddedInference.logits(m, queries, buckets: buckets).map(Evaluation.argmax) }
         let network = NetworkProfile(name: net)!
         let predicted = shapes.map { s in
-            buckets.map { CostModel.seconds(CostModel.total(CostModel.bertQuery(s.encoder(seq: $0), vocab: s.vocab)), network: network) }
+            buckets.map { CostModel.seconds(CostModel.total(s.predictedCost(seq: $0)), network: network) }
         }
 
         // The secure run.

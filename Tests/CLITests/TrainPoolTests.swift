@@ -245,3 +245,36 @@ enum Python {
         #expect((summary["models"] as! [[String: Any]]).map { $0["ring_bits"] as! Int } == [32, 64])
     }
 }
+
+/// A member with `public_embedding` takes the public model's embedding group and keeps it frozen.
+@Suite struct PublicEmbeddingTrainPoolTests {
+    @Test func embeddingGroupStaysAtThePublicModelsValues() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 1).write(to: dir.appendingPathComponent("t.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["train-pool", "--config", "t.yaml", "--out", "public", "--quiet"], cwd: dir).status == 0)
+        let yaml = TinyTask.config(epochs: 1) + "\n    public_embedding: public/pool/tiny.h5\n"
+        try yaml.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let s = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student", "--quiet"], cwd: dir)
+        #expect(s.status == 0, "\(s.stderr)")
+
+        let source = try ModelCheckpoint.read(from: dir.appendingPathComponent("public/pool/tiny.h5").path)
+        let student = try ModelCheckpoint.read(from: dir.appendingPathComponent("student/pool/tiny.h5").path)
+        let embedding = source.weights.keys.filter { $0.hasPrefix("bert.embeddings.") }
+        #expect(embedding.count == 5)
+        for name in embedding { #expect(student.weights[name] == source.weights[name], "\(name) moved") }
+        // The encoder trained (from its own random initialisation, not the public model's).
+        let q = "bert.encoder.layer.0.attention.self.query.weight"
+        #expect(student.weights[q] != source.weights[q])
+        let config = try JSONSerialization.jsonObject(with: Data(student.configJSON.utf8)) as! [String: Any]
+        #expect(config["embedding"] as? String == "public")
+
+        // A public model with another vocabulary cannot lend its embedding: one clear error.
+        var vocab = TinyTask.vocab()
+        vocab.append("extra")
+        try vocab.joined(separator: "\n").appending("\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student2", "--quiet"], cwd: dir)
+        #expect(bad.status != 0 && bad.stderr.contains("another vocabulary"), "\(bad.stderr)")
+        #expect(bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+    }
+}

@@ -115,6 +115,47 @@ import Transformer
         #expect(abs(bytes(three[0]) - bytes(one[0])) <= bytes(one[0]) / 50, "bytes per query \(bytes(three[0])) vs \(bytes(one[0]))")
     }
 
+    /// A model with a public embedding group: the client embeds its own text in plaintext (the server opens
+    /// the public tables to it once, at setup), so the query's embedding section costs no bytes and no
+    /// rounds, and the answers still agree with the float model and the emulation.
+    @Test func publicEmbeddingIsComputedByTheClient() throws {
+        let m = Self.model(softmax: .twoQuad, activation: .quad)
+        let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
+        var config = CheckpointConfig(architecture: m.config, task: "t", labels: ["a", "b", "c"])
+        config.embedding = CheckpointConfig.publicEmbedding
+        let shape = try SecureBertWeights.shape(of: config)
+        #expect(shape.hasPublicEmbedding)
+        let weights = SecureBertWeights(model: m)
+        func run(_ shape: SecureBertShape) throws -> [QueryOutcome] {
+            let r = try Session.runInMemory(BertProgram(model: shape, buckets: buckets, revealLogits: true),
+                                            clientInputs: try q.ringInputs(buckets: buckets), serverInputs: weights.ringInputs(shape, rows: 32),
+                                            options: SessionOptions(seeds: .insecureTest(5)))
+            return try #require(r.client.output ?? nil)
+        }
+        let open = try run(shape)
+        var secret = shape
+        secret.embedding = nil
+        let looked = try run(secret)
+        let float = floatLogits(m, q, buckets), emulation = FixedPointEmulation(weights: weights, model: shape)
+        for (o, (l, (ids, len))) in zip(open, zip(float, zip(q.ids, q.lengths))) {
+            let e = try #require(o.sections["embedding"])
+            #expect(e.bytesSent == 0 && e.bytesReceived == 0 && e.rounds == 0, "embedding section \(e)")
+            let secure = try #require(o.logits)
+            let floatError = zip(secure, l).map { abs($0 - Double($1)) }.max()!
+            let emulated = zip(secure, emulation.logits(ids: ids, length: len)).map { abs($0 - $1) }.max()!
+            #expect(floatError < 2e-2 && emulated < 1e-3, "query \(o.index): float error \(floatError), emulation \(emulated)")
+        }
+        // Same model, same answers as with the private lookup, and fewer bytes and rounds.
+        for (a, (b, l)) in zip(open, zip(looked, float)) {
+            let sorted = l.sorted(by: >)
+            if sorted[0] - sorted[1] > 0.05 { #expect(a.label == b.label, "query \(a.index)") }
+        }
+        let bytes = { (o: QueryOutcome) in o.cost.bytesSent + o.cost.bytesReceived }
+        #expect(zip(open, looked).allSatisfy { bytes($0) < bytes($1) && $0.cost.rounds < $1.cost.rounds })
+        // A private-embedding checkpoint does not load into a public-embedding session.
+        #expect(shape != secret)
+    }
+
     /// The same bucket costs the same whatever the private length (the server cannot tell lengths apart).
     @Test func costDoesNotDependOnThePrivateLength() throws {
         let m = Self.model(softmax: .exact, activation: .gelu)

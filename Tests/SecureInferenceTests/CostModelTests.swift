@@ -40,9 +40,12 @@ import Testing
         #expect(total.rounds == r.client.rounds && total.bytes == r.client.onlineBytesSent + r.client.onlineBytesReceived)
     }
 
-    @Test(arguments: [SecureSoftmax.exact, .twoQuad]) func bertQueriesMatch(softmax: SecureSoftmax) throws {
-        let shape = SecureBertShape(layers: 1, hidden: 32, heads: 2, intermediate: 48, classes: 3, vocab: 50, maxPosition: 64,
+    @Test(arguments: [(SecureSoftmax.exact, false), (.twoQuad, false), (.twoQuad, true)])
+    func bertQueriesMatch(variant: (softmax: SecureSoftmax, publicEmbedding: Bool)) throws {
+        let softmax = variant.softmax
+        var shape = SecureBertShape(layers: 1, hidden: 32, heads: 2, intermediate: 48, classes: 3, vocab: 50, maxPosition: 64,
                                     softmax: softmax, activation: softmax == .exact ? .gelu : .quad)
+        if variant.publicEmbedding { shape.embedding = "public" }
         let buckets = [16, 32, 16, 16]
         for batch in [1, 2] {
             let program = BertProgram(model: shape, buckets: buckets, batch: batch)
@@ -51,7 +54,8 @@ import Testing
                                             options: SessionOptions(seeds: .insecureTest(6)))
             let outcomes = try #require(r.client.output ?? nil)
             for o in outcomes {
-                let predicted = CostModel.bertQuery(shape.encoder(seq: buckets[o.index]), vocab: 50, batch: o.batch)
+                let predicted = shape.predictedCost(seq: buckets[o.index], batch: o.batch)
+                #expect((predicted["embedding"]!.bytes == 0) == variant.publicEmbedding)
                 if o.batch == 1 {
                     expectEqual(predicted, measured(o.sections), "query \(o.index)")
                 } else {
