@@ -19,21 +19,13 @@ public enum PaddedInference {
         return out
     }
 
-    /// The [CLS] row after the embedding and the first `layers` encoder layers (the router's features).
+    /// The router's features of every query (`RouterFeatures.batch`).
     public static func features(_ model: BertForSequenceClassification, layers: Int, _ q: QueryFile, buckets: [Int]) -> [[Float]] {
         var out = [[Float]](repeating: [], count: buckets.count)
         let h = model.config.hidden
         forEachChunk(q, buckets: buckets) { chunk, batch in
-            Tensor.withNoGrad {
-                let rng = SeededGenerator(seed: 0)
-                let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
-                var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)
-                for layer in model.encoder.layers.prefix(layers) {
-                    state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
-                }
-                let s = batch.seqLen
-                for (r, i) in chunk.enumerated() { out[i] = Array(state.data[(r * s * h)..<(r * s * h + h)]) }
-            }
+            let f = Tensor.withNoGrad { RouterFeatures.batch(model: model, batch, layers: layers) }.data
+            for (r, i) in chunk.enumerated() { out[i] = Array(f[(r * h)..<((r + 1) * h)]) }
         }
         return out
     }

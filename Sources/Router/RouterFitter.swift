@@ -261,15 +261,18 @@ struct LoadedPool {
         } else {
             fi = members.indices.min { table[$0][32] ?? 0 < table[$1][32] ?? 0 }!
         }
-        guard (1...members[fi].model.config.layers).contains(layers) else {
+        guard (0...members[fi].model.config.layers).contains(layers) else {
             throw RouterError("feature_layers \(layers): \(members[fi].name) has \(members[fi].model.config.layers) layer(s)")
+        }
+        guard layers > 0 || members[fi].shape.hasPublicEmbedding else {
+            throw RouterError("feature_layers 0 (the mean of the public embedding) needs a feature member with a public embedding; \(members[fi].name) has a private one")
         }
         return fi
     }
 
-    /// Router features: the [CLS] state after `layers` layers of member `fi`.
+    /// Router features: the [CLS] state after `layers` layers of member `fi` (`RouterFeatures`).
     func features(_ xs: [Example], member fi: Int, layers: Int, split: String, note: ((String) -> Void)?) -> [[Float]] {
-        note?("router features on \(split): [CLS] after \(layers) layer(s) of \(members[fi].name)")
+        note?("router features on \(split): " + (layers == 0 ? "mean public embedding of \(members[fi].name)" : "[CLS] after \(layers) layer(s) of \(members[fi].name)"))
         return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: layers)
     }
 
@@ -297,7 +300,9 @@ struct LoadedPool {
 }
 
 /// Router features computed in plaintext exactly as the secure runtime will: the [CLS] row of the
-/// hidden states after the first `layers` encoder layers of a pool member.
+/// hidden states after the first `layers` encoder layers of a pool member; with `layers` 0 (a member with
+/// a public embedding only), the mean of its embedding rows over the query's real tokens, which the
+/// client computes in plaintext (no MPC cost).
 public enum RouterFeatures {
     public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int) -> [[Float]] {
         var out = [[Float]](repeating: [], count: data.count)
@@ -313,8 +318,9 @@ public enum RouterFeatures {
         return out
     }
 
-    /// The [CLS] state after `layers` layers for one encoded batch, `[B, H]`: the embedding and the
-    /// first `layers` layers only, as the secure router runs them.
+    /// The features for one encoded batch, `[B, H]`: the [CLS] state after the embedding and the first
+    /// `layers` layers only, as the secure router runs them; for `layers` 0, the mean embedding row over
+    /// each query's real tokens.
     static func batch(model: BertForSequenceClassification, _ batch: EncodedBatch, layers: Int) -> Tensor {
         let rng = SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
@@ -323,7 +329,13 @@ public enum RouterFeatures {
             state = layer(state, mask: mask, training: false, rng: rng, quantization: model.quantization)
         }
         let (s, h) = (batch.seqLen, model.config.hidden)
-        return Tensor(shape: [batch.batch, h], data: (0..<batch.batch).flatMap { r in Array(state.data[(r * s * h)..<(r * s * h + h)]) })
+        guard layers == 0 else {
+            return Tensor(shape: [batch.batch, h], data: (0..<batch.batch).flatMap { r in Array(state.data[(r * s * h)..<(r * s * h + h)]) })
+        }
+        return Tensor(shape: [batch.batch, h], data: (0..<batch.batch).flatMap { r -> [Float] in
+            let real = (0..<s).filter { batch.attentionMask[r * s + $0] != 0 }
+            return (0..<h).map { j in real.reduce(Float(0)) { $0 + state.data[(r * s + $1) * h + j] } / Float(real.count) }
+        })
     }
 }
 

@@ -35,4 +35,20 @@ struct PublicEmbedding: Sendable {
     func ring(_ ids: [Int], period: Int) -> RingTensor {
         fixedPoint.encode(rows(ids, period: period), shape: [ids.count, hidden])
     }
+
+    /// The mean of the first `length` rows of one query, encoded, `[1, H]` (the router's pooled features).
+    func ring(mean ids: [Int], length: Int, period: Int) -> RingTensor {
+        let r = rows(Array(ids.prefix(length)), period: period), h = hidden
+        return fixedPoint.encode((0..<h).map { j in (0..<length).reduce(0) { $0 + r[$1 * h + j] } / Double(length) }, shape: [1, h])
+    }
+
+    /// `ids`, checked to lie in the vocabulary.
+    /// - Throws: `SecureInferenceError` naming the first id outside it.
+    func checked(_ ids: [Int]) throws -> [Int] {
+        let v = word.count / hidden
+        if let bad = ids.first(where: { !(0..<v).contains($0) }) {
+            throw SecureInferenceError("token id \(bad) is outside the model's vocabulary of \(v)")
+        }
+        return ids
+    }
 }

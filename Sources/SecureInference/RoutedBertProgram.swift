@@ -12,7 +12,9 @@ public enum RoutingMode: String, Codable, Sendable, CaseIterable {
 /// The public part of a router run under MPC: where its features come from, its size, and the rule.
 ///
 /// Features: the [CLS] row after the first `featureLayers` layers of member `featureMember` (in reveal
-/// mode that work is reused when that member is chosen). Predictor: `fc1` (F → hidden), ReLU, and one
+/// mode that work is reused when that member is chosen); with `featureLayers` 0 (a member with a public
+/// embedding), the mean of that member's embedding rows over the real tokens, which the client computes
+/// in plaintext and shares (0 bytes, 0 rounds). Predictor: `fc1` (F → hidden), ReLU, and one
 /// output per member, `z_m = (z_right − z_wrong)/2` folded into the server's second layer, so that the
 /// utility `σ(2·z_m) = (1 + tanh(z_m))/2`. Decision: argmax over members of
 /// `tanh(z_m) − 2·lambda·cost_m(bucket)` (the utility-minus-lambda-cost rule, doubled and shifted by a
@@ -145,8 +147,11 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             }
         }
         guard members.indices.contains(router.featureMember) else { return "feature member \(router.featureMember) is not a member" }
-        guard (1...members[router.featureMember].layers).contains(router.featureLayers) else {
-            return "feature_layers \(router.featureLayers) outside 1...\(members[router.featureMember].layers)"
+        guard (0...members[router.featureMember].layers).contains(router.featureLayers) else {
+            return "feature_layers \(router.featureLayers) outside 0...\(members[router.featureMember].layers)"
+        }
+        guard router.featureLayers > 0 || members[router.featureMember].hasPublicEmbedding else {
+            return "feature_layers 0 needs a feature member with a public embedding"
         }
         for s in Set(buckets) where router.costs["\(s)"]?.count != members.count { return "no router costs for bucket \(s)" }
         return nil
@@ -197,9 +202,12 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
         for (i, s) in buckets.enumerated() {
             // Router: features, MLP, scores, secret one-hot choice.
             let start = Self.total(b.profile())
-            let features = try berts[f].encode(berts[f].embed([i], seq: s, on: b), upTo: router.featureLayers, on: b)
+            // The feature member's state after its feature layers (reused if it is chosen), or none for the
+            // mean public embedding.
+            let features = router.featureLayers == 0
+                ? nil : try berts[f].encode(berts[f].embed([i], seq: s, on: b), upTo: router.featureLayers, on: b)
             let oneHot = try b.section(Self.routerSection) { () throws -> SecureTensor in
-                let cls = berts[f].firstTokens(features, on: b)                                                 // [1, H]
+                let cls = try features.map { berts[f].firstTokens($0, on: b) } ?? berts[f].meanEmbedding(query: i, seq: s, on: b)   // [1, H]
                 let hidden = try b.relu(b.addOwned(b.matmulWeight(cls, fc1), "router.fc1.b", owner: .server))
                 let z = try b.addOwned(b.matmulWeight(hidden, fc2), "router.fc2.b", owner: .server)             // [1, M]
                 let offsets = try router.offsets(bucket: s, members: members.count)
@@ -217,7 +225,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             switch mode {
             case .reveal:
                 label = try b.branches(members.count, chosen: chosen) { j -> [Int]? in
-                    let state = j == f ? features : try berts[j].embed([i], seq: s, on: b)
+                    let state = try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
                     let logits = try berts[j].logits(berts[j].encode(state, upTo: members[j].layers, on: b), on: b)
                     return try b.section(EncoderProgram.Section.head) { try b.revealIndex(b.argmax(logits).oneHot, to: .client) }
                 } ?? nil
@@ -230,7 +238,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                     let logits: SecureTensor
                     if unit.count == 1 {
                         let j = unit[0]
-                        let state = j == f ? features : try berts[j].embed([i], seq: s, on: b)
+                        let state = try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
                         logits = try berts[j].logits(berts[j].encode(state, upTo: members[j].layers, on: b), on: b)
                         coefficients.append(entries)
                     } else {

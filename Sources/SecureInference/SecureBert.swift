@@ -83,6 +83,20 @@ struct SecureBert {
         return State(x: x, queries: queries, seq: s, layer: 0)
     }
 
+    /// The mean of the query's embedding rows over its real tokens, `[1, H]`, computed by the client from
+    /// its plaintext rows (a public embedding only) and shared: 0 bytes, 0 rounds (the router's cheapest
+    /// features).
+    func meanEmbedding(query i: Int, seq s: Int, on b: some SecureBackend) throws -> SecureTensor {
+        guard case let .open(table) = embedding else { preconditionFailure("meanEmbedding of a private embedding") }
+        let shape = [1, model.hidden]
+        return try b.apply(shape) { p in
+            guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
+            let ids = try b.ownedInput("q\(i).ids", shape: [s]).data.map { Int(Int64(bitPattern: $0)) }
+            let length = try b.ownedInput("q\(i).mask", shape: [s]).data.filter { $0 != 0 }.count
+            return p.share(table.ring(mean: try table.checked(ids), length: length, period: s), owner: .client, shape: shape)
+        }
+    }
+
     /// Runs encoder layers `state.layer ..< upTo` (padding hidden as `BertProgram` describes).
     func encode(_ state: State, upTo end: Int, on b: some SecureBackend) throws -> State {
         try encode(state, upTo: end, with: layers, on: b)
@@ -202,11 +216,7 @@ extension SecureBackend {
         return try apply(shape) { p in
             guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
             let ids = try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } }
-            let v = table.word.count / h
-            if let bad = ids.first(where: { !(0..<v).contains($0) }) {
-                throw SecureInferenceError("token id \(bad) is outside the model's vocabulary of \(v)")
-            }
-            return p.share(table.ring(ids, period: each), owner: .client, shape: shape)
+            return p.share(table.ring(try table.checked(ids), period: each), owner: .client, shape: shape)
         }
     }
 }

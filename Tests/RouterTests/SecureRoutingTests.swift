@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 import MPC
 import SecureInference
@@ -26,20 +27,30 @@ import Transformer
     /// a lambda that makes the choice depend on both the utilities and the bucket's costs.
     /// With `twins`, a fourth member of member 0's shape (other weights): select-then-compute runs the
     /// two as one selected model in oblivious mode.
-    static func pool(twins: Bool = false) throws -> (RoutedPipeline, [SecureBertShape], [String: RingTensor]) {
+    /// With `publicEmbedding`, every member's embedding is public (the client embeds its text) and the
+    /// router's features are member 2's mean embedding (`featureLayers` 0).
+    static func pool(twins: Bool = false, publicEmbedding: Bool = false) throws -> (RoutedPipeline, [SecureBertShape], [String: RingTensor]) {
         var models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
                       member(layers: 1, hidden: 16, heads: 2, softmax: .twoQuad, activation: .quad, seed: 2),
                       member(layers: 2, hidden: 8, heads: 1, softmax: .exact, activation: .relu, seed: 3)]
         if twins { models.append(member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 7)) }
-        let shapes = try models.map { try SecureBertWeights.shape(of: .init(architecture: $0.config, task: "t", labels: ["a", "b", "c"])) }
+        let shapes = try models.map { model in
+            var c = CheckpointConfig(architecture: model.config, task: "t", labels: ["a", "b", "c"])
+            if publicEmbedding { c.embedding = CheckpointConfig.publicEmbedding }
+            return try SecureBertWeights.shape(of: c)
+        }
         let m = models.count
         let net = UtilityNetwork(features: 8, hidden: 6, members: m, seed: 4)
         let g = SeededGenerator(seed: 5)
-        for (_, t) in net.namedParameters() { t.data = Tensor.randn(t.shape, std: 1, rng: g).data }
+        for (name, t) in net.namedParameters() {
+            // Mean-embedding features vary less between queries than a layer's [CLS]: a wider first layer.
+            let std: Float = publicEmbedding && name == "router.fc1.weight" ? 6 : 1
+            t.data = Tensor.randn(t.shape, std: std, rng: g).data
+        }
         let stored = Dictionary(uniqueKeysWithValues: net.namedParameters().map { ($0.0, (shape: $0.1.shape, data: $0.1.data)) })
         let weights = try SecureRouterWeights(stored: stored, members: m)
         let costs = twins ? ["16": [0.1, 0.4, 0.2, 0.05], "32": [0.2, 0.8, 0.3, 0.1]] : ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]]
-        let router = SecureRouterShape(featureMember: 2, featureLayers: 1, hidden: 6, lambda: 0.3, costs: costs)
+        let router = SecureRouterShape(featureMember: 2, featureLayers: publicEmbedding ? 0 : 1, hidden: 6, lambda: 0.3, costs: costs)
         let pipe = RoutedPipeline(names: Array(["big", "quad", "small", "twin"].prefix(m)), models: models, router: router, weights: weights)
         var server = weights.ringInputs(fixedPoint: FixedPoint())
         for (j, (m, s)) in zip(models, shapes).enumerated() {
@@ -114,6 +125,38 @@ import Transformer
         let bytes = { (o: [RoutedOutcome]) in o.map { $0.query.cost.bytesSent + $0.query.cost.bytesReceived }.reduce(0, +) }
         print("oblivious online bytes, 12 queries: select-then-compute \(bytes(grouped)), each member separately \(bytes(separate))")
         #expect(bytes(grouped) < bytes(separate))
+    }
+
+    /// Public embeddings: every member's embedding comes from the client, the router's features are the
+    /// mean public embedding (no MPC cost). Reveal takes the plaintext pipeline's decisions and labels;
+    /// oblivious with select-then-compute (a public group of twins) the same labels.
+    @Test func publicEmbeddingsAndMeanEmbeddingFeatures() throws {
+        let (pipe, shapes, server) = try Self.pool(twins: true, publicEmbedding: true)
+        let (q, buckets) = Self.queries(count: 12)
+        let expected = try pipe.decide(q, buckets: buckets)
+        #expect(Set(expected.map(\.member)).count >= 2, "the test pool should route to several members: \(expected.map(\.member))")
+        // Near-ties (score margin below the runtime's fixed-point noise) may go either way.
+        let clear = expected.indices.filter { expected[$0].margin >= 0.01 }
+        #expect(clear.count >= 9, "margins \(expected.map(\.margin))")
+        for mode in RoutingMode.allCases {
+            let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
+            #expect(program.problem == nil)
+            let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
+                                            options: SessionOptions(seeds: .insecureTest(7)))
+            let client = try #require(r.client.output ?? nil)
+            #expect(clear.map { client[$0].query.label ?? -1 } == clear.map { expected[$0].label }, "\(mode): labels differ from the plaintext pipeline")
+            guard mode == .reveal else { continue }
+            #expect(clear.map { client[$0].model } == clear.map { expected[$0].member }, "routing decisions differ")
+            // (Oblivious mode's embedding section holds the group's selection of its rows.)
+            for o in client {
+                let e = try #require(o.query.sections["embedding"])
+                #expect(e.bytesSent == 0 && e.bytesReceived == 0 && e.rounds == 0, "embedding section \(e)")
+            }
+        }
+        // A private feature member cannot give mean-embedding features.
+        var private2 = shapes
+        private2[2].embedding = nil
+        #expect(RoutedBertProgram(names: pipe.names, members: private2, router: pipe.router, mode: .reveal, buckets: buckets).problem != nil)
     }
 
     @Test func programRefusesInconsistentPools() throws {
