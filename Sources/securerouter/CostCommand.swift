@@ -70,7 +70,7 @@ struct CostCommand: ParsableCommand {
             rows.append(row)
         }
         if !json.usesStdout {
-            print("predicted MPC cost per query of \(spec) (L=\(m.layers) H=\(m.hidden) A=\(m.heads) I=\(m.intermediate), \(m.softmax.rawValue)/\(m.activation.rawValue)\(batch > 1 ? ", batch \(batch)" : ""))")
+            print("predicted MPC cost per query of \(spec) (L=\(m.layers) H=\(m.hidden) A=\(m.heads) I=\(m.intermediate), \(m.softmax.rawValue)/\(m.activation.rawValue)\(m.hasPublicEmbedding ? ", public embedding" : "")\(batch > 1 ? ", batch \(batch)" : ""))")
             print(["seq", "online", "rounds", "s none", "s lan", "s wan"].enumerated().map { pad($0.element, $0.offset == 0 ? -6 : 11) }.joined())
             for r in rows {
                 print(pad("\(r["seq"]!)", -6) + pad(formatBytes(r["online_bytes"] as! Int), 11) + pad("\(r["rounds"]!)", 11)

@@ -10,7 +10,8 @@ struct FitRouterCommand: ParsableCommand {
         discussion: """
             Reads <pool>/pool_summary.json and the members' checkpoints, labels every dev sentence with
             which members answer it correctly (the members never trained on dev), and trains a 2-layer
-            MLP from router features (the [CLS] state after the first layer(s) of the cheapest member)
+            MLP from router features (the [CLS] state after the first layer(s) of the cheapest member, or with
+            feature_layers: 0 the mean public embedding, which costs nothing under MPC)
             to each member's probability of being right. Each query then goes to the member with the
             largest utility − lambda · predicted secure seconds (at its length bucket, cost model).
             Lambda is chosen on 5-fold cross-fitted dev utilities: the least expected cost whose routed

@@ -77,6 +77,35 @@ import Glibc
         #expect(batched.allSatisfy { $0["batch"] as? Int == 4 })
     }
 
+    /// A member with a public embedding over three processes: the server opens the tables to the client at
+    /// setup, the client embeds its own text; same answers as plaintext, an embedding section of 0 bytes and
+    /// 0 rounds, and `cost` still predicts every query's bytes and rounds exactly.
+    @Test(.timeLimit(.minutes(4))) func publicEmbeddingOverThreeProcesses() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try Self.trainTiny(in: dir)
+        let yaml = TinyTask.config(epochs: 8) + "\n    public_embedding: run/pool/tiny.h5\n"
+        try yaml.write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        let t = try CLI.run(["train-pool", "--config", "p.yaml", "--out", "pub", "--quiet"], cwd: dir)
+        #expect(t.status == 0, "train-pool failed:\n\(t.stderr)")
+        let ckpt = dir.appendingPathComponent("pub/pool/tiny.h5").path
+        let r = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--json", "out.json", "--quiet"], cwd: dir)
+        #expect(r.status == 0, "secure-eval failed:\n\(r.stderr)")
+        let report = try Self.json(dir.appendingPathComponent("out.json"))
+        let summary = try #require(report["summary"] as? [String: Any]), queries = try #require(report["queries"] as? [[String: Any]])
+        let accuracy = try #require(summary["accuracy"] as? Double), plain = try #require(summary["plaintext_accuracy"] as? Double)
+        #expect(accuracy == plain && plain > 0.75, "secure \(accuracy) vs plaintext \(plain)")
+        #expect(summary["agreement_float"] as? Double == 1 && summary["agreement_fixed"] as? Double == 1)
+        let embedding = try #require((summary["breakdown"] as? [String: [String: Double]])?["embedding"])
+        #expect(embedding["online_bytes"] == 0 && embedding["rounds"] == 0, "\(embedding)")
+        let c = try CLI.run(["cost", "--checkpoint", ckpt, "--json", "cost.json"], cwd: dir)
+        #expect(c.status == 0 && c.stdout.contains("public embedding"), "cost failed:\n\(c.stderr)")
+        let rows = try #require(try Self.json(dir.appendingPathComponent("cost.json"))["buckets"] as? [[String: Any]])
+        for q in queries {
+            let row = try #require(rows.first { $0["seq"] as? Int == q["bucket"] as? Int })
+            #expect(row["online_bytes"] as? Int == q["online_bytes"] as? Int && row["rounds"] as? Int == q["rounds"] as? Int)
+        }
+    }
+
     /// Acceptance 4: bad checkpoints, an empty line, an over-long text, and a server killed mid-run.
     @Test(.timeLimit(.minutes(4))) func badInputsGiveClearErrors() throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
