@@ -83,7 +83,7 @@ public final class CoTrainer {
         var meter = ThroughputMeter()
         var step = 0
         note?("co-training \(members.map(\.name).joined(separator: ", ")) and the router on \(train.count) training examples, "
-              + "\(o.epochs) epoch(s); features: [CLS] after \(o.featureLayers) layer(s) of \(members[fi].name)")
+              + "\(o.epochs) epoch(s); features: \(RouterFeatures.describe(layers: o.featureLayers, member: members[fi].name))")
         for epoch in 0..<o.epochs {
             let order = batchers[0].order(epoch: epoch, seed: o.seed, shuffle: true)
             var lossSum: Float = 0, gateSum = [Float](repeating: 0, count: m)

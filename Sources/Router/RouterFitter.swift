@@ -272,7 +272,7 @@ struct LoadedPool {
 
     /// Router features: the [CLS] state after `layers` layers of member `fi` (`RouterFeatures`).
     func features(_ xs: [Example], member fi: Int, layers: Int, split: String, note: ((String) -> Void)?) -> [[Float]] {
-        note?("router features on \(split): " + (layers == 0 ? "mean public embedding of \(members[fi].name)" : "[CLS] after \(layers) layer(s) of \(members[fi].name)"))
+        note?("router features on \(split): " + RouterFeatures.describe(layers: layers, member: members[fi].name))
         return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: layers)
     }
 
@@ -304,6 +304,11 @@ struct LoadedPool {
 /// a public embedding only), the mean of its embedding rows over the query's real tokens, which the
 /// client computes in plaintext (no MPC cost).
 public enum RouterFeatures {
+    /// What the features are, for messages: "[CLS] after 1 layer(s) of l1-mpc" or "mean public embedding of l1-pub".
+    public static func describe(layers: Int, member: String) -> String {
+        layers == 0 ? "mean public embedding of \(member)" : "[CLS] after \(layers) layer(s) of \(member)"
+    }
+
     public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int) -> [[Float]] {
         var out = [[Float]](repeating: [], count: data.count)
         let h = model.config.hidden

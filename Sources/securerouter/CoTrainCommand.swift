@@ -30,14 +30,14 @@ struct CoTrainCommand: ParsableCommand {
     @Option(help: "Weight of the cost loss.") var costWeight: Float = 0.1
     @Option(help: "Largest routed dev accuracy loss accepted when choosing lambda (0.005 = 0.5 points).") var maxDrop = 0.005
     @Option(help: "Network whose predicted seconds price the members: none, lan or wan.") var net = "lan"
-    @Option(help: "Router features: the [CLS] after this many layers of the feature member.") var featureLayers = 1
+    @Option(help: "Router features: the [CLS] after this many layers of the feature member (0: its mean public embedding).") var featureLayers = 1
     @Option(help: "The feature member (default: the cheapest).") var featureMember: String?
     @Option(help: "Seed of the batch order, dropout and Gumbel noise.") var seed: UInt64 = 7
     @OptionGroup var progressOptions: ProgressOptions
     @OptionGroup var json: JSONOutputOptions
 
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, featureLayers >= 1 else { throw ValidationError("--epochs, --batch-size and --feature-layers must be at least 1") }
+        guard epochs >= 1, batchSize >= 1, featureLayers >= 0 else { throw ValidationError("--epochs and --batch-size must be at least 1, --feature-layers at least 0") }
         guard lr > 0, routerLr > 0, temperature > 0 else { throw ValidationError("--lr, --router-lr and --temperature must be positive") }
         guard balance >= 0, costWeight >= 0 else { throw ValidationError("--balance and --cost-weight must be >= 0") }
         guard (0...1).contains(maxDrop) else { throw ValidationError("--max-drop must be a fraction in [0, 1], got \(maxDrop)") }

@@ -73,7 +73,7 @@ struct FitRouterCommand: ParsableCommand {
 
     /// The router's table: members, the chosen lambda's test point against the best member, the oracle.
     static func printReport(_ r: RouterReport) {
-        print("router for \(r.task): features = [CLS] after \(r.featureLayers) layer(s) of \(r.featureMember); costs = predicted \(r.network) seconds")
+        print("router for \(r.task): features = \(RouterFeatures.describe(layers: r.featureLayers, member: r.featureMember)); costs = predicted \(r.network) seconds")
         print("member".padding(toLength: 18, withPad: " ", startingAt: 0) + "   dev%   test%   s/query (test)")
         for m in r.members {
             print(m.name.padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -124,7 +124,7 @@ struct FitRouterCommand: ParsableCommand {
             guard let s = v as? String, ["none", "lan", "wan"].contains(s) else { throw ValidationError("\(path): 'net' must be none, lan or wan") }
             o.network = s
         }
-        if let v = try int("feature_layers", min: 1) { o.featureLayers = v }
+        if let v = try int("feature_layers", min: 0) { o.featureLayers = v }
         if let v = m["feature_member"] { o.featureMember = "\(v)" }
         if let v = try int("seed", min: 0) { o.seed = UInt64(v) }
         return o
