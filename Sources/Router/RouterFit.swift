@@ -120,8 +120,18 @@ public enum PlattScaling {
     public static let maxSlope = 4.0, maxOffset = 8.0
     /// `(a, b)` minimising the logistic loss of `σ(a·z + b)` against `right`, with a small ridge on
     /// `(a − 1, b)` so that a member that is always right or always wrong stays finite.
-    public static func fit(logits z: [Double], right: [Bool], iterations: Int = 50, ridge: Double = 1e-3) -> (a: Double, b: Double) {
-        var a = 1.0, b = 0.0
+    public static func fit(logits z: [Double], right: [Bool], iterations: Int = 100, ridge: Double = 1e-3) -> (a: Double, b: Double) {
+        /// The penalised logistic loss at (a, b), computed stably.
+        func loss(_ a: Double, _ b: Double) -> Double {
+            zip(z, right).reduce(0.5 * ridge * ((a - 1) * (a - 1) + b * b)) { acc, xy in
+                let t = (xy.1 ? -1.0 : 1.0) * (a * xy.0 + b)   // loss term log(1 + e^t)
+                return acc + (t > 0 ? t + Foundation.log1p(Foundation.exp(-t)) : Foundation.log1p(Foundation.exp(t)))
+            }
+        }
+        // Start from "no information": slope 0 and the base rate, where the Hessian is well conditioned
+        // (from a = 1 on logits of |z| ≈ 25 every p is 0 or 1 and Newton's step is huge).
+        let rate = (Double(right.filter { $0 }.count) + 0.5) / (Double(right.count) + 1)
+        var a = 0.0, b = Foundation.log(rate / (1 - rate)), current = loss(a, b)
         for _ in 0..<iterations {
             var (ga, gb, haa, hab, hbb) = (ridge * (a - 1), ridge * b, ridge, 0.0, ridge)
             for (x, y) in zip(z, right) {
@@ -133,8 +143,17 @@ public enum PlattScaling {
             let det = haa * hbb - hab * hab
             guard det > 1e-12 else { break }
             let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det)
-            a -= da; b -= db
-            if abs(da) + abs(db) < 1e-9 { break }
+            // Damped Newton: halve the step until the loss decreases (pure Newton can overshoot and diverge).
+            var t = 1.0, next = loss(a - da, b - db)
+            while next > current && t > 1e-12 {
+                t /= 2
+                next = loss(a - t * da, b - t * db)
+            }
+            guard next <= current else { break }
+            a -= t * da; b -= t * db
+            let moved = t * (abs(da) + abs(db))
+            current = next
+            if moved < 1e-9 { break }
         }
         // Bounded: the secure router evaluates tanh on these logits, accurate for |z| up to ~2000; a member
         // right (or wrong) on every dev row would otherwise push a and b without limit.

@@ -90,6 +90,19 @@ struct RouterTests {
         }
         let (a, b) = PlattScaling.fit(logits: z, right: right)
         #expect(abs(a - 0.5) < 0.08 && abs(b + 0.3) < 0.15, "a \(a), b \(b)")
+        // A very over-confident predictor (|logits| near 25, as an MLP fitted on few rows gives) that carries
+        // little information: 85 % right whatever it says. The fit must shrink the slope towards 0 and find
+        // the base rate (b ≈ logit 0.85 = 1.7), not run off to its bounds.
+        var z2 = [Double](), right2 = [Bool]()
+        for i in 0..<850 {
+            let x = (i % 3 == 0 ? -1.0 : 1.0) * (20 + Double(g.nextFloat()) * 8)
+            z2.append(x)
+            right2.append(Double(g.nextFloat()) < (x > 0 ? 0.88 : 0.79))
+        }
+        let (a2, b2) = PlattScaling.fit(logits: z2, right: right2)
+        let rate = Double(right2.filter { $0 }.count) / 850
+        let mean = z2.indices.map { 1 / (1 + Foundation.exp(-(a2 * z2[$0] + b2))) }.reduce(0, +) / 850
+        #expect(a2 < 0.1 && abs(mean - rate) < 0.01, "a \(a2), b \(b2): mean calibrated utility \(mean) vs rate \(rate)")
         let net = UtilityNetwork(features: 3, hidden: 4, members: 2, seed: 1)
         let x: [[Float]] = [[0.5, -1, 2], [1, 1, -0.3]]
         let before = net.utilities(x)
