@@ -2,8 +2,8 @@ import Dispatch
 
 /// The 64-bit ring matrix product `C = A·B mod 2^64`, the hot path of every linear layer.
 ///
-/// Shapes: A [m, k], B [k, n], C [m, n], row-major. Method: B is transposed once (Bt [n, k]) so both
-/// operands are read along contiguous rows; the k dimension is cut into blocks of `kBlock` so a 4-row panel
+/// Shapes: A [m, k], B [k, n], C [m, n], row-major. Method: B is transposed (Bt [n, k], once per session
+/// for a weight: `RightOperand`) so both operands are read along contiguous rows; the k dimension is cut into blocks of `kBlock` so a 4-row panel
 /// of A stays in L1 while columns of Bt stream from L2; a 4×2 register tile of wrapping multiply-adds
 /// (8 accumulators, 6 loads per 8 products) is the inner kernel. Rows of C are split into panels spread
 /// over the cores with `DispatchQueue.concurrentPerform`. There is no 64-bit SIMD multiply on the
@@ -14,24 +14,61 @@ public enum RingMatmul {
     /// Below this many products the work runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
-    /// Returns `A·B mod 2^64` for A [m, k] and B [k, n] (row-major).
-    public static func multiply(_ a: [UInt64], _ b: [UInt64], m: Int, k: Int, n: Int) -> [UInt64] {
-        precondition(a.count == m * k && b.count == k * n, "ring matmul: operand sizes do not match [\(m),\(k)]x[\(k),\(n)]")
-        var c = [UInt64](repeating: 0, count: m * n)
-        if m == 0 || n == 0 || k == 0 { return c }
-        var bt = [UInt64](repeating: 0, count: n * k)
-        b.withUnsafeBufferPointer { pb in
-            bt.withUnsafeMutableBufferPointer { pt in
-                // Transpose in 32x32 tiles for locality.
-                for p0 in stride(from: 0, to: k, by: 32) {
-                    for j0 in stride(from: 0, to: n, by: 32) {
-                        for p in p0..<min(p0 + 32, k) {
-                            for j in j0..<min(j0 + 32, n) { pt[j * k + p] = pb[p * n + j] }
+    /// A right-hand operand `B [k, n]` stored transposed (`[n, k]`), the layout the kernel reads. A
+    /// session weight is prepared once and multiplied by every query's activations, so the transpose
+    /// (a memory-bound pass over the whole matrix: 94 MB for MiniLM's word-embedding mask) is not
+    /// paid per product.
+    public struct RightOperand: Sendable {
+        public let k: Int, n: Int
+        /// `B` transposed: element (p, j) of B at `j·k + p`.
+        @usableFromInline let transposed: [UInt64]
+
+        /// Prepares row-major `b [k, n]`.
+        public init(_ b: [UInt64], k: Int, n: Int) {
+            precondition(b.count == k * n, "ring matmul operand: \(b.count) values for [\(k), \(n)]")
+            self.k = k
+            self.n = n
+            var bt = [UInt64](repeating: 0, count: n * k)
+            b.withUnsafeBufferPointer { pb in
+                bt.withUnsafeMutableBufferPointer { pt in
+                    // Transpose in 32x32 tiles for locality.
+                    for p0 in stride(from: 0, to: k, by: 32) {
+                        for j0 in stride(from: 0, to: n, by: 32) {
+                            for p in p0..<min(p0 + 32, k) {
+                                for j in j0..<min(j0 + 32, n) { pt[j * k + p] = pb[p * n + j] }
+                            }
                         }
                     }
                 }
             }
+            transposed = bt
         }
+
+        /// Element (row p, column j) of B.
+        @inlinable public subscript(p: Int, j: Int) -> UInt64 { transposed[j * k + p] }
+
+        /// B in row-major order (a fresh copy).
+        public func rowMajor() -> [UInt64] {
+            var b = [UInt64](repeating: 0, count: k * n)
+            for p in 0..<k { for j in 0..<n { b[p * n + j] = transposed[j * k + p] } }
+            return b
+        }
+    }
+
+    /// Returns `A·B mod 2^64` for A [m, k] and B [k, n] (row-major).
+    public static func multiply(_ a: [UInt64], _ b: [UInt64], m: Int, k: Int, n: Int) -> [UInt64] {
+        precondition(a.count == m * k && b.count == k * n, "ring matmul: operand sizes do not match [\(m),\(k)]x[\(k),\(n)]")
+        if m == 0 || n == 0 || k == 0 { return [UInt64](repeating: 0, count: m * n) }
+        return multiply(a, RightOperand(b, k: k, n: n), m: m)
+    }
+
+    /// Returns `A·B mod 2^64` for A [m, k] and a prepared B.
+    public static func multiply(_ a: [UInt64], _ b: RightOperand, m: Int) -> [UInt64] {
+        let (k, n) = (b.k, b.n)
+        precondition(a.count == m * k, "ring matmul: operand sizes do not match [\(m),\(a.count / max(m, 1))]x[\(k),\(n)]")
+        var c = [UInt64](repeating: 0, count: m * n)
+        if m == 0 || n == 0 || k == 0 { return c }
+        let bt = b.transposed
         a.withUnsafeBufferPointer { pa in
             bt.withUnsafeBufferPointer { pt in
                 c.withUnsafeMutableBufferPointer { pc in

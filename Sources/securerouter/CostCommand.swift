@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import CostModel
 import Foundation
 import MPC
@@ -90,6 +91,11 @@ struct CostCommand: ParsableCommand {
     /// records read before its clock starts), fits the compute model on every query's sections, and
     /// reports the fit.
     func runCalibration() throws {
+        func publicEmbedding(_ m: SecureBertShape) -> SecureBertShape {
+            var m = m
+            m.embedding = CheckpointConfig.publicEmbedding
+            return m
+        }
         let v = 30522
         let models: [(SecureBertShape, [Int], String)] = [
             (SecureBertShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512),
@@ -100,6 +106,10 @@ struct CostCommand: ParsableCommand {
                              activation: .relu), [16, 32, 64, 32], "L1 H256 relu"),
             (SecureBertShape(layers: 3, hidden: 128, heads: 2, intermediate: 512, classes: 2, vocab: 8000, maxPosition: 512),
              [16, 64, 32, 64], "L3 H128 exact"),
+            (SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512,
+                             softmax: .twoQuad, activation: .quad), [16, 32, 64, 16, 32], "L1 H384 mpcformer"),
+            (publicEmbedding(SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512,
+                                             softmax: .twoQuad, activation: .quad)), [16, 32, 64, 16, 32, 64], "L1 H384 mpcformer, public embedding"),
         ]
         var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
         launcher.preprocess = true

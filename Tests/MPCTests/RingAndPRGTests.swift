@@ -59,6 +59,10 @@ import Testing
             var ref = [UInt64](repeating: 0, count: m * n)
             for i in 0..<m { for p in 0..<k { for j in 0..<n { ref[i * n + j] &+= a[i * k + p] &* b[p * n + j] } } }
             #expect(RingMatmul.multiply(a, b, m: m, k: k, n: n) == ref, "m=\(m) k=\(k) n=\(n)")
+            // A prepared (session) operand: the same product, reused, and its elements in place.
+            let prepared = RingMatmul.RightOperand(b, k: k, n: n)
+            #expect(RingMatmul.multiply(a, prepared, m: m) == ref && RingMatmul.multiply(a, prepared, m: m) == ref)
+            #expect(prepared.rowMajor() == b && prepared[k - 1, n - 1] == b[k * n - 1] && prepared[0, n - 1] == b[n - 1])
         }
     }
 }

@@ -14,7 +14,7 @@ extension Dealer {
     /// B is drawn from the PRG shared with the server, so nothing but a header travels
     /// (offline bytes: headers only). The dealer keeps B for the per-query triples.
     public func maskWeight(k: Int, n: Int) throws -> Int {
-        weightMasks.append(draw(.server, k * n))
+        weightMasks.append(RingMatmul.RightOperand(draw(.server, k * n), k: k, n: n))
         try emit(.client, DealerRecord(kind: .weightMask, shape: [k, n], payload: []))
         try emit(.server, DealerRecord(kind: .weightMask, shape: [k, n], payload: []))
         return weightMasks.count - 1
@@ -25,10 +25,10 @@ extension Dealer {
     /// A [m,k] comes from the client's PRG and C_0 from the client's PRG; only C_1 = A·B − C_0
     /// travels, to the server. Offline cost: 8·m·n bytes to party 1.
     public func maskedWeightTriple(handle: Int, m: Int, k: Int, n: Int) throws {
-        precondition(handle >= 0 && handle < weightMasks.count && weightMasks[handle].count == k * n,
+        precondition(handle >= 0 && handle < weightMasks.count && weightMasks[handle].k == k && weightMasks[handle].n == n,
                      "maskedWeightTriple: handle \(handle) is not a [\(k), \(n)] weight mask")
         let a = draw(.client, m * k), c0 = draw(.client, m * n)
-        var c1 = RingMatmul.multiply(a, weightMasks[handle], m: m, k: k, n: n)
+        var c1 = RingMatmul.multiply(a, weightMasks[handle], m: m)
         for i in 0..<c1.count { c1[i] = c1[i] &- c0[i] }
         try emitCorrection(.maskedWeightTriple, shape: [m, k, n], correction: c1)
     }
@@ -39,14 +39,14 @@ extension Dealer {
     /// A and every C_0,j come from the client's PRG; C_1,j = A·B_j − C_0,j travel to the server.
     /// Offline cost: 8·g·m·n bytes to party 1.
     public func maskedWeightGroupTriple(handles: [Int], m: Int, k: Int, n: Int) throws {
-        precondition(!handles.isEmpty && handles.allSatisfy { $0 >= 0 && $0 < weightMasks.count && weightMasks[$0].count == k * n },
+        precondition(!handles.isEmpty && handles.allSatisfy { $0 >= 0 && $0 < weightMasks.count && weightMasks[$0].k == k && weightMasks[$0].n == n },
                      "maskedWeightGroupTriple: handles \(handles) are not all [\(k), \(n)] weight masks")
         let a = draw(.client, m * k)
         var c1 = [UInt64]()
         c1.reserveCapacity(handles.count * m * n)
         for h in handles {
             let c0 = draw(.client, m * n)
-            var c = RingMatmul.multiply(a, weightMasks[h], m: m, k: k, n: n)
+            var c = RingMatmul.multiply(a, weightMasks[h], m: m)
             for i in 0..<c.count { c[i] = c[i] &- c0[i] }
             c1 += c
         }

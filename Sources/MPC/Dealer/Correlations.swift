@@ -69,11 +69,11 @@ extension Dealer {
         let n = rows * h
         let b: [UInt64], a0 = draw(.client, n), c0: [UInt64], a1: [UInt64], c1: [UInt64]
         if let gainHandle {
-            precondition(gainHandle >= 0 && gainHandle < weightMasks.count && weightMasks[gainHandle].count == h,
+            precondition(gainHandle >= 0 && gainHandle < weightMasks.count && weightMasks[gainHandle].k * weightMasks[gainHandle].n == h,
                          "normScale: handle \(gainHandle) is not a [1, \(h)] gain mask")
             c0 = draw(.client, rows)
             (a1, c1) = (draw(.server, n), draw(.server, rows))
-            b = weightMasks[gainHandle]
+            b = weightMasks[gainHandle].rowMajor()
         } else {
             let b0 = draw(.client, h)
             c0 = draw(.client, rows)

@@ -14,7 +14,7 @@ public final class Dealer: @unchecked Sendable {
     private var prgs: [PRG]
     private let links: [FramedConnection]
     /// Session masks B of server-owned weights, by handle (see `maskWeight`).
-    var weightMasks: [[UInt64]] = []
+    var weightMasks: [RingMatmul.RightOperand] = []
 
     /// Starts dealing over `links` (to party 0, to party 1) with fresh seeds from the system CSPRNG.
     public convenience init(toClient: FramedConnection, toServer: FramedConnection) throws {

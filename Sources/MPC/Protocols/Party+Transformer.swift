@@ -163,11 +163,11 @@ extension Party {
         let mask: [UInt64]
         if id == .server {
             guard let b = gain.mask else { throw ProtocolError.shapeMismatch("layerNorm: the gain was loaded without keepMask") }
-            mask = b.data
+            mask = b.rowMajor()
         } else {
             mask = [UInt64](repeating: 0, count: h)
         }
-        let f = id == .server ? zip(gain.values.data, mask).map { $0 &- $1 } : gain.values.data
+        let f = id == .server ? zip(gain.values.rowMajor(), mask).map { $0 &- $1 } : gain.values.rowMajor()
         return try layerNorm(x, beta: beta, eps: eps, preShift: preShift) { d, rows in
             let t = try dealer.normScale(rows: rows, h: h, gainMask: mask)
             let e = try revealToBoth(ArithmeticShare(RingTensor(shape: [d.count], data: zip(d, t.a).map { $0 &- $1 }))).data

@@ -5,12 +5,19 @@
 public struct MaskedWeight: Sendable {
     /// Dealer handle of the mask (same value on both parties and the dealer).
     public let handle: Int
-    /// Server: W. Client: W − B.
-    public let values: RingTensor
+    /// Server: W. Client: W − B. Prepared once for the session's products.
+    public let values: RingMatmul.RightOperand
     /// Server: B, when kept for `lookupRows` (tables indexed by the client); nil otherwise.
-    public let mask: RingTensor?
-    public var k: Int { values.shape[0] }
-    public var n: Int { values.shape[1] }
+    public let mask: RingMatmul.RightOperand?
+    public var k: Int { values.k }
+    public var n: Int { values.n }
+
+    init(handle: Int, values: RingTensor, mask: RingTensor?) {
+        self.handle = handle
+        let (k, n) = (values.shape[0], values.shape[1])
+        self.values = RingMatmul.RightOperand(values.data, k: k, n: n)
+        self.mask = mask.map { RingMatmul.RightOperand($0.data, k: k, n: n) }
+    }
 }
 
 extension Party {
@@ -59,12 +66,12 @@ extension Party {
         var z: [UInt64]
         if id == .client {
             try peer.sendStep((x.tensor.reshaped([m, k]) - t.a).data)
-            z = RingMatmul.multiply(t.a.data, w.values.data, m: m, k: k, n: w.n)
+            z = RingMatmul.multiply(t.a.data, w.values, m: m)
         } else {
             let e = try peer.receiveStep(count: m * k)
             var xe = x.tensor.data
             for i in 0..<xe.count { xe[i] = xe[i] &+ e[i] }
-            z = RingMatmul.multiply(xe, w.values.data, m: m, k: k, n: w.n)
+            z = RingMatmul.multiply(xe, w.values, m: m)
         }
         for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
         let outShape = Array(x.shape.dropLast()) + [w.n]
@@ -123,7 +130,7 @@ extension Party {
         var out = [UInt64]()
         out.reserveCapacity(ws.count * m * n)
         for (w, c) in zip(ws, t.c) {
-            var z = RingMatmul.multiply(left, w.values.data, m: m, k: k, n: n)
+            var z = RingMatmul.multiply(left, w.values, m: m)
             for i in 0..<z.count { z[i] = z[i] &+ c.data[i] }
             out += z
         }
@@ -152,7 +159,7 @@ extension Party {
             for (r, tok) in ids.enumerated() { e[r * v + tok] = e[r * v + tok] &+ 1 }
             for (j, w) in ws.enumerated() {
                 for (r, tok) in ids.enumerated() {
-                    for c in 0..<h { out[j * count * h + r * h + c] = out[j * count * h + r * h + c] &+ w.values.data[tok * h + c] }
+                    for c in 0..<h { out[j * count * h + r * h + c] = out[j * count * h + r * h + c] &+ w.values[tok, c] }
                 }
             }
             try peer.sendStep(e)
@@ -160,7 +167,7 @@ extension Party {
             guard ws.allSatisfy({ $0.mask != nil }) else { throw ProtocolError.shapeMismatch("lookupRowsGroup: a table was loaded without keepMask") }
             let e = try peer.receiveStep(count: count * v)
             for (j, w) in ws.enumerated() {
-                let eb = RingMatmul.multiply(e, w.mask!.data, m: count, k: v, n: h)
+                let eb = RingMatmul.multiply(e, w.mask!, m: count)
                 for i in 0..<eb.count { out[j * count * h + i] = out[j * count * h + i] &+ eb[i] }
             }
         }

@@ -46,7 +46,7 @@ extension SecureBackend {
     public func shares(of gain: SecureWeight) -> SecureTensor {
         local([gain.n]) { p in
             let w = gain.masked!
-            return ArithmeticShare(RingTensor(shape: [gain.n], data: p.id == .server ? w.mask!.data : w.values.data))
+            return ArithmeticShare(RingTensor(shape: [gain.n], data: p.id == .server ? w.mask!.rowMajor() : w.values.rowMajor()))
         }
     }
 
