@@ -118,10 +118,11 @@ public struct Calibration: Codable, Sendable, Equatable {
         note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
     }
 
-    /// Fitted by `securerouter cost --calibrate` (multi-query BERT sessions as `secure-eval` runs them) on
-    /// this project's 2-core CI machine kind, quiet, release build, 2026-11-29 (docs/benchmarks.md, "Cost model").
-    public static let `default` = Calibration(perMAC: 2.90e-10, perDCFLevel: 9.92e-9, perWord: 0, perRound: 4.59e-4,
-                                              perTableMAC: 3.24e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-29")
+    /// Fitted by `securerouter cost --calibrate` (multi-query BERT sessions as `secure-eval` runs them, public
+    /// and private embeddings) on this project's 2-core CI machine kind, quiet, release build, 2026-11-30,
+    /// after session weights kept their transposed form (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 2.49e-10, perDCFLevel: 9.64e-9, perWord: 0, perRound: 2.59e-4,
+                                              perTableMAC: 2.14e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-30")
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 
