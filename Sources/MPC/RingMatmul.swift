@@ -3,8 +3,8 @@ import Dispatch
 /// The 64-bit ring matrix product `C = A·B mod 2^64`, the hot path of every linear layer.
 ///
 /// Shapes: A [m, k], B [k, n], C [m, n], row-major. Method: B is transposed (Bt [n, k], once per session
-/// for a weight: `RightOperand`) so both operands are read along contiguous rows; the k dimension is cut into blocks of `kBlock` so a 4-row panel
-/// of A stays in L1 while columns of Bt stream from L2; a 4×2 register tile of wrapping multiply-adds
+/// for a weight: `RightOperand`) so both operands are read along contiguous rows; the k dimension is cut
+/// into blocks of `kBlock` so a 4-row panel of A stays in L1 while columns of Bt stream from L2; a 4×2 register tile of wrapping multiply-adds
 /// (8 accumulators, 6 loads per 8 products) is the inner kernel. Rows of C are split into panels spread
 /// over the cores with `DispatchQueue.concurrentPerform`. There is no 64-bit SIMD multiply on the
 /// baseline x86-64 target, so the scalar multiplier bounds throughput at about one product per cycle per core.

@@ -206,7 +206,6 @@ struct SecureBertGroup {
     }
 }
 
-
 extension SecureBackend {
     /// The client's plaintext embedding (`PublicEmbedding`) of the token ids `idsNames` (each `[each]`),
     /// stacked and secret-shared, `[names·each, H]`: 0 rounds, 0 bytes (`Party.share`). `table` is the
