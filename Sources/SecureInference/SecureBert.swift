@@ -91,7 +91,7 @@ struct SecureBert {
         let shape = [1, model.hidden]
         return try b.apply(shape) { p in
             guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
-            let ids = try b.ownedInput("q\(i).ids", shape: [s]).data.map { Int(Int64(bitPattern: $0)) }
+            let ids = try b.ownedTokenIds(["q\(i).ids"], each: s)
             let length = try b.ownedInput("q\(i).mask", shape: [s]).data.filter { $0 != 0 }.count
             return p.share(table.ring(mean: try table.checked(ids), length: length, period: s), owner: .client, shape: shape)
         }
@@ -214,7 +214,7 @@ extension SecureBackend {
         let shape = [idsNames.count * each, h]
         return try apply(shape) { p in
             guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
-            let ids = try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } }
+            let ids = try ownedTokenIds(idsNames, each: each)
             return p.share(table.ring(try table.checked(ids), period: each), owner: .client, shape: shape)
         }
     }

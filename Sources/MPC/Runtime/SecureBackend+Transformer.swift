@@ -68,7 +68,7 @@ extension SecureBackend {
         let count = idsNames.count * each
         return try apply([count, w.n], deal: { d in try d.maskedWeightGroupTriple(handles: [w.dealerHandle!], m: count, k: w.k, n: w.n) }) { p in
             let ids = p.id == .client
-                ? try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } } : nil
+                ? try ownedTokenIds(idsNames, each: each) : nil
             return try p.lookupRows(ids, count: count, table: w.masked!)
         }
     }
@@ -181,7 +181,7 @@ extension SecureBackend {
             try d.maskedWeightGroupTriple(handles: ws.map { $0.dealerHandle! }, m: count, k: v, n: h)
         }) { p in
             let ids = p.id == .client
-                ? try idsNames.flatMap { try self.ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } } : nil
+                ? try ownedTokenIds(idsNames, each: each) : nil
             return try p.lookupRowsGroup(ids, count: count, tables: ws.map { $0.masked! })
         }
     }
@@ -202,5 +202,12 @@ extension SecureBackend {
         let picked = try matmulRaw(rearrange(c, to: [g, 1, 1], source: Array(0..<g)), rearrange(x, to: [g, 1, n], source: Array(0..<(g * n))))
         let flat = rearrange(picked, to: [g] + rest, source: Array(0..<(g * n)))
         return (1..<g).reduce(slice(flat, 0)) { acc, j in add(acc, slice(flat, j)) }
+    }
+}
+
+extension SecureBackend {
+    /// The owner's token-id inputs `names` (each `[each]`, integer ring values), concatenated.
+    public func ownedTokenIds(_ names: [String], each: Int) throws -> [Int] {
+        try names.flatMap { try ownedInput($0, shape: [each]).data.map { Int(Int64(bitPattern: $0)) } }
     }
 }
