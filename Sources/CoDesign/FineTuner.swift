@@ -74,7 +74,7 @@ public final class FineTuner {
                 student: model.config, teacher: t.model.config, hiddenWeight: t.config.hiddenWeight,
                 attentionWeight: t.config.attentionWeight, rng: SeededGenerator(seed: opts.seed &+ 0x5EED))
         }
-        let penalty = try member.prune.map { try Self.gatePenalty($0, model: model, data: data) }
+        let penalty = try member.prune.map { try Self.gatePenalty($0, model: model, data: data, publicEmbedding: baseConfig.hasPublicEmbedding) }
         // A public embedding group stays frozen at the public model's values (ModelFactory.takePublicEmbedding).
         let modelParams = model.namedParameters().filter { !baseConfig.hasPublicEmbedding || !$0.name.hasPrefix(ModelFactory.embeddingPrefix) }
         let params = modelParams + (layerwise?.namedParameters() ?? []) + (model.gates?.namedParameters() ?? [])
@@ -182,7 +182,7 @@ public final class FineTuner {
                 let dev = Evaluation.accuracy(model: pruned, data: data.dev, batchSize: opts.evalBatchSize)
                 let relative = Tensor.withNoGrad { penalty.cost.relativeCost(model.gates!, config: model.config).item }
                 let after = try GateCostPenalty(config: pruned.config, groupSize: 1, bucketWeights: penalty.buckets,
-                                                network: penalty.network).full
+                                                network: penalty.network, publicEmbedding: penalty.publicEmbedding).full
                 log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(trainLoss),
                                     "tokens_per_epoch": tokensInEpoch, "seconds": Date().timeIntervalSince(start),
                                     "expected_relative_cost": Double(relative), "pruned_seconds": after,
@@ -232,7 +232,8 @@ public final class FineTuner {
 
     /// The cost penalty of a `prune` member: attaches fresh gates to `model` and prices them with the
     /// cost model over the length buckets of the training texts.
-    static func gatePenalty(_ p: PruneConfig, model: BertForSequenceClassification, data: TaskData) throws -> ActivePenalty {
+    static func gatePenalty(_ p: PruneConfig, model: BertForSequenceClassification, data: TaskData,
+                            publicEmbedding: Bool) throws -> ActivePenalty {
         let c = model.config
         for l in 0..<c.layers where c.intermediate(inLayer: l) % p.ffnGroup != 0 {
             throw PenaltyError("prune.ffn_group \(p.ffnGroup) does not divide layer \(l)'s feed-forward width \(c.intermediate(inLayer: l))")
@@ -244,8 +245,10 @@ public final class FineTuner {
         let n = counts.values.reduce(0, +)
         let buckets = counts.mapValues { $0 / max(n, 1) }
         let network: NetworkProfile = p.network == "none" ? .none : p.network == "wan" ? .wan : .lan
-        return ActivePenalty(cost: try GateCostPenalty(config: c, groupSize: p.ffnGroup, bucketWeights: buckets, network: network),
-                             lambda: p.lambda, warmup: p.warmup, buckets: buckets, network: network, networkName: p.network)
+        return ActivePenalty(cost: try GateCostPenalty(config: c, groupSize: p.ffnGroup, bucketWeights: buckets, network: network,
+                                                       publicEmbedding: publicEmbedding),
+                             lambda: p.lambda, warmup: p.warmup, buckets: buckets, network: network, networkName: p.network,
+                             publicEmbedding: publicEmbedding)
     }
 
     struct ActivePenalty {
@@ -255,6 +258,7 @@ public final class FineTuner {
         var buckets: [Int: Double]
         var network: NetworkProfile
         var networkName: String
+        var publicEmbedding: Bool
     }
 
     /// Stage-2 (task) loss: cross-entropy on the gold labels, mixed with the soft

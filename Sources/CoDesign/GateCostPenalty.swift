@@ -26,7 +26,9 @@ public struct GateCostPenalty {
     /// - Parameters:
     ///   - bucketWeights: fraction of the training texts in each length bucket (sums to 1).
     /// - Throws: `ConfigError`-style message when the variant has no secure implementation.
-    public init(config c: BertConfig, groupSize: Int, bucketWeights: [Int: Double], network: NetworkProfile) throws {
+    ///   - publicEmbedding: the member's embedding is public (computed by the client, no MPC cost).
+    public init(config c: BertConfig, groupSize: Int, bucketWeights: [Int: Double], network: NetworkProfile,
+                publicEmbedding: Bool = false) throws {
         guard let softmax = SecureSoftmax(rawValue: c.softmax.rawValue), let activation = SecureActivation(rawValue: c.activation.rawValue) else {
             throw PenaltyError("the cost penalty needs a variant the secure runtime runs (softmax \(c.softmax.rawValue), activation \(c.activation.rawValue))")
         }
@@ -39,7 +41,7 @@ public struct GateCostPenalty {
             func seconds(_ sections: [String: Cost]) -> Double { CostModel.seconds(CostModel.total(sections), network: network) }
             let heads = c.headsPerLayer, widths = c.intermediatePerLayer
             let whole = shape(heads: heads, widths: widths)
-            let total = seconds(CostModel.bertQuery(whole, vocab: c.vocabSize))
+            let total = seconds(CostModel.bertQuery(whole, vocab: c.vocabSize, publicEmbedding: publicEmbedding))
             var layerSum = 0.0
             for l in 0..<c.layers {
                 func layer(_ a: Int, _ i: Int) -> Double {

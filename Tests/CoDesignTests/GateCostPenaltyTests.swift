@@ -13,13 +13,23 @@ struct GateCostPenaltyTests {
     static let buckets: [Int: Double] = [16: 0.25, 32: 0.75]
 
     /// Cost model seconds of a (possibly pruned) model, bucket-averaged.
-    func seconds(heads: [Int], widths: [Int]) -> Double {
+    func seconds(heads: [Int], widths: [Int], publicEmbedding: Bool = false) -> Double {
         let c = Self.config
         return Self.buckets.reduce(0.0) { sum, b in
             let s = EncoderShape(layers: heads.count, hidden: c.hidden, heads: c.heads, intermediate: c.intermediate, seq: b.key,
                                  classes: 2, layerHeads: heads, layerIntermediate: widths)
-            return sum + b.value * CostModel.seconds(CostModel.total(CostModel.bertQuery(s, vocab: c.vocabSize)), network: .lan)
+            let q = CostModel.bertQuery(s, vocab: c.vocabSize, publicEmbedding: publicEmbedding)
+            return sum + b.value * CostModel.seconds(CostModel.total(q), network: .lan)
         }
+    }
+
+    /// A member with a public embedding is priced without the embedding lookup it never pays.
+    @Test func publicEmbeddingLeavesTheLookupOutOfTheFullCost() throws {
+        let c = Self.config
+        let open = try GateCostPenalty(config: c, groupSize: 16, bucketWeights: Self.buckets, network: .lan, publicEmbedding: true)
+        let looked = try GateCostPenalty(config: c, groupSize: 16, bucketWeights: Self.buckets, network: .lan)
+        #expect(abs(open.full - seconds(heads: [4, 4, 4], widths: [64, 64, 64], publicEmbedding: true)) < 1e-12)
+        #expect(open.full < looked.full)
     }
 
     @Test func openGatesCostTheFullModelAndClosedOnesCostNothing() throws {
