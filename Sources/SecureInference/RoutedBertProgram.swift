@@ -219,14 +219,17 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                 chosen = try b.section(Self.routerSection) { try b.revealToBoth(oneHot) }.map { t in t.data.firstIndex(of: 1) ?? -1 }
             }
             let routerCost = Self.total(b.profile()) - start
+            /// Member j's state after its embedding: the router's state when j is the feature member.
+            func embedded(_ j: Int) throws -> SecureBert.State {
+                try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
+            }
 
             // The answer.
             let label: [Int]?
             switch mode {
             case .reveal:
                 label = try b.branches(members.count, chosen: chosen) { j -> [Int]? in
-                    let state = try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
-                    let logits = try berts[j].logits(berts[j].encode(state, upTo: members[j].layers, on: b), on: b)
+                    let logits = try berts[j].logits(berts[j].encode(embedded(j), upTo: members[j].layers, on: b), on: b)
                     return try b.section(EncoderProgram.Section.head) { try b.revealIndex(b.argmax(logits).oneHot, to: .client) }
                 } ?? nil
             case .oblivious:
@@ -238,8 +241,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                     let logits: SecureTensor
                     if unit.count == 1 {
                         let j = unit[0]
-                        let state = try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
-                        logits = try berts[j].logits(berts[j].encode(state, upTo: members[j].layers, on: b), on: b)
+                        logits = try berts[j].logits(berts[j].encode(embedded(j), upTo: members[j].layers, on: b), on: b)
                         coefficients.append(entries)
                     } else {
                         logits = try SecureBertGroup(unit.map { berts[$0] }).logits(query: i, seq: s, coefficients: entries, on: b)
