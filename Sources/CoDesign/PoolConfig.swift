@@ -361,6 +361,10 @@ public struct PoolConfig: Equatable, Sendable {
         if let frac, frac > ring - 2 {
             throw ConfigError(path: file, "'\(at).frac_bits' must be at most \(ring - 2) on a \(ring)-bit ring, not \(frac)")
         }
+        // The secure runtime runs a 32-bit model's linear layers on Z_2^32 with at most 12 fractional bits.
+        if let frac, ring == 32, frac > 12 {
+            throw ConfigError(path: file, "'\(at).frac_bits' must be at most 12 with ring_bits 32 (the secure runtime's narrow products), not \(frac)")
+        }
         let weightBits = try qr.int("weight_bits", min: 2)
         if let w = weightBits, w > 24 {
             throw ConfigError(path: file, "'\(at).weight_bits' must be in 2...24 (or null for none), not \(w)")

@@ -18,11 +18,11 @@ public enum CostModel {
     /// length, with private-length masks (`secretMask`: 2Quad multiplies by the client's keep vector).
     public static func encoderLayer(_ s: EncoderShape, layer l: Int = 0, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
         let (n, h, a, d, i, aw) = (s.seq, s.hidden, s.heads(l), s.headDim, s.intermediate(l), s.attentionWidth(l))
-        let rows = b * n
+        let rows = b * n, narrow = s.narrowLinear
         var out = [String: Cost]()
-        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw) + Ops.matmul(batch: b * a, m: n, k: d, n: n)
-            + Ops.matmulWeight(m: rows, k: aw, n: h)
-        let context = Ops.matmul(batch: b * a, m: n, k: n, n: d)
+        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw, narrow: narrow) + Ops.matmul(batch: b * a, m: n, k: d, n: n, narrow: narrow)
+            + Ops.matmulWeight(m: rows, k: aw, n: h, narrow: narrow)
+        let context = Ops.matmul(batch: b * a, m: n, k: n, n: d, narrow: narrow)
         switch s.softmax {
         case .exact:
             out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
@@ -34,7 +34,7 @@ public enum CostModel {
             out["attention linear"]! += context
         }
         out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)
-        out["ffn"] = Ops.matmulWeight(m: rows, k: h, n: i) + Ops.matmulWeight(m: rows, k: i, n: h)
+        out["ffn"] = Ops.matmulWeight(m: rows, k: h, n: i, narrow: narrow) + Ops.matmulWeight(m: rows, k: i, n: h, narrow: narrow)
         switch s.activation {
         case .gelu: out["activation"] = Ops.gelu(rows * i)
         case .quad: out["activation"] = Ops.quadGelu(rows * i)
@@ -47,7 +47,7 @@ public enum CostModel {
     /// token, argmax opened to the client (and the logits when `revealLogits`).
     public static func encoderProgram(_ s: EncoderShape, revealLogits: Bool) -> [String: Cost] {
         var out = layers(s)
-        out["head"] = Ops.matmulWeight(m: 1, k: s.hidden, n: s.classes) + (revealLogits ? Ops.reveal(s.classes) : Cost())
+        out["head"] = Ops.matmulWeight(m: 1, k: s.hidden, n: s.classes, narrow: s.narrowLinear) + (revealLogits ? Ops.reveal(s.classes) : Cost())
             + Ops.argmax(rows: 1, n: s.classes) + Ops.reveal(1)
         return out
     }
@@ -70,7 +70,8 @@ public enum CostModel {
         let (hidden, classes, seq) = (s.hidden, s.classes, s.seq)
         var out = layers(s, batch: b, secretMask: true)
         out["embedding"] = publicEmbedding ? Cost() : Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
-        out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden) + Ops.tanh(b * hidden) + Ops.matmulWeight(m: b, k: hidden, n: classes)
+        out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden, narrow: s.narrowLinear) + Ops.tanh(b * hidden)
+            + Ops.matmulWeight(m: b, k: hidden, n: classes, narrow: s.narrowLinear)
             + (revealLogits ? Ops.reveal(b * classes) : Cost()) + Ops.argmax(rows: b, n: classes) + Ops.reveal(b)
         return out
     }

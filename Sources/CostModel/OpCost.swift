@@ -54,17 +54,26 @@ public enum Ops {
     /// One party sends `words` in one round.
     static func oneWay(_ words: Int) -> Cost { Cost(bytes: 8 * words, rounds: 1, wireBytes: 8 * words, words: Double(words)) }
 
-    /// `matmulWeight`: x [m, k] · server weight [k, n]; the client sends its masked activations.
-    public static func matmulWeight(m: Int, k: Int, n: Int) -> Cost { oneWay(m * k) + Cost(macs: Double(m * k * n)) + truncateExact(m * n) }
+    /// One party sends `count` 32-bit words, two to a 64-bit word, in one round (a narrow product's opening).
+    static func oneWayNarrow(_ count: Int) -> Cost { oneWay((count + 1) / 2) }
+    /// Both parties exchange `count` 32-bit words each in one round.
+    static func exchangeNarrow(_ count: Int) -> Cost { exchange((count + 1) / 2) }
+
+    /// `matmulWeight`: x [m, k] · server weight [k, n]; the client sends its masked activations (as 32-bit
+    /// words when `narrow`: the product runs on Z_2^32).
+    public static func matmulWeight(m: Int, k: Int, n: Int, narrow: Bool = false) -> Cost {
+        (narrow ? oneWayNarrow(m * k) : oneWay(m * k)) + Cost(macs: Double(m * k * n)) + truncateExact(m * n)
+    }
     /// `lookupRows`: m ids into a [v, h] table (one-hot times the masked table).
     public static func lookupRows(m: Int, v: Int, h: Int) -> Cost { oneWay(m * v) + Cost(tableMACs: Double(m * v * h)) }
     /// Beaver `matmulRaw` of `batch` products [m, k]·[k, n] (no truncation).
-    public static func matmulRaw(batch: Int, m: Int, k: Int, n: Int) -> Cost {
-        exchange(batch * (m * k + k * n)) + Cost(macs: Double(3 * batch * m * k * n))
+    public static func matmulRaw(batch: Int, m: Int, k: Int, n: Int, narrow: Bool = false) -> Cost {
+        let opened = batch * (m * k + k * n)
+        return (narrow ? exchangeNarrow(opened) : exchange(opened)) + Cost(macs: Double(3 * batch * m * k * n))
     }
-    /// Beaver `matmul` of `batch` products [m, k]·[k, n], truncated exactly.
-    public static func matmul(batch: Int, m: Int, k: Int, n: Int) -> Cost {
-        matmulRaw(batch: batch, m: m, k: k, n: n) + truncateExact(batch * m * n)
+    /// Beaver `matmul` of `batch` products [m, k]·[k, n], truncated exactly (on Z_2^32 when `narrow`).
+    public static func matmul(batch: Int, m: Int, k: Int, n: Int, narrow: Bool = false) -> Cost {
+        matmulRaw(batch: batch, m: m, k: k, n: n, narrow: narrow) + truncateExact(batch * m * n)
     }
     /// Elementwise Beaver product (`mulRaw`/`mul`, also `select`) of n elements.
     public static func mul(_ n: Int) -> Cost { exchange(2 * n) + Cost(words: Double(3 * n)) }

@@ -35,6 +35,25 @@ public struct FixedPoint: Sendable, Equatable {
         precondition(self.weightFracBits >= 0 && self.weightFracBits <= fracBits, "weightFracBits out of range")
     }
 
+    /// Fractional bits of a narrow product (a linear layer computed on Z_2^32, `Party.matmulWeight(_:_:narrow:)`,
+    /// `Party.matmul(_:_:rightShift:narrow:)`): its operands are first shifted so that the product carries
+    /// at most this many, and it must stay below 2^30 on the ring: |x·W| < 2^(30 − 20) = 1024.
+    public static let narrowProductBits = 20
+
+    /// Most fractional bits of a model whose linear layers run on Z_2^32: at 12, a narrow product's right
+    /// operand (keys, values) keeps 8 (`narrowRightShift` = 4); more would leave it too coarse.
+    public static let narrowFracBits = 12
+
+    /// Largest magnitude of a narrow product: `2^(30 − narrowProductBits)`.
+    public static var narrowProductLimit: Double { Double(1 << (30 - narrowProductBits)) }
+
+    /// Bits the activations lose (local truncation) before a narrow weight product: `f + weightFracBits − 20`,
+    /// at least 0 (f = 12: 4, activations keep 8 fractional bits).
+    public var narrowInputShift: Int { Swift.max(0, fracBits + weightFracBits - FixedPoint.narrowProductBits) }
+
+    /// `rightShift` of a narrow secret product (`2f − 20`, at least 0): the right operand keeps f minus this.
+    public var narrowRightShift: Int { Swift.max(0, 2 * fracBits - FixedPoint.narrowProductBits) }
+
     /// Cap of the default `weightFracBits`.
     public static let defaultWeightFracBits = 13
 

@@ -21,6 +21,10 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
     /// `"public"`: the embedding group is public (`PublicEmbedding`) and the client embeds its text in
     /// plaintext; nil: private tables, looked up under MPC.
     public var embedding: String?
+    /// Ring of the linear layers: 32 for a model trained for Z_2^32 (`EncoderShape.ringBits`), nil or 64.
+    public var ringBits: Int?
+    /// Whether the linear layers run on Z_2^32.
+    public var narrowLinear: Bool { ringBits == 32 }
     /// Whether the client embeds its text itself (`embedding == "public"`).
     public var hasPublicEmbedding: Bool { embedding == CheckpointConfig.publicEmbedding }
 
@@ -46,13 +50,14 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
         case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
         case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
         case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits", embedding
+        case ringBits = "ring_bits"
     }
 
     /// The encoder part for one sequence bucket.
     public func encoder(seq: Int) -> EncoderShape {
         EncoderShape(layers: layers, hidden: hidden, heads: heads, intermediate: intermediate, seq: seq, classes: classes,
                      softmax: softmax, activation: activation, layerNormEps: layerNormEps, layerHeads: layerHeads,
-                     layerIntermediate: layerIntermediate)
+                     layerIntermediate: layerIntermediate, ringBits: ringBits)
     }
 }
 

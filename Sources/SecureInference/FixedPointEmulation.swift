@@ -37,14 +37,27 @@ public struct FixedPointEmulation: Sendable {
 
     func q(_ x: Double) -> Double { (x * scale).rounded() / scale }
     func q(_ x: [Double]) -> [Double] { x.map(q) }
-    /// A key rounded to the grid the scores' product uses (`EncoderProgram.keyShift` bits coarser).
-    func qKey(_ x: Double) -> Double { let s = scale / Double(1 << EncoderProgram.keyShift); return (x * s).rounded() / s }
+    /// `x` rounded to `bits` fewer fractional bits than the grid (an operand shifted before a product).
+    func coarse(_ x: Double, bits: Int) -> Double { let s = scale / Double(1 << bits); return (x * s).rounded() / s }
+    /// A key rounded to the grid the scores' product uses (`EncoderProgram.keyShift` bits coarser; on
+    /// Z_2^32 the shift is `FixedPoint.narrowRightShift`, random rounding like `linear`'s, left out).
+    func qKey(_ x: Double) -> Double { model.narrowLinear ? x : coarse(x, bits: EncoderProgram.keyShift) }
+    /// A product as a linear layer on Z_2^32 returns it: reduced into [−1024, 3072) (`FixedPoint.narrowProductLimit`).
+    /// Within ±1024 this is the product itself; beyond, the runtime's output is wrong and depends on the
+    /// shares (`Party.truncateExact`): this is one of its outcomes, so disagreements show.
+    func wrapNarrow(_ y: Double) -> Double {
+        guard model.narrowLinear else { return y }
+        let l = FixedPoint.narrowProductLimit
+        return y >= -l && y < l ? y : (y + l) - 4 * l * ((y + l) / (4 * l)).rounded(.down) - l
+    }
 
-    /// `x [m, k] · W [k, n] + b`, rounded after the product as the runtime truncates it.
+    /// `x [m, k] · W [k, n] + b`, rounded after the product as the runtime truncates it (on Z_2^32 the
+    /// product reduced as `wrapNarrow`; x's local truncation by `FixedPoint.narrowInputShift` bits rounds
+    /// at random, up or down in proportion, so it is left out: its expectation is x).
     func linear(_ x: [Double], m: Int, k: Int, _ wt: [Double], _ b: [Double], n: Int) -> [Double] {
         var out = [Double](repeating: 0, count: m * n)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, x, Int32(k), wt, Int32(n), 0, &out, Int32(n))
-        return (0..<(m * n)).map { q(out[$0]) + b[$0 % n] }
+        return (0..<(m * n)).map { q(wrapNarrow(out[$0])) + b[$0 % n] }
     }
 
     /// 1/x as `Party.reciprocal`: octave j, x' = x·2^−j, linear start, two Newton steps (scale folded in).
@@ -104,7 +117,7 @@ public struct FixedPointEmulation: Sendable {
             var ctx = [Double](repeating: 0, count: n * aw)
             for head in 0..<a {
                 for i in 0..<n {
-                    let sc = (0..<n).map { j in q((0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qKey(qkv[j * 3 * aw + aw + head * d + $1]) }) }
+                    let sc = (0..<n).map { j in q(wrapNarrow((0..<d).reduce(0.0) { $0 + qkv[i * 3 * aw + head * d + $1] * qKey(qkv[j * 3 * aw + aw + head * d + $1]) })) }
                     var p: [Double]
                     switch model.softmax {
                     case .exact:
@@ -117,7 +130,7 @@ public struct FixedPointEmulation: Sendable {
                         let r = reciprocal(q(e.reduce(0, +) / Double(n)))
                         p = e.map { q(q($0 * r) / Double(n)) }
                     }
-                    for c in 0..<d { ctx[i * aw + head * d + c] = q((0..<n).reduce(0.0) { $0 + p[$1] * qkv[$1 * 3 * aw + 2 * aw + head * d + c] }) }
+                    for c in 0..<d { ctx[i * aw + head * d + c] = q(wrapNarrow((0..<n).reduce(0.0) { $0 + p[$1] * qkv[$1 * 3 * aw + 2 * aw + head * d + c] })) }
                 }
             }
             let att = linear(ctx, m: n, k: aw, L.outW, L.outB, n: h)

@@ -30,17 +30,20 @@ public struct SecureBertWeights: Sendable {
         guard let activation = SecureActivation(rawValue: a.activation.rawValue) else {
             throw SecureInferenceError("activation '\(a.activation.rawValue)' has no secure implementation (supported: \(SecureActivation.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard config.quantization.ringBits == 64 else {
-            throw SecureInferenceError("ring_bits \(config.quantization.ringBits): the secure runtime runs on Z_2^64 only so far")
+        let ring = config.quantization.ringBits
+        guard ring == 64 || ring == 32 else {
+            throw SecureInferenceError("ring_bits \(ring): the secure runtime runs on Z_2^64, or with its linear layers on Z_2^32")
         }
-        let ok = FixedPoint.supportedFracBits
+        let ok = ring == 32 ? FixedPoint.supportedFracBits.lowerBound...FixedPoint.narrowFracBits : FixedPoint.supportedFracBits
         guard ok.contains(config.quantization.fracBits) else {
-            throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's \(ok.lowerBound)...\(ok.upperBound)")
+            throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's \(ok.lowerBound)...\(ok.upperBound)"
+                                       + (ring == 32 ? " for ring_bits 32" : ""))
         }
         var shape = SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
                                     classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
                                     activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
         if config.hasPublicEmbedding { shape.embedding = CheckpointConfig.publicEmbedding }
+        if ring == 32 { shape.ringBits = 32 }
         if a.isPruned {
             shape.layerHeads = a.headsPerLayer
             shape.layerIntermediate = a.intermediatePerLayer

@@ -17,6 +17,12 @@ import Tensor
 /// - biases and LayerNorm gamma/beta (`parameter(_:)`): to the fixed-point grid.
 ///
 /// Gradients use the straight-through estimator (`Tensor.fakeQuantize`).
+///
+/// On `ringBits: 32` the runtime computes the linear layers on Z_2^32 (`Party.matmulWeight(_:_:narrow:)`):
+/// each product's left operand loses `narrowInputShift` fractional bits (the keys and values of the
+/// attention products `narrowRightShift`), and the product must stay within ±1024. The model then
+/// rounds those operands the same way and clamps those products to that range (`linear`, `keyOperand`,
+/// `narrowProduct`), so that it learns to keep its linear outputs inside it.
 public struct FakeQuantization: Sendable, Equatable {
     /// Fixed-point grid and ring range of activations and parameters.
     public let grid: FixedPointGrid
@@ -25,6 +31,32 @@ public struct FakeQuantization: Sendable, Equatable {
 
     public var fracBits: Int { grid.fracBits }
     public var ringBits: Int { grid.ringBits }
+
+    /// Whether the runtime's linear layers run on Z_2^32 (`ringBits == 32`).
+    public var narrowLinear: Bool { ringBits == 32 }
+    /// Fractional bits of a narrow product (the runtime's `FixedPoint.narrowProductBits`).
+    static let narrowProductBits = 20
+    /// Bits a linear layer's input loses before a narrow product: `f + min(f, 13) − 20` (`FixedPoint.narrowInputShift`).
+    public var narrowInputShift: Int { max(0, fracBits + min(fracBits, 13) - Self.narrowProductBits) }
+    /// Bits the keys and values lose before their narrow products: `max(2, 2f − 20)` (`EncoderProgram.keyShift`,
+    /// `FixedPoint.narrowRightShift`).
+    public var narrowRightShift: Int { max(2, 2 * fracBits - Self.narrowProductBits) }
+
+    /// The grid of a narrow product: `fracBits`, within ±1024.
+    private var productGrid: FixedPointGrid { FixedPointGrid(fracBits: fracBits, ringBits: fracBits + 11) }
+
+    /// A product as a narrow linear layer returns it: rounded and clamped to ±1024 on Z_2^32, else as `activation`.
+    public func narrowProduct(_ x: Tensor) -> Tensor { narrowLinear ? x.fakeQuantize(productGrid) : activation(x) }
+
+    /// The left operand of a linear layer's product (`narrowInputShift` bits coarser on Z_2^32).
+    public func linearInput(_ x: Tensor) -> Tensor {
+        narrowLinear ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - narrowInputShift, ringBits: ringBits)) : x
+    }
+
+    /// A key or value before its attention product (`narrowRightShift` bits coarser on Z_2^32).
+    public func keyOperand(_ x: Tensor) -> Tensor {
+        narrowLinear ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - narrowRightShift, ringBits: ringBits)) : x
+    }
 
     /// - Precondition: `ringBits` in 2...64, `fracBits` in 0...ringBits-2,
     ///   `weightBits` nil or in 2...24 (user configs are validated before this).
@@ -51,5 +83,17 @@ extension Optional where Wrapped == FakeQuantization {
     @inline(__always) func activation(_ x: Tensor) -> Tensor {
         guard let q = self else { return x }
         return q.activation(x)
+    }
+
+    /// `narrowProduct(x)` when quantization is on, else `x`.
+    @inline(__always) func narrowProduct(_ x: Tensor) -> Tensor {
+        guard let q = self else { return x }
+        return q.narrowProduct(x)
+    }
+
+    /// `keyOperand(x)` when quantization is on, else `x`.
+    @inline(__always) func keyOperand(_ x: Tensor) -> Tensor {
+        guard let q = self else { return x }
+        return q.keyOperand(x)
     }
 }

@@ -24,9 +24,11 @@ public final class Linear {
 
     /// `x [..., In] -> [..., Out]`; with QAT the weight, bias and output are fake-quantized
     /// as the secure runtime encodes and truncates them. nil: exactly `self(x)`.
+    /// On a 32-bit ring the input is rounded coarser and the product clamped first (`FakeQuantization.narrowProduct`).
     public func callAsFunction(_ x: Tensor, quantization q: FakeQuantization?) -> Tensor {
         guard let q else { return self(x) }
-        return q.activation(Tensor.linear(x, weight: q.weight(weight), bias: q.parameter(bias)))
+        guard q.narrowLinear else { return q.activation(Tensor.linear(x, weight: q.weight(weight), bias: q.parameter(bias))) }
+        return q.activation(q.narrowProduct(Tensor.linear(q.linearInput(x), weight: q.weight(weight), bias: nil)) + q.parameter(bias))
     }
 
     public func namedParameters(prefix: String) -> [NamedParameter] {
@@ -117,10 +119,11 @@ public final class BertLayer {
         func heads(_ t: Tensor) -> Tensor { t.reshaped([b, s, a, d]).permuted([0, 2, 1, 3]) }
         let q = heads(query(x, quantization: fq)), k = heads(key(x, quantization: fq))
         let v = heads(value(x, quantization: fq))
-        let scores = fq.activation(q.matmul(k, transposeOther: true, alpha: 1 / Float(d).squareRoot()))  // [B,A,S,S]
+        // On a 32-bit ring (QAT) K and V are rounded coarser and both products clamped, as the runtime's narrow products.
+        let scores = fq.narrowProduct(q.matmul(fq.keyOperand(k), transposeOther: true, alpha: 1 / Float(d).squareRoot()))  // [B,A,S,S]
         let probs = fq.activation(attentionProbabilities(scores, mask: mask))
             .dropout(p: config.attentionDropout, training: training, rng: rng)
-        var perHead = fq.activation(probs.matmul(v))  // [B,A,S,D]
+        var perHead = fq.narrowProduct(probs.matmul(fq.keyOperand(v)))  // [B,A,S,D]
         if let g = gates?.heads { perHead = perHead * g }  // g [A,1,1]
         let context = perHead.permuted([0, 2, 1, 3]).reshaped([b, s, width])  // [B,S,A·D]
         let attended = attentionOutput(context, quantization: fq)

@@ -30,6 +30,7 @@ import Transformer
         ("unknown qat key", "    qat: {ring: 32}\n", "unknown key 'models[0].qat.ring'"),
         ("ring not 32/64", "    qat: {ring_bits: 48}\n", "'models[0].qat.ring_bits' must be 64 or 32"),
         ("frac too large", "    qat: {ring_bits: 32, frac_bits: 31}\n", "'models[0].qat.frac_bits' must be at most 30"),
+        ("frac too large for narrow products", "    qat: {ring_bits: 32, frac_bits: 14}\n", "'models[0].qat.frac_bits' must be at most 12 with ring_bits 32"),
         ("weight bits too large", "    qat: {weight_bits: 32}\n", "'models[0].qat.weight_bits' must be in 2...24"),
         ("qat not a mapping", "    qat: true\n", "'models[0].qat' must be a mapping"),
         ("unknown distill key", "    distill: {teacher: t.h5, stage_1: 2}\n", "unknown key 'models[0].distill.stage_1'"),

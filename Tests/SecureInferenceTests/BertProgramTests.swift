@@ -174,7 +174,57 @@ import Transformer
         var c = BertConfig(layers: 1, hidden: 8, heads: 2, intermediate: 8, vocabSize: 10, softmax: .reluNorm)
         #expect(throws: SecureInferenceError.self) { try SecureBertWeights.shape(of: .init(architecture: c, task: "t", labels: ["a", "b"])) }
         c.softmax = .exact
-        let config = CheckpointConfig(architecture: c, quantization: .init(ringBits: 32, fracBits: 12), task: "t", labels: ["a", "b"])
-        #expect(throws: SecureInferenceError.self) { try SecureBertWeights.shape(of: config) }
+        // Z_2^32 linear layers need at most 12 fractional bits; other rings do not exist.
+        #expect(throws: SecureInferenceError.self) {
+            try SecureBertWeights.shape(of: .init(architecture: c, quantization: .init(ringBits: 32, fracBits: 14), task: "t", labels: ["a", "b"]))
+        }
+        #expect(throws: SecureInferenceError.self) {
+            try SecureBertWeights.shape(of: .init(architecture: c, quantization: .init(ringBits: 48, fracBits: 12), task: "t", labels: ["a", "b"]))
+        }
+        let narrow = try? SecureBertWeights.shape(of: .init(architecture: c, quantization: .init(ringBits: 32, fracBits: 12), task: "t", labels: ["a", "b"]))
+        #expect(narrow?.ringBits == 32 && narrow?.fracBits == 12 && narrow?.encoder(seq: 8).narrowLinear == true)
+    }
+
+    /// A `ring_bits: 32` model: its linear layers run on Z_2^32. The secure logits follow the plaintext
+    /// emulation of that arithmetic and the float model; the linear layers open half the bytes of the
+    /// same model on Z_2^64 (f = 12 both), in as many rounds, and nothing else changes.
+    @Test(arguments: [(SoftmaxVariant.exact, ActivationVariant.gelu), (.twoQuad, .quad)])
+    func narrowLinearLayersHalveTheirBytes(variant: (SoftmaxVariant, ActivationVariant)) throws {
+        let m = Self.model(softmax: variant.0, activation: variant.1)
+        let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
+        func run(ring: Int) throws -> ([QueryOutcome], SecureBertShape) {
+            let shape = try SecureBertWeights.shape(of: .init(architecture: m.config, quantization: .init(ringBits: ring, fracBits: 12),
+                                                              task: "t", labels: ["a", "b", "c"]))
+            let program = BertProgram(model: shape, buckets: buckets, revealLogits: true)
+            let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets),
+                                            serverInputs: SecureBertWeights(model: m).ringInputs(shape, rows: 32),
+                                            options: SessionOptions(seeds: .insecureTest(9)))
+            return (try #require(r.client.output ?? nil), shape)
+        }
+        let (narrow, shape) = try run(ring: 32), (wide, _) = try run(ring: 64)
+        let logits = floatLogits(m, q, buckets), emulation = FixedPointEmulation(weights: SecureBertWeights(model: m), model: shape)
+        var floatError = 0.0, emulationError = 0.0
+        for (o, (l, (ids, len))) in zip(narrow, zip(logits, zip(q.ids, q.lengths))) {
+            let secure = try #require(o.logits)
+            floatError = max(floatError, zip(secure, l).map { abs($0 - Double($1)) }.max()!)
+            emulationError = max(emulationError, zip(secure, emulation.logits(ids: ids, length: len)).map { abs($0 - $1) }.max()!)
+            let sorted = l.sorted(by: >)
+            if sorted[0] - sorted[1] > 0.1 { #expect(o.label == l.firstIndex(of: sorted[0]), "query \(o.index): logits \(l)") }
+        }
+        print("\(variant) on Z_2^32: max |secure − float| \(floatError), |secure − emulated| \(emulationError)")
+        #expect(floatError < 0.1, "max logit error against float \(floatError)")
+        // The random rounding of the products' shifted operands (±2^-8 per element) dominates both.
+        #expect(emulationError < 0.02, "emulation error \(emulationError)")
+        for (n, w) in zip(narrow, wide) {
+            for section in ["attention linear", "ffn"] {
+                let (nb, wb) = (n.sections[section]!.bytesSent + n.sections[section]!.bytesReceived,
+                                w.sections[section]!.bytesSent + w.sections[section]!.bytesReceived)
+                #expect(Double(nb) < 0.56 * Double(wb), "\(section): \(nb) bytes on Z_2^32 against \(wb) on Z_2^64")
+            }
+            #expect(n.cost.rounds == w.cost.rounds)
+            for section in ["softmax", "activation", "norm"] {
+                #expect(n.sections[section]!.bytesSent == w.sections[section]!.bytesSent, "\(section) is not narrowed")
+            }
+        }
     }
 }

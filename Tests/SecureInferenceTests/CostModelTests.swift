@@ -28,6 +28,8 @@ import Testing
         // A pruned encoder: per-layer heads and widths.
         EncoderShape(layers: 2, hidden: 24, heads: 3, intermediate: 40, seq: 9, classes: 2, softmax: .twoQuad, activation: .quad,
                      layerHeads: [1, 3], layerIntermediate: [16, 40]),
+        // Linear layers on Z_2^32.
+        EncoderShape(layers: 1, hidden: 32, heads: 2, intermediate: 64, seq: 16, classes: 2, ringBits: 32),
     ])
     func encoderProgramCountsMatch(shape: EncoderShape) throws {
         let program = EncoderProgram(shape: shape, revealLogits: true)
@@ -40,12 +42,13 @@ import Testing
         #expect(total.rounds == r.client.rounds && total.bytes == r.client.onlineBytesSent + r.client.onlineBytesReceived)
     }
 
-    @Test(arguments: [(SecureSoftmax.exact, false), (.twoQuad, false), (.twoQuad, true)])
-    func bertQueriesMatch(variant: (softmax: SecureSoftmax, publicEmbedding: Bool)) throws {
+    @Test(arguments: [(SecureSoftmax.exact, false, 64), (.twoQuad, false, 64), (.twoQuad, true, 64), (.exact, false, 32), (.twoQuad, true, 32)])
+    func bertQueriesMatch(variant: (softmax: SecureSoftmax, publicEmbedding: Bool, ringBits: Int)) throws {
         let softmax = variant.softmax
         var shape = SecureBertShape(layers: 1, hidden: 32, heads: 2, intermediate: 48, classes: 3, vocab: 50, maxPosition: 64,
-                                    softmax: softmax, activation: softmax == .exact ? .gelu : .quad)
+                                    softmax: softmax, activation: softmax == .exact ? .gelu : .quad, fracBits: variant.ringBits == 32 ? 12 : 16)
         if variant.publicEmbedding { shape.embedding = "public" }
+        if variant.ringBits == 32 { shape.ringBits = 32 }
         let buckets = [16, 32, 16, 16]
         for batch in [1, 2] {
             let program = BertProgram(model: shape, buckets: buckets, batch: batch)

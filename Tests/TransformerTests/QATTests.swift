@@ -119,4 +119,28 @@ import Transformer
         #expect(trace.hiddenStates.last!.data == hidden.data)
         #expect(Tensor.withNoGrad { model.classify(hidden, training: false, rng: rng) }.data == logits.data)
     }
+
+    /// On a 32-bit ring a linear layer's input is rounded `narrowInputShift` bits coarser and its product
+    /// clamped to ±1024 (the runtime's narrow products), the bias added after; the gradient stops where
+    /// the product clamps and passes elsewhere. On 64 bits neither happens.
+    @Test func narrowRingRoundsInputsAndClampsLinearProducts() {
+        let layer = Linear(inFeatures: 4, outFeatures: 3, rng: SeededGenerator(seed: 1))
+        layer.weight.data = [100, 200, 300, 400, 0.5, 0.25, -0.125, 1, -300, -300, -300, -300]
+        layer.bias.data = [1, 2, 3]
+        let x = Tensor(shape: [1, 4], data: [1, 1.5, 0.5, 1 + 1.0 / 512], requiresGrad: true)
+        let narrow = FakeQuantization(fracBits: 12, ringBits: 32)
+        #expect(narrow.narrowLinear && narrow.narrowInputShift == 4 && narrow.narrowRightShift == 4)
+        let y = layer(x, quantization: narrow)
+        // x rounds to 2^-8 (1 + 2^-9 → 1 + 2^-8), then: 100 + 300 + 150 + 400·(1 + 2^-8) = 951.5625 fits;
+        // 0.5 + 0.375 − 0.0625 + 1.00390625 = 1.81640625; −300·4.00390625 clamps to −1024.
+        let expected: [Float] = [952.5625, 3.81640625, -1021]
+        #expect(y.data == expected)
+        y.sum().backward()
+        let g = x.grad!
+        // Only the first two rows pass gradient (the third clamped): d/dx = w0 + w1.
+        let passed: [Float] = [100.5, 200.25, 299.875, 401]
+        #expect(g == passed)
+        let wide = layer(x, quantization: FakeQuantization(fracBits: 12, ringBits: 64))
+        #expect(wide.data[2] < -1100 && FakeQuantization(fracBits: 12, ringBits: 64).narrowLinear == false)
+    }
 }

@@ -6,6 +6,8 @@ public struct MaskedWeightTriple: Sendable {
     public var a: RingTensor
     /// This party's additive share of A·B [m, n].
     public var c: RingTensor
+    /// The same as a group record of one weight (`maskedWeightGroupTriple(count: 1, ...)`'s shape).
+    var group: (a: RingTensor, c: [RingTensor]) { (a, [c]) }
 }
 
 extension Dealer {

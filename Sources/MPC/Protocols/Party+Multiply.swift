@@ -40,23 +40,31 @@ extension Party {
     /// round of one bit per element each way (party 0 sends `(1 − top(a)) ⊕ α`, party 1 `top(b) ⊕ β`). Then
     /// `y = (a >> bits) − (b >> bits) + 2^(64−bits)·w − 2^(62−bits)`.
     ///
+    /// With `ringBits: 32` the input is read on Z_2^32 (only the shares' low 32 bits count: a narrow
+    /// product's, `matmulWeight(_:_:narrow:)`), the same argument runs with 2^30 and bit 31, and the
+    /// result is a share on Z_2^64 again: truncation and the way back to the wide ring in one step.
+    ///
     /// Rounds: 1. Online bytes: ⌈n/64⌉·8 from each party. Offline: 8 per element to party 1. Opened:
     /// masked bits, uniform (α and β are the dealer's, each known to one party only). Error:
-    /// `floor(x / 2^bits)` or one more (±1 ulp), never more, for |x| < 2^62; a secret 0 gives exactly 0.
-    public func truncateExact(_ x: ArithmeticShare, bits: Int) throws -> ArithmeticShare {
-        precondition(bits > 0 && bits < 62)
+    /// `floor(x / 2^bits)` or one more (±1 ulp), never more, for |x| < 2^(ringBits−2); a secret 0 gives
+    /// exactly 0. Beyond that bound the result is wrong by a multiple of 2^(ringBits−bits).
+    public func truncateExact(_ x: ArithmeticShare, bits: Int, ringBits: Int = 64) throws -> ArithmeticShare {
+        precondition(ringBits == 64 || ringBits == 32, "truncateExact: ring Z_2^\(ringBits)")
+        precondition(bits > 0 && bits < ringBits - 2)
         let n = x.tensor.count
         let r = try dealer.bitProduct(count: n)
         let isClient = id == .client
-        var held = x.tensor.data  // a = x0 + 2^62 on party 0, b = −x1 on party 1
+        let k = UInt64(ringBits), low: UInt64 = ringBits == 64 ? ~0 : (1 << k) - 1, lift: UInt64 = 1 << (k - 2)
+        var held = x.tensor.data  // a = x0 + 2^(k−2) on party 0, b = −x1 on party 1, both mod 2^k
         var masked = [UInt64](repeating: 0, count: n), mine = [UInt64](repeating: 0, count: n)
         for i in 0..<n {
-            held[i] = isClient ? held[i] &+ (1 << 62) : 0 &- held[i]
-            mine[i] = isClient ? 1 ^ (held[i] >> 63) : held[i] >> 63
+            held[i] = (isClient ? held[i] &+ lift : 0 &- held[i]) & low
+            let top = held[i] >> (k - 1)
+            mine[i] = isClient ? 1 ^ top : top
             masked[i] = mine[i] ^ r.bits[i]
         }
         let theirs = try exchangeNarrow(masked, width: 1)
-        let s = UInt64(bits), high = UInt64(1) << (64 - s), offset: UInt64 = isClient ? 1 << (62 - s) : 0
+        let s = UInt64(bits), high = UInt64(1) << (k - s), offset: UInt64 = isClient ? 1 << (k - 2 - s) : 0
         var out = [UInt64](repeating: 0, count: n)
         for i in 0..<n {
             // e = party 0's masked bit, g = party 1's. With u (party 0's bit) = e ⊕ α and v = g ⊕ β:
@@ -136,16 +144,27 @@ extension Party {
     ///
     /// With `rightShift` r > 0, `y` is first truncated by r bits locally (it keeps f − r bits of resolution)
     /// and the product by f − r: same result scale and cost, with the accumulated products 2^r smaller.
-    public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare, rightShift: Int = 0) throws -> ArithmeticShare {
-        precondition(rightShift >= 0 && rightShift < fixedPoint.fracBits, "rightShift \(rightShift) out of range")
-        let y = rightShift > 0 ? truncate(y, bits: rightShift) : y
-        return try truncateExact(try matmulRaw(x, y), bits: fixedPoint.fracBits - rightShift)
+    ///
+    /// With `narrow` the product runs on Z_2^32 (`FixedPoint.narrowProductBits`): `E` and `F` are opened
+    /// as 32-bit words, half the bytes, r is raised to `narrowRightShift` so that the product has at most
+    /// 20 fractional bits, and the truncation returns to Z_2^64. Needs |x·y| < 2^10 (else the output is
+    /// wrong, see `truncateExact`). Bytes sent by each party: 8·⌈B·(m·k + k·n)/2⌉ + 8·⌈B·m·n/64⌉.
+    public func matmul(_ x: ArithmeticShare, _ y: ArithmeticShare, rightShift: Int = 0, narrow: Bool = false) throws -> ArithmeticShare {
+        let shift = narrow ? Swift.max(rightShift, fixedPoint.narrowRightShift) : rightShift
+        precondition(shift >= 0 && shift < fixedPoint.fracBits, "rightShift \(shift) out of range")
+        let y = shift > 0 ? truncate(y, bits: shift) : y
+        return try truncateExact(try matmulRaw(x, y, narrow: narrow), bits: fixedPoint.fracBits - shift, ringBits: narrow ? 32 : 64)
     }
 
     /// `matmul` without the final truncation: exact, for a factor that is an integer (e.g. a secret
     /// one-hot coefficient times fixed-point values: `[g,1,1] · [g,1,n]` costs 8·g·(1 + n) bytes per party,
     /// half of an elementwise product with the coefficient broadcast).
     public func matmulRaw(_ x: ArithmeticShare, _ y: ArithmeticShare) throws -> ArithmeticShare {
+        try matmulRaw(x, y, narrow: false)
+    }
+
+    /// `matmulRaw`, with `narrow`: correct on Z_2^32 only (the openings carry 32-bit words).
+    func matmulRaw(_ x: ArithmeticShare, _ y: ArithmeticShare, narrow: Bool) throws -> ArithmeticShare {
         let rank = x.shape.count
         precondition((rank == 2 || rank == 3) && y.shape.count == rank, "matmul needs 2-D or 3-D operands")
         let batch = rank == 3 ? x.shape[0] : 1
@@ -154,7 +173,7 @@ extension Party {
         let t = try dealer.matmulTriple(batch: batch, m: m, k: k, n: n)
         let eMine = (x.tensor.reshaped([batch, m, k]) - t.a).data
         let fMine = (y.tensor.reshaped([batch, k, n]) - t.b).data
-        let theirs = try peer.exchange(eMine + fMine)
+        let theirs = try exchangeNarrow(eMine + fMine, width: narrow ? 32 : 64)
         let (sa, sb, sc) = (m * k, k * n, m * n)
         var z = t.c.data
         for bt in 0..<batch {

@@ -56,26 +56,15 @@ extension Party {
     /// Opened: `E` to the server, uniform (masked by the fresh pseudo-random A); nothing to the client.
     /// W is on the weight grid (`FixedPoint.weightFracBits`), so the product is truncated by that many bits.
     /// Error: ±1 ulp.
-    public func matmulWeight(_ x: ArithmeticShare, _ w: MaskedWeight) throws -> ArithmeticShare {
-        let k = x.shape.last ?? 0
-        guard k == w.k else {
-            throw ProtocolError.shapeMismatch("matmulWeight: activations \(x.shape) do not match weight [\(w.k), \(w.n)]")
-        }
-        let m = x.tensor.count / Swift.max(k, 1)
-        let t = try dealer.maskedWeightTriple(m: m, k: k, n: w.n)
-        var z: [UInt64]
-        if id == .client {
-            try peer.sendStep((x.tensor.reshaped([m, k]) - t.a).data)
-            z = RingMatmul.multiply(t.a.data, w.values, m: m)
-        } else {
-            let e = try peer.receiveStep(count: m * k)
-            var xe = x.tensor.data
-            for i in 0..<xe.count { xe[i] = xe[i] &+ e[i] }
-            z = RingMatmul.multiply(xe, w.values, m: m)
-        }
-        for i in 0..<z.count { z[i] = z[i] &+ t.c.data[i] }
-        let outShape = Array(x.shape.dropLast()) + [w.n]
-        return try truncateExact(ArithmeticShare(RingTensor(shape: outShape, data: z)), bits: fixedPoint.weightFracBits)
+    ///
+    /// With `narrow` (a model whose linear layers run on Z_2^32, `ring_bits: 32`): x is first truncated
+    /// locally by `FixedPoint.narrowInputShift` bits so that the product carries 20 fractional bits, the
+    /// client sends `E` as 32-bit words (4·M·k bytes, half), the product is computed on Z_2^32 and the
+    /// exact truncation returns it to Z_2^64. Needs |x·W| < 1024 (`FixedPoint.narrowProductLimit`);
+    /// beyond, the output is wrong. Opened: the low 32 bits of `E`, uniform.
+    public func matmulWeight(_ x: ArithmeticShare, _ w: MaskedWeight, narrow: Bool = false) throws -> ArithmeticShare {
+        let one = try weightProducts(x, [w], narrow: narrow, record: { m, k, n in try self.dealer.maskedWeightTriple(m: m, k: k, n: n).group })
+        return ArithmeticShare(one.tensor.reshaped(Array(one.shape.dropFirst())))
     }
 
     /// Rows `ids` of a server-owned table `W [V, H]` (word embeddings) for token ids the client holds in
@@ -111,19 +100,28 @@ extension Party {
     /// whatever the group size g, plus 8·⌈g·M·n/64⌉ each way. Offline: 16·g·M·n to the server. Opened: `E`,
     /// uniform, and masked bits. Error: ±1 ulp per product.
     /// - Returns: the g products stacked, `[g, ..., n]`.
-    public func matmulWeightGroup(_ x: ArithmeticShare, _ ws: [MaskedWeight]) throws -> ArithmeticShare {
+    public func matmulWeightGroup(_ x: ArithmeticShare, _ ws: [MaskedWeight], narrow: Bool = false) throws -> ArithmeticShare {
+        try weightProducts(x, ws, narrow: narrow, record: { m, k, n in try self.dealer.maskedWeightGroupTriple(count: ws.count, m: m, k: k, n: n) })
+    }
+
+    /// `matmulWeightGroup` with the dealer record read by `record(m, k, n)`.
+    private func weightProducts(_ x: ArithmeticShare, _ ws: [MaskedWeight], narrow: Bool,
+                                record: (Int, Int, Int) throws -> (a: RingTensor, c: [RingTensor])) throws -> ArithmeticShare {
         let k = x.shape.last ?? 0
         guard let n = ws.first?.n, ws.allSatisfy({ $0.k == k && $0.n == n }) else {
-            throw ProtocolError.shapeMismatch("matmulWeightGroup: activations \(x.shape) do not match the group's weights \(ws.map { [$0.k, $0.n] })")
+            throw ProtocolError.shapeMismatch("matmulWeight: activations \(x.shape) do not match the weights \(ws.map { [$0.k, $0.n] })")
         }
-        let m = x.tensor.count / Swift.max(k, 1)
-        let t = try dealer.maskedWeightGroupTriple(count: ws.count, m: m, k: k, n: n)
+        let m = x.tensor.count / Swift.max(k, 1), shift = narrow ? fixedPoint.narrowInputShift : 0
+        let x = shift > 0 ? truncate(x, bits: shift) : x
+        let t = try record(m, k, n)
         var left: [UInt64]
         if id == .client {
-            try peer.sendStep((x.tensor.reshaped([m, k]) - t.a).data)
+            let e = (x.tensor.reshaped([m, k]) - t.a).data
+            try peer.sendStep(narrow ? Party.pack(e, width: 32) : e)
             left = t.a.data
         } else {
-            let e = try peer.receiveStep(count: m * k)
+            let e = narrow ? Party.unpack(try peer.receiveStep(count: (m * k + 1) / 2), count: m * k, width: 32)
+                           : try peer.receiveStep(count: m * k)
             left = x.tensor.data
             for i in 0..<left.count { left[i] = left[i] &+ e[i] }
         }
@@ -135,7 +133,8 @@ extension Party {
             out += z
         }
         let outShape = [ws.count] + Array(x.shape.dropLast()) + [n]
-        return try truncateExact(ArithmeticShare(RingTensor(shape: outShape, data: out)), bits: fixedPoint.weightFracBits)
+        return try truncateExact(ArithmeticShare(RingTensor(shape: outShape, data: out)), bits: fixedPoint.weightFracBits - shift,
+                                 ringBits: narrow ? 32 : 64)
     }
 
     /// Rows `ids` of every table of a group of one shape (`lookupRows` for each), with one opening of

@@ -50,10 +50,16 @@ public struct EncoderShape: Codable, Sendable, Equatable {
     public var layerHeads: [Int]?
     /// Pruned models: each layer's feed-forward width, or nil: `intermediate` everywhere.
     public var layerIntermediate: [Int]?
+    /// Ring of the linear layers' products: 32 (`narrowLinear`: Z_2^32, half their bytes; a model trained
+    /// for it, `ring_bits: 32`), or nil / 64: Z_2^64. Every other protocol runs on Z_2^64 either way.
+    public var ringBits: Int?
+    /// Whether the linear layers (weight products, `Q·Kᵀ`, `P·V`, pooler, classifier) run on Z_2^32.
+    public var narrowLinear: Bool { ringBits == 32 }
 
     public init(layers: Int, hidden: Int, heads: Int, intermediate: Int, seq: Int, classes: Int = 2,
                 softmax: SecureSoftmax = .exact, activation: SecureActivation = .gelu, validLength: Int? = nil,
-                layerNormEps: Double = 1e-12, layerHeads: [Int]? = nil, layerIntermediate: [Int]? = nil) {
+                layerNormEps: Double = 1e-12, layerHeads: [Int]? = nil, layerIntermediate: [Int]? = nil, ringBits: Int? = nil) {
+        self.ringBits = ringBits
         self.layerHeads = layerHeads
         self.layerIntermediate = layerIntermediate
         self.layers = layers
@@ -71,7 +77,7 @@ public struct EncoderShape: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case layers, hidden, heads, intermediate, seq, classes, softmax, activation
         case validLength = "valid_length", layerNormEps = "layer_norm_eps"
-        case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
+        case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate", ringBits = "ring_bits"
     }
 
     /// Head width D = H / A.
@@ -89,6 +95,7 @@ public struct EncoderShape: Codable, Sendable, Equatable {
         if hidden % heads != 0 { return "hidden width \(hidden) is not a multiple of the head count \(heads)" }
         if classes < 2 { return "need at least 2 classes" }
         if let v = validLength, v < 1 || v > seq { return "valid length \(v) outside 1...\(seq)" }
+        if let r = ringBits, r != 32 && r != 64 { return "ring_bits \(r): the linear layers run on Z_2^64 or Z_2^32" }
         for (key, list) in [("layer heads", layerHeads), ("layer widths", layerIntermediate)] {
             guard let list else { continue }
             if list.count != layers { return "\(key) list \(list.count) layers, the shape has \(layers)" }
@@ -224,9 +231,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
     public static func loadLayers(_ s: EncoderShape, prefix: String = "", on b: some SecureBackend) throws -> [Layer] {
         let h = s.hidden
         return try (0..<s.layers).map { l in
-            let (w, i, p) = (s.attentionWidth(l), s.intermediate(l), "\(prefix)\(l)")
-            return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w), out: try b.weight("\(p).out.w", k: w, n: h),
-                  ffn1: try b.weight("\(p).ffn1.w", k: h, n: i), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h),
+            let (w, i, p, narrow) = (s.attentionWidth(l), s.intermediate(l), "\(prefix)\(l)", s.narrowLinear)
+            return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w).narrow(narrow), out: try b.weight("\(p).out.w", k: w, n: h).narrow(narrow),
+                  ffn1: try b.weight("\(p).ffn1.w", k: h, n: i).narrow(narrow), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h).narrow(narrow),
                   ln1g: try b.gain("\(p).ln1.g", n: h), ln1b: try b.input("\(p).ln1.b", owner: .server, shape: [h]),
                   ln2g: try b.gain("\(p).ln2.g", n: h), ln2b: try b.input("\(p).ln2.b", owner: .server, shape: [h]),
                   prefix: prefix)
@@ -239,7 +246,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         // Setup: weights masked once per session.
         b.enterSection(Section.setup)
         let layers = try Self.loadLayers(s, on: b)
-        let cls = try b.weight("cls.w", k: h, n: s.classes)
+        let cls = try b.weight("cls.w", k: h, n: s.classes).narrow(s.narrowLinear)
         b.beginOnline()
         var x = try b.input("x", owner: .client, shape: [s.seq, h])
         var layouts = [Int: HeadLayout]()
@@ -273,7 +280,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
             return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
                     b.rearrange(qkv, to: [ba, n, d], source: heads.v))
         }
-        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift) }   // [A, S, S]
+        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift, narrow: s.narrowLinear) }   // [A, S, S]
         let ctx: SecureTensor                                                                     // [A, S, D]
         if s.softmax == .twoQuad && mask.keep == nil && Self.fusesQuadAttention(seq: n, headDim: d) {
             ctx = try b.section(Section.softmax) { try b.quadAttention(scores, v, keys: mask.publicKeys) }
@@ -284,7 +291,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
                 case .twoQuad: return try b.quadSoftmax(scores, mask: mask.publicKeys, keep: mask.keep)
                 }
             }
-            ctx = try b.section(Section.attentionLinear) { try b.matmul(p, v) }
+            ctx = try b.section(Section.attentionLinear) { try b.matmul(p, v, narrow: s.narrowLinear) }
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
             let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)

@@ -129,11 +129,12 @@ extension SecureBackend {
     /// Fixed-point (batched) matrix product `[m,k]·[k,n]` or `[B,m,k]·[B,k,n]` (one `matmulTriple`, one
     /// `bitProduct` for its exact truncation).
     /// Either operand may be owned by either party (e.g. server weights × client activations).
-    public func matmul(_ x: SecureTensor, _ y: SecureTensor, rightShift: Int = 0) throws -> SecureTensor {
+    /// `narrow`: on Z_2^32, half the bytes (`Party.matmul(_:_:rightShift:narrow:)`; needs |x·y| < 1024).
+    public func matmul(_ x: SecureTensor, _ y: SecureTensor, rightShift: Int = 0, narrow: Bool = false) throws -> SecureTensor {
         let (out, deal) = matmulPlan(x, y)
         let count = out.reduce(1, *)
         return try apply(out, deal: { try deal($0); try $0.bitProduct(count: count) }) {
-            try $0.matmul(x.mine, y.mine, rightShift: rightShift)
+            try $0.matmul(x.mine, y.mine, rightShift: rightShift, narrow: narrow)
         }
     }
 

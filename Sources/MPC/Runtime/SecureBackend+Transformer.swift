@@ -9,6 +9,16 @@ public struct SecureWeight: Sendable {
     let dealerHandle: Int?
     /// The party's masked weight (party runs only).
     let masked: MaskedWeight?
+    /// Products with it run on Z_2^32 (`Party.matmulWeight(_:_:narrow:)`): a `ring_bits: 32` model's
+    /// linear layers.
+    public var narrow = false
+
+    /// The same weight with its products on Z_2^32 when `narrow`.
+    public func narrow(_ narrow: Bool) -> SecureWeight {
+        var w = self
+        w.narrow = narrow
+        return w
+    }
 }
 
 /// A LayerNorm gain γ: one model's, a server-owned session weight (masked once: `SecureBackend.gain`),
@@ -58,7 +68,7 @@ extension SecureBackend {
         return try apply(Array(x.shape.dropLast()) + [w.n], deal: { d in
             try d.maskedWeightTriple(handle: w.dealerHandle!, m: m, k: w.k, n: w.n)
             try d.bitProduct(count: m * w.n)
-        }) { p in try p.matmulWeight(x.mine, w.masked!) }
+        }) { p in try p.matmulWeight(x.mine, w.masked!, narrow: w.narrow) }
     }
 
     /// Rows of the session table `w` (`[V, H]`, loaded with `lookup: true`) at the client's private token
@@ -160,16 +170,16 @@ extension SecureBackend {
 
 extension SecureBackend {
     /// `x · W_j` for every session weight of a group of one shape, stacked `[g, ..., n]`, at the online
-    /// cost of one `matmulWeight` (`Party.matmulWeightGroup`).
+    /// cost of one `matmulWeight` (`Party.matmulWeightGroup`). The weights must agree on `narrow`.
     public func matmulWeightGroup(_ x: SecureTensor, _ ws: [SecureWeight]) throws -> SecureTensor {
-        precondition(!ws.isEmpty && ws.allSatisfy { $0.k == x.shape.last && $0.k == ws[0].k && $0.n == ws[0].n },
+        precondition(!ws.isEmpty && ws.allSatisfy { $0.k == x.shape.last && $0.k == ws[0].k && $0.n == ws[0].n && $0.narrow == ws[0].narrow },
                      "matmulWeightGroup shapes \(x.shape) x \(ws.map { [$0.k, $0.n] })")
         let (k, n) = (ws[0].k, ws[0].n)
         let m = x.shape.reduce(1, *) / k
         return try apply([ws.count] + Array(x.shape.dropLast()) + [n], deal: { d in
             try d.maskedWeightGroupTriple(handles: ws.map { $0.dealerHandle! }, m: m, k: k, n: n)
             try d.bitProduct(count: ws.count * m * n)
-        }) { p in try p.matmulWeightGroup(x.mine, ws.map { $0.masked! }) }
+        }) { p in try p.matmulWeightGroup(x.mine, ws.map { $0.masked! }, narrow: ws[0].narrow) }
     }
 
     /// Rows of every table of a group (`lookupRows` of each), stacked `[g, names·each, H]`, with one
