@@ -109,7 +109,8 @@ public struct SecureBertWeights: Sendable {
         let ckpt = try ModelCheckpoint.read(from: path, group: group)
         let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
         var found = try Self.shape(of: config)
-        found.fracBits = expected.fracBits  // the session's fixed point may override the checkpoint's (secure-eval --frac-bits)
+        // The session's fixed point may override the checkpoint's (secure-eval --frac-bits, --ring-bits).
+        (found.fracBits, found.ringBits) = (expected.fracBits, expected.ringBits)
         guard found == expected else {
             throw SecureInferenceError("\(path) holds a model of shape \(found), but the session was set up for \(expected)")
         }

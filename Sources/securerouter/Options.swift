@@ -1,4 +1,6 @@
 import ArgumentParser
+import MPC
+import SecureInference
 import TextData
 import Foundation
 
@@ -139,5 +141,32 @@ struct QueryOptions: ParsableArguments {
         }
         if let limit, limit < texts.count { texts = Array(texts.prefix(limit)); gold = gold.map { Array($0.prefix(limit)) } }
         return (texts, gold)
+    }
+}
+
+/// `--frac-bits` and `--ring-bits` of `secure-eval` and `predict --fixed-point`: run a model with another
+/// fixed point than its checkpoint's quantization (e.g. a model trained without QAT on Z_2^32).
+struct FixedPointOverrides: ParsableArguments {
+    @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...18; at most 12 with ring 32). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
+    var fracBits: Int?
+    @Option(help: "32: run the linear layers on Z_2^32 (half their bytes; docs/protocols.md, \"Linear layers on Z_2^32\"), 64: on Z_2^64, overriding the checkpoint's quantization.ring_bits.")
+    var ringBits: Int?
+
+    func check() throws {
+        let ok = FixedPoint.supportedFracBits
+        if let f = fracBits, !ok.contains(f) { throw ValidationError("--frac-bits must be in \(ok.lowerBound)...\(ok.upperBound), not \(f)") }
+        if let r = ringBits, r != 32 && r != 64 { throw ValidationError("--ring-bits must be 32 or 64, not \(r)") }
+    }
+
+    var isSet: Bool { fracBits != nil || ringBits != nil }
+
+    /// Applies the overrides to a model's secure shape.
+    /// - Throws: `ValidationError` if the result puts more than 12 fractional bits on Z_2^32.
+    func apply(to shape: inout SecureBertShape, model: String) throws {
+        if let f = fracBits { shape.fracBits = f }
+        if let r = ringBits { shape.ringBits = r == 32 ? 32 : nil }
+        if shape.narrowLinear && shape.fracBits > FixedPoint.narrowFracBits {
+            throw ValidationError("\(model) would run its linear layers on Z_2^32 with \(shape.fracBits) fractional bits; at most \(FixedPoint.narrowFracBits) fit there: add --frac-bits \(FixedPoint.narrowFracBits)")
+        }
     }
 }

@@ -43,8 +43,8 @@ struct PredictCommand: ParsableCommand {
     @Flag(help: "Emulate the secure runtime's fixed-point ring arithmetic (see the discussion).")
     var fixedPoint = false
 
-    @Option(help: "With --fixed-point: fractional bits, overriding the checkpoint's quantization.frac_bits (as secure-eval --frac-bits).")
-    var fracBits: Int?
+    /// With --fixed-point: as secure-eval's.
+    @OptionGroup var overrides: FixedPointOverrides
 
     @OptionGroup var json: JSONOutputOptions
 
@@ -54,10 +54,9 @@ struct PredictCommand: ParsableCommand {
         }
         if model != nil && bundle == nil { throw ValidationError("--model applies only with --bundle") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if let f = fracBits {
-            guard fixedPoint else { throw ValidationError("--frac-bits applies only with --fixed-point") }
-            let ok = FixedPoint.supportedFracBits
-            guard ok.contains(f) else { throw ValidationError("--frac-bits must be in \(ok.lowerBound)...\(ok.upperBound), not \(f)") }
+        if overrides.isSet {
+            guard fixedPoint else { throw ValidationError("--frac-bits and --ring-bits apply only with --fixed-point") }
+            try overrides.check()
         }
     }
 
@@ -76,7 +75,7 @@ struct PredictCommand: ParsableCommand {
         if fixedPoint {
             var shape: SecureBertShape
             do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("--fixed-point: \(error)") }
-            if let f = fracBits { shape.fracBits = f }
+            try overrides.apply(to: &shape, model: checkpoint ?? model ?? bundle!)
             let emulation = FixedPointEmulation(weights: SecureBertWeights(model: loaded.model), model: shape)
             let (q, _, _) = LengthBuckets.encode(lines, tokenizer: loaded.tokenizer, maxPosition: min(maxLength, shape.maxPosition))
             logits = zip(q.ids, q.lengths).map { emulation.logits(ids: $0, length: $1).map(Float.init) }

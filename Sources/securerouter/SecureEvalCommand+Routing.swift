@@ -17,7 +17,7 @@ extension SecureEvalCommand {
         guard batch == 1 else { throw ValidationError("--batch applies to --routing model:NAME only; routed queries run one at a time") }
         let (pipe, shapesRead, source) = try PoolBundle.pipeline(bundle)
         var shapes = shapesRead
-        if let f = fracBits { for j in shapes.indices { shapes[j].fracBits = f } }
+        for j in shapes.indices { try fixedPoint.apply(to: &shapes[j], model: pipe.names[j]) }
         guard Set(shapes.map(\.fracBits)).count == 1 else {
             throw ValidationError("the pool members use different fractional bits (\(shapes.map(\.fracBits))); pass --frac-bits to run them in one session")
         }

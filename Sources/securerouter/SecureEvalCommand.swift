@@ -49,8 +49,7 @@ struct SecureEvalCommand: ParsableCommand {
     var noSelectThenCompute = false
     @Option(help: "Stack up to N consecutive queries of the same bucket into one secure computation (same bytes per query, the rounds of one query; seconds are the batch's).")
     var batch = 1
-    @Option(help: "Fractional bits of the fixed point, overriding the checkpoint's quantization.frac_bits (8...18). Fewer bits: coarser values, but each truncation fails 4x less often per bit (docs/protocols.md).")
-    var fracBits: Int?
+    @OptionGroup var fixedPoint: FixedPointOverrides
     @Flag(name: .customLong("reveal-logits"),
           help: "Diagnostic: also open each query's logits to the client (more than the label: use it on your own model) and report their distance from the fixed-point emulation's (`logits`, `fixed_point_logits`, summary `logit_difference_fixed`). Adds one opening per query.")
     var revealLogits = false
@@ -64,8 +63,7 @@ struct SecureEvalCommand: ParsableCommand {
         guard NetworkProfile(name: net) != nil else { throw ValidationError("--net must be none, lan or wan, not '\(net)'") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        let ok = FixedPoint.supportedFracBits
-        if let f = fracBits, !ok.contains(f) { throw ValidationError("--frac-bits must be in \(ok.lowerBound)...\(ok.upperBound), not \(f)") }
+        try fixedPoint.check()
         if let r = routing, r != "reveal", r != "oblivious", !r.hasPrefix("model:") {
             throw ValidationError("--routing must be reveal, oblivious or model:NAME, not '\(r)'")
         }
@@ -95,7 +93,7 @@ struct SecureEvalCommand: ParsableCommand {
         }
         var shape: SecureBertShape
         do { shape = try SecureBertWeights.shape(of: loaded.config) } catch { throw ValidationError("\(bundle): \(error)") }
-        if let f = fracBits { shape.fracBits = f }
+        try fixedPoint.apply(to: &shape, model: name)
 
         var (texts, gold) = try queries.load(outputs: loaded.config.architecture.numLabels, what: "the model has")
         // With --batch, queries of one bucket run together: order them by bucket (the report keeps each
@@ -139,7 +137,8 @@ struct SecureEvalCommand: ParsableCommand {
         let report = SecureEvalReport(model: name, result: result, float: float, fixed: fixed, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, batch: batch, order: order,
                                       margins: emulated.map { l in let s = l.sorted(by: >); return s.count > 1 ? s[0] - s[1] : 0 },
-                                      emulatedLogits: emulated)
+                                      emulatedLogits: emulated,
+                                      fixedPoint: ["frac_bits": shape.fracBits, "ring_bits": shape.narrowLinear ? 32 : 64])
         try finishReport(json, report.json, table: report.printTable, failure: result.failure, done: result.client.count,
                          requested: texts.count)
     }
@@ -158,6 +157,8 @@ struct SecureEvalReport {
     var margins: [Double]
     /// The emulation's logits of each query (reported next to the secure ones with `--reveal-logits`).
     var emulatedLogits: [[Double]] = []
+    /// The session's fixed point (`frac_bits`; `ring_bits` 32: the linear layers on Z_2^32), empty if mixed.
+    var fixedPoint: [String: Int] = [:]
 
     var n: Int { result.client.count }
 
@@ -216,7 +217,7 @@ struct SecureEvalReport {
             "rounds_mean": mean(result.client.map { Double($0.cost.rounds) }),
             "routing_histogram": [model: n], "router_seconds_mean": 0.0, "best_member": model,
             "breakdown": breakdown, "buckets": Dictionary(grouping: buckets.prefix(n), by: { "\($0)" }).mapValues(\.count),
-            "batch": batch,
+            "batch": batch, "fixed_point": fixedPoint,
             "batching": batch == 1 ? "one query at a time, all in one session (weights masked once)"
                 : "up to \(batch) consecutive queries of a bucket stacked into one computation; seconds and rounds are per batch, bytes per query",
         ]

@@ -69,6 +69,17 @@ import Glibc
         #expect(f14.allSatisfy { ($0["logits"] as? [Double])?.count == 2 && ($0["fixed_point_logits"] as? [Double])?.count == 2 })
         let diff = try #require((f14report["summary"] as? [String: Any])?["logit_difference_fixed"] as? [String: Double])
         #expect((diff["max"] ?? 1) < 0.02, "secure vs emulated logits: \(diff)")
+        // --ring-bits 32 --frac-bits 12: the linear layers on Z_2^32; close to the emulation, fewer bytes.
+        let r32 = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--ring-bits", "32", "--frac-bits", "12", "--reveal-logits",
+                               "--json", "r32.json", "--quiet"], cwd: dir)
+        #expect(r32.status == 0, "secure-eval --ring-bits 32 failed:\n\(r32.stderr)")
+        let r32summary = try #require(try Self.json(dir.appendingPathComponent("r32.json"))["summary"] as? [String: Any])
+        #expect(r32summary["fixed_point"] as? [String: Int] == ["frac_bits": 12, "ring_bits": 32])
+        let r32diff = try #require(r32summary["logit_difference_fixed"] as? [String: Double])
+        #expect((r32diff["max"] ?? 1) < 0.05, "secure vs emulated logits on Z_2^32: \(r32diff)")
+        func ffnBytes(_ summary: [String: Any]?) -> Double? { ((summary?["breakdown"] as? [String: Any])?["ffn"] as? [String: Double])?["online_bytes"] }
+        let (narrowFFN, wideFFN) = (try #require(ffnBytes(r32summary)), try #require(ffnBytes(f14report["summary"] as? [String: Any])))
+        #expect(narrowFFN < 0.6 * wideFFN, "ffn bytes \(narrowFFN) on Z_2^32, \(wideFFN) on Z_2^64")
         // --batch 4: the same predictions, each query marked with its batch, fewer rounds per query paid in total.
         let b = try CLI.run(["secure-eval", "--bundle", ckpt, "--task", "mr", "--batch", "4", "--json", "batch.json", "--quiet"], cwd: dir)
         #expect(b.status == 0, "secure-eval --batch failed:\n\(b.stderr)")
@@ -141,6 +152,8 @@ import Glibc
         try fails(["--bundle", ckpt, "--text-file", empty.path], "empty.txt:2: empty text")
         try fails(["--bundle", ckpt, "--routing", "reveal", "--text-file", texts.path], "needs a bundle with a router")
         try fails(["--bundle", ckpt, "--frac-bits", "30", "--text-file", texts.path], "--frac-bits must be in 8...18")
+        try fails(["--bundle", ckpt, "--ring-bits", "48", "--text-file", texts.path], "--ring-bits must be 32 or 64")
+        try fails(["--bundle", ckpt, "--ring-bits", "32", "--text-file", texts.path], "at most 12 fit there: add --frac-bits 12")
 
         // A text longer than the largest bucket is truncated, counted and still answered.
         let long = dir.appendingPathComponent("long.txt")
