@@ -39,6 +39,8 @@ public final class FineTuner {
     public let member: PoolMemberConfig
     public let poolDir: URL
     public var progress: ((TrainingProgress) -> Void)?
+    /// Informational messages (the transfer set) for stderr.
+    public var note: ((String) -> Void)?
 
     public init(member: PoolMemberConfig, poolDir: URL) {
         self.member = member
@@ -62,12 +64,18 @@ public final class FineTuner {
     ///   - resume: continue from `<name>.state.h5` when it exists.
     public func run(
         model: BertForSequenceClassification, baseConfig: CheckpointConfig, vocab: [String],
-        doLowerCase: Bool, data: TaskData, resume: Bool
+        doLowerCase: Bool, data taskData: TaskData, resume: Bool
     ) throws -> MemberResult {
         let opts = member.training
         let start = Date()
         model.quantization = member.qat?.fakeQuantization
         let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
+        var data = taskData
+        if let t = teacher, let file = t.config.transfer {
+            let texts = try TransferSet.sample(file: file, count: t.config.transferSentences, seed: opts.seed &+ 0x7A5F)
+            note?("\(member.name): the teacher labels \(texts.count) transfer sentences from \(file)")
+            data.train = data.train.appending(TransferSet.labelled(texts, teacher: t.model, tokenizer: data.tokenizer, like: data.train))
+        }
         let stage1Epochs = teacher?.config.stage1Epochs ?? 0
         let layerwise = try teacher.flatMap { t in
             stage1Epochs == 0 ? nil : try LayerDistillation(

@@ -79,6 +79,12 @@ public struct DistillationConfig: Equatable, Sendable {
     public var hiddenWeight: Float = 1
     /// Weight of the attention-score MSE in stage 1.
     public var attentionWeight: Float = 1
+    /// A transfer set (`TransferSet`): a TSV whose `sentence` column holds unlabelled in-domain text
+    /// (e.g. another task's train split), split into sentences that the teacher labels and that join
+    /// the training set of both stages. nil: the task's train split only.
+    public var transfer: String?
+    /// Sentences drawn from `transfer` (seeded).
+    public var transferSentences = 20_000
 
     public init(
         teacher: String, alpha: Float = 0.5, temperature: Float = 2.0, stage1Epochs: Int = 0,
@@ -308,7 +314,7 @@ public struct PoolConfig: Equatable, Sendable {
 
     private static func parseDistill(_ d: [String: Any], at: String, file: String) throws -> DistillationConfig {
         let dr = YAMLReader(file: file, path: at, node: d)
-        try dr.checkKeys(["teacher", "alpha", "temperature", "stage1_epochs", "hidden_weight", "attention_weight"])
+        try dr.checkKeys(["teacher", "alpha", "temperature", "stage1_epochs", "hidden_weight", "attention_weight", "transfer", "transfer_sentences"])
         guard let teacher = try dr.string("teacher") else {
             throw ConfigError(path: file, "\(at) needs 'teacher' (a fine-tuned checkpoint .h5)")
         }
@@ -318,6 +324,11 @@ public struct PoolConfig: Equatable, Sendable {
         if let e = try dr.int("stage1_epochs", min: 0) { dc.stage1Epochs = e }
         if let w = try dr.float("hidden_weight", min: 0) { dc.hiddenWeight = w }
         if let w = try dr.float("attention_weight", min: 0) { dc.attentionWeight = w }
+        dc.transfer = try dr.string("transfer")
+        if let n = try dr.int("transfer_sentences", min: 1) {
+            guard dc.transfer != nil else { throw ConfigError(path: file, "\(at).transfer_sentences needs 'transfer' (a TSV of unlabelled text)") }
+            dc.transferSentences = n
+        }
         if dc.stage1Epochs > 0 && dc.hiddenWeight == 0 && dc.attentionWeight == 0 {
             throw ConfigError(path: file, "\(at): stage1_epochs > 0 needs hidden_weight or attention_weight above 0")
         }

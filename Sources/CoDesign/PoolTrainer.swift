@@ -89,6 +89,7 @@ public final class PoolTrainer {
         for member in config.models {
             let tuner = FineTuner(member: member, poolDir: poolDir)
             tuner.progress = progress
+            tuner.note = note
             let result: MemberResult
             if resume, let done = try finished(tuner) {
                 note?("\(member.name): already trained (dev \(String(format: "%.2f", done.devAccuracy * 100))%), skipping")

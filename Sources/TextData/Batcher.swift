@@ -49,6 +49,17 @@ public struct Batcher: Sendable {
         self.padId = tokenizer.padId
     }
 
+    private init(encodings: [Encoding], labels: [Int], maxLength: Int, batchSize: Int, padding: Padding, padId: Int) {
+        (self.encodings, self.labels, self.maxLength, self.batchSize, self.padding, self.padId) =
+            (encodings, labels, maxLength, batchSize, padding, padId)
+    }
+
+    /// These examples followed by `other`'s (same batch size and padding as these).
+    public func appending(_ other: Batcher) -> Batcher {
+        Batcher(encodings: encodings + other.encodings, labels: labels + other.labels, maxLength: maxLength,
+                batchSize: batchSize, padding: padding, padId: padId)
+    }
+
     public var count: Int { encodings.count }
 
     /// Number of batches per epoch (the last one may be short).

@@ -94,6 +94,27 @@ public struct DatasetReader: Sendable {
         return examples
     }
 
+    /// The first text column of every line of `url` (any layout above), labels ignored: unlabelled text
+    /// for distillation (`TransferSet`). Empty texts are skipped.
+    /// - Throws: `DatasetError` for an unreadable file, unknown header or wrong field count.
+    public static func texts(_ url: URL) throws -> [String] {
+        let lines = ByteLines.lines(try ByteLines.read(url))
+        guard let first = lines.first else { throw DatasetError.unknownHeader(path: url.path, header: "") }
+        let header = ByteLines.fields(ByteLines.dropBOM(first))
+        guard let layout = layout(forHeader: header) else {
+            throw DatasetError.unknownHeader(path: url.path, header: header.joined(separator: "\\t"))
+        }
+        var out = [String]()
+        for (offset, raw) in lines.enumerated().dropFirst() {
+            let fields = ByteLines.fields(raw)
+            guard fields.count == layout.fields else {
+                throw DatasetError.malformedLine(path: url.path, line: offset + 1, expectedFields: layout.fields, foundFields: fields.count)
+            }
+            if fields[layout.text].unicodeScalars.contains(where: { !$0.properties.isWhitespace }) { out.append(fields[layout.text]) }
+        }
+        return out
+    }
+
     private static func text(_ fields: [String], _ i: Int, _ header: [String], _ path: String, _ line: Int) throws -> String {
         let field = fields[i]
         guard field.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {

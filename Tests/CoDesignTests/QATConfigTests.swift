@@ -22,6 +22,8 @@ import Transformer
         let d = try #require(try member(
             "    distill: {teacher: t.h5, stage1_epochs: 3, hidden_weight: 2.0, attention_weight: 0.5, alpha: 0.2}\n").distill)
         #expect(d == DistillationConfig(teacher: "t.h5", alpha: 0.2, stage1Epochs: 3, hiddenWeight: 2, attentionWeight: 0.5))
+        let transfer = try #require(try member("    distill: {teacher: t.h5, transfer: u.tsv, transfer_sentences: 500}\n").distill)
+        #expect(transfer.transfer == "u.tsv" && transfer.transferSentences == 500)
         let plain = try #require(try member("    distill: {teacher: t.h5}\n").distill)
         #expect(plain.stage1Epochs == 0 && plain.hiddenWeight == 1 && plain.attentionWeight == 1)
     }
@@ -35,6 +37,7 @@ import Transformer
         ("qat not a mapping", "    qat: true\n", "'models[0].qat' must be a mapping"),
         ("unknown distill key", "    distill: {teacher: t.h5, stage_1: 2}\n", "unknown key 'models[0].distill.stage_1'"),
         ("negative stage1", "    distill: {teacher: t.h5, stage1_epochs: -1}\n", "'models[0].distill.stage1_epochs' must be at least 0"),
+        ("transfer count without a file", "    distill: {teacher: t.h5, transfer_sentences: 100}\n", "transfer_sentences needs 'transfer'"),
         ("stage1 without weights", "    distill: {teacher: t.h5, stage1_epochs: 1, hidden_weight: 0, attention_weight: 0}\n",
          "needs hidden_weight or attention_weight"),
     ])
