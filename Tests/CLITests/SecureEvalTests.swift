@@ -77,6 +77,17 @@ import Glibc
         #expect(r32summary["fixed_point"] as? [String: Int] == ["frac_bits": 12, "ring_bits": 32])
         let r32diff = try #require(r32summary["logit_difference_fixed"] as? [String: Double])
         #expect((r32diff["max"] ?? 1) < 0.05, "secure vs emulated logits on Z_2^32: \(r32diff)")
+        // predict --fixed-point --ring-bits 32 emulates that run: the same labels as its fixed_point_prediction.
+        let r32queries = try #require(try Self.json(dir.appendingPathComponent("r32.json"))["queries"] as? [[String: Any]])
+        let texts = try String(contentsOfFile: dir.appendingPathComponent("datasets/mr/test.tsv").path, encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { String($0.split(separator: "\t")[0]) }
+        try texts.joined(separator: "\n").write(to: dir.appendingPathComponent("test.txt"), atomically: true, encoding: .utf8)
+        let p32 = try CLI.run(["predict", "--checkpoint", ckpt, "--text-file", "test.txt", "--fixed-point", "--ring-bits", "32", "--frac-bits", "12"], cwd: dir)
+        #expect(p32.status == 0, "predict --ring-bits 32 failed:\n\(p32.stderr)")
+        let p32labels = p32.stdout.split(separator: "\n").map { Int($0.split(separator: "\t")[1])! }
+        #expect(p32labels == r32queries.sorted { ($0["index"] as! Int) < ($1["index"] as! Int) }.map { $0["fixed_point_prediction"] as! Int })
+        let bare = try CLI.run(["predict", "--checkpoint", ckpt, "--text-file", "test.txt", "--ring-bits", "32"], cwd: dir)
+        #expect(bare.status != 0 && bare.stderr.contains("apply only with --fixed-point"), "\(bare.stderr)")
         func ffnBytes(_ summary: [String: Any]?) -> Double? { ((summary?["breakdown"] as? [String: Any])?["ffn"] as? [String: Double])?["online_bytes"] }
         let (narrowFFN, wideFFN) = (try #require(ffnBytes(r32summary)), try #require(ffnBytes(f14report["summary"] as? [String: Any])))
         #expect(narrowFFN < 0.6 * wideFFN, "ffn bytes \(narrowFFN) on Z_2^32, \(wideFFN) on Z_2^64")
