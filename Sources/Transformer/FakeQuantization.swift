@@ -38,9 +38,10 @@ public struct FakeQuantization: Sendable, Equatable {
     static let narrowProductBits = 20
     /// Bits a linear layer's input loses before a narrow product: `f + min(f, 13) − 20` (`FixedPoint.narrowInputShift`).
     public var narrowInputShift: Int { max(0, fracBits + min(fracBits, 13) - Self.narrowProductBits) }
-    /// Bits the keys and values lose before their narrow products: `max(2, 2f − 20)` (`EncoderProgram.keyShift`,
-    /// `FixedPoint.narrowRightShift`).
-    public var narrowRightShift: Int { max(2, 2 * fracBits - Self.narrowProductBits) }
+    /// Bits the values lose before their narrow product `P·V`: `2f − 20`, at least 0 (`FixedPoint.narrowRightShift`).
+    public var narrowRightShift: Int { max(0, 2 * fracBits - Self.narrowProductBits) }
+    /// Bits the keys lose before their narrow product `Q·Kᵀ`: at least `EncoderProgram.keyShift` (2).
+    var narrowKeyShift: Int { max(2, narrowRightShift) }
 
     /// The grid of a narrow product: `fracBits`, within ±1024.
     private var productGrid: FixedPointGrid { FixedPointGrid(fracBits: fracBits, ringBits: fracBits + 11) }
@@ -53,9 +54,15 @@ public struct FakeQuantization: Sendable, Equatable {
         narrowLinear ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - narrowInputShift, ringBits: ringBits)) : x
     }
 
-    /// A key or value before its attention product (`narrowRightShift` bits coarser on Z_2^32).
-    public func keyOperand(_ x: Tensor) -> Tensor {
-        narrowLinear ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - narrowRightShift, ringBits: ringBits)) : x
+    /// A key before `Q·Kᵀ` (`narrowKeyShift` bits coarser on Z_2^32).
+    public func keyOperand(_ x: Tensor) -> Tensor { coarser(x, by: narrowKeyShift) }
+
+    /// A value before `P·V` (`narrowRightShift` bits coarser on Z_2^32).
+    public func valueOperand(_ x: Tensor) -> Tensor { coarser(x, by: narrowRightShift) }
+
+    /// `x` rounded `bits` coarser than the grid on a 32-bit ring, else `x`.
+    private func coarser(_ x: Tensor, by bits: Int) -> Tensor {
+        narrowLinear && bits > 0 ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - bits, ringBits: ringBits)) : x
     }
 
     /// - Precondition: `ringBits` in 2...64, `fracBits` in 0...ringBits-2,
@@ -95,5 +102,11 @@ extension Optional where Wrapped == FakeQuantization {
     @inline(__always) func keyOperand(_ x: Tensor) -> Tensor {
         guard let q = self else { return x }
         return q.keyOperand(x)
+    }
+
+    /// `valueOperand(x)` when quantization is on, else `x`.
+    @inline(__always) func valueOperand(_ x: Tensor) -> Tensor {
+        guard let q = self else { return x }
+        return q.valueOperand(x)
     }
 }

@@ -123,7 +123,7 @@ public final class BertLayer {
         let scores = fq.narrowProduct(q.matmul(fq.keyOperand(k), transposeOther: true, alpha: 1 / Float(d).squareRoot()))  // [B,A,S,S]
         let probs = fq.activation(attentionProbabilities(scores, mask: mask))
             .dropout(p: config.attentionDropout, training: training, rng: rng)
-        var perHead = fq.narrowProduct(probs.matmul(fq.keyOperand(v)))  // [B,A,S,D]
+        var perHead = fq.narrowProduct(probs.matmul(fq.valueOperand(v)))  // [B,A,S,D]
         if let g = gates?.heads { perHead = perHead * g }  // g [A,1,1]
         let context = perHead.permuted([0, 2, 1, 3]).reshaped([b, s, width])  // [B,S,A·D]
         let attended = attentionOutput(context, quantization: fq)

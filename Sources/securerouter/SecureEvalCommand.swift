@@ -33,7 +33,8 @@ struct SecureEvalCommand: ParsableCommand {
             "plaintext_accuracy","agreement_float","agreement_fixed","latency_mean","latency_p50",\
             "latency_p95","online_bytes_mean","offline_bytes_mean","rounds_mean","routing_histogram",\
             "router_seconds_mean","best_member","breakdown":{layer:{"seconds","online_bytes","rounds"}},\
-            "setup","truncated","buckets","by_bucket","completed","disagreements","failure"}} (disagreements: each query whose \
+            "setup","truncated","buckets","by_bucket","completed","disagreements","failure","fixed_point":{"frac_bits","ring_bits"}}} \
+            (fixed_point: the session's encoding; ring_bits 32 when the linear layers ran on Z_2^32; disagreements: each query whose \
             secure label differs from the emulation's, with the emulated margin: below 0.05 a near-tie, above a \
             protocol failure). When a process fails mid-run, the report \
             of the finished queries is still written, and the command exits non-zero.

@@ -130,6 +130,7 @@ import Transformer
         let x = Tensor(shape: [1, 4], data: [1, 1.5, 0.5, 1 + 1.0 / 512], requiresGrad: true)
         let narrow = FakeQuantization(fracBits: 12, ringBits: 32)
         #expect(narrow.narrowLinear && narrow.narrowInputShift == 4 && narrow.narrowRightShift == 4)
+        #expect(FakeQuantization(fracBits: 10, ringBits: 32).narrowRightShift == 0 && FakeQuantization(fracBits: 10, ringBits: 32).narrowInputShift == 0)
         let y = layer(x, quantization: narrow)
         // x rounds to 2^-8 (1 + 2^-9 → 1 + 2^-8), then: 100 + 300 + 150 + 400·(1 + 2^-8) = 951.5625 fits;
         // 0.5 + 0.375 − 0.0625 + 1.00390625 = 1.81640625; −300·4.00390625 clamps to −1024.
