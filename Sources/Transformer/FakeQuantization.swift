@@ -86,27 +86,18 @@ public struct FakeQuantization: Sendable, Equatable {
 }
 
 extension Optional where Wrapped == FakeQuantization {
-    /// `activation(x)` when quantization is on, else `x` itself (no copy, no graph node).
-    @inline(__always) func activation(_ x: Tensor) -> Tensor {
+    /// `step(q)(x)` when quantization is on, else `x` itself (no copy, no graph node).
+    @inline(__always) func applied(_ x: Tensor, _ step: (FakeQuantization) -> (Tensor) -> Tensor) -> Tensor {
         guard let q = self else { return x }
-        return q.activation(x)
+        return step(q)(x)
     }
 
+    /// `activation(x)` when quantization is on, else `x`.
+    @inline(__always) func activation(_ x: Tensor) -> Tensor { applied(x, FakeQuantization.activation) }
     /// `narrowProduct(x)` when quantization is on, else `x`.
-    @inline(__always) func narrowProduct(_ x: Tensor) -> Tensor {
-        guard let q = self else { return x }
-        return q.narrowProduct(x)
-    }
-
+    @inline(__always) func narrowProduct(_ x: Tensor) -> Tensor { applied(x, FakeQuantization.narrowProduct) }
     /// `keyOperand(x)` when quantization is on, else `x`.
-    @inline(__always) func keyOperand(_ x: Tensor) -> Tensor {
-        guard let q = self else { return x }
-        return q.keyOperand(x)
-    }
-
+    @inline(__always) func keyOperand(_ x: Tensor) -> Tensor { applied(x, FakeQuantization.keyOperand) }
     /// `valueOperand(x)` when quantization is on, else `x`.
-    @inline(__always) func valueOperand(_ x: Tensor) -> Tensor {
-        guard let q = self else { return x }
-        return q.valueOperand(x)
-    }
+    @inline(__always) func valueOperand(_ x: Tensor) -> Tensor { applied(x, FakeQuantization.valueOperand) }
 }
