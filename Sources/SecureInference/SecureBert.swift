@@ -23,8 +23,8 @@ struct SecureBert {
         positionRows = widest
         embedding = try Embedding(model, prefix: prefix, widest: widest, on: b)
         layers = try EncoderProgram.loadLayers(model.encoder(seq: widest), prefix: prefix, on: b)
-        pool = try b.weight(prefix + "pool.w", k: h, n: h).narrow(model.narrowLinear)
-        cls = try b.weight(prefix + "cls.w", k: h, n: model.classes).narrow(model.narrowLinear)
+        pool = try b.weight(prefix + "pool.w", k: h, n: h, narrow: model.narrowLinear)
+        cls = try b.weight(prefix + "cls.w", k: h, n: model.classes, narrow: model.narrowLinear)
     }
 
     /// The state of a group of `g` stacked queries of bucket `s` partway through the model.

@@ -65,22 +65,12 @@ public struct DatasetReader: Sendable {
     }
 
     func parse(_ bytes: [UInt8], path: String) throws -> [Example] {
-        let lines = ByteLines.lines(bytes)
-        guard let first = lines.first else { throw DatasetError.unknownHeader(path: path, header: "") }
-        let header = ByteLines.fields(ByteLines.dropBOM(first))
-        guard let layout = Self.layout(forHeader: header) else {
-            throw DatasetError.unknownHeader(path: path, header: header.joined(separator: "\\t"))
-        }
+        let table = try Self.table(bytes, path: path)
+        let (header, layout) = (table.header, table.layout)
         let labelIndex = Dictionary(task.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var examples: [Example] = []
-        examples.reserveCapacity(lines.count - 1)
-        for (offset, raw) in lines.enumerated().dropFirst() {
-            let lineNumber = offset + 1
-            let fields = ByteLines.fields(raw)
-            guard fields.count == layout.fields else {
-                throw DatasetError.malformedLine(path: path, line: lineNumber, expectedFields: layout.fields,
-                    foundFields: fields.count)
-            }
+        examples.reserveCapacity(table.rows.count)
+        for (lineNumber, fields) in table.rows {
             let labelText = fields[layout.label]
             var label = labelIndex[labelText]
             if label == nil, layout.ours, let i = Int(labelText), (0..<task.numLabels).contains(i) { label = i }
@@ -94,25 +84,31 @@ public struct DatasetReader: Sendable {
         return examples
     }
 
+    /// The header, its layout and every data line's fields (with its 1-based line number), each line
+    /// checked to have the header's field count.
+    static func table(_ bytes: [UInt8], path: String) throws -> (header: [String], layout: Layout, rows: [(line: Int, fields: [String])]) {
+        let lines = ByteLines.lines(bytes)
+        guard let first = lines.first else { throw DatasetError.unknownHeader(path: path, header: "") }
+        let header = ByteLines.fields(ByteLines.dropBOM(first))
+        guard let layout = layout(forHeader: header) else {
+            throw DatasetError.unknownHeader(path: path, header: header.joined(separator: "\\t"))
+        }
+        let rows = try lines.enumerated().dropFirst().map { offset, raw -> (line: Int, fields: [String]) in
+            let fields = ByteLines.fields(raw)
+            guard fields.count == layout.fields else {
+                throw DatasetError.malformedLine(path: path, line: offset + 1, expectedFields: layout.fields, foundFields: fields.count)
+            }
+            return (offset + 1, fields)
+        }
+        return (header, layout, rows)
+    }
+
     /// The first text column of every line of `url` (any layout above), labels ignored: unlabelled text
     /// for distillation (`TransferSet`). Empty texts are skipped.
     /// - Throws: `DatasetError` for an unreadable file, unknown header or wrong field count.
     public static func texts(_ url: URL) throws -> [String] {
-        let lines = ByteLines.lines(try ByteLines.read(url))
-        guard let first = lines.first else { throw DatasetError.unknownHeader(path: url.path, header: "") }
-        let header = ByteLines.fields(ByteLines.dropBOM(first))
-        guard let layout = layout(forHeader: header) else {
-            throw DatasetError.unknownHeader(path: url.path, header: header.joined(separator: "\\t"))
-        }
-        var out = [String]()
-        for (offset, raw) in lines.enumerated().dropFirst() {
-            let fields = ByteLines.fields(raw)
-            guard fields.count == layout.fields else {
-                throw DatasetError.malformedLine(path: url.path, line: offset + 1, expectedFields: layout.fields, foundFields: fields.count)
-            }
-            if fields[layout.text].unicodeScalars.contains(where: { !$0.properties.isWhitespace }) { out.append(fields[layout.text]) }
-        }
-        return out
+        let table = try table(try ByteLines.read(url), path: url.path)
+        return table.rows.map { $0.fields[table.layout.text] }.filter { $0.unicodeScalars.contains { !$0.properties.isWhitespace } }
     }
 
     private static func text(_ fields: [String], _ i: Int, _ header: [String], _ path: String, _ line: Int) throws -> String {

@@ -50,9 +50,7 @@ public struct FakeQuantization: Sendable, Equatable {
     public func narrowProduct(_ x: Tensor) -> Tensor { narrowLinear ? x.fakeQuantize(productGrid) : activation(x) }
 
     /// The left operand of a linear layer's product (`narrowInputShift` bits coarser on Z_2^32).
-    public func linearInput(_ x: Tensor) -> Tensor {
-        narrowLinear ? x.fakeQuantize(FixedPointGrid(fracBits: fracBits - narrowInputShift, ringBits: ringBits)) : x
-    }
+    public func linearInput(_ x: Tensor) -> Tensor { coarser(x, by: narrowInputShift) }
 
     /// A key before `Q·Kᵀ` (`narrowKeyShift` bits coarser on Z_2^32).
     public func keyOperand(_ x: Tensor) -> Tensor { coarser(x, by: narrowKeyShift) }

@@ -232,8 +232,8 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let h = s.hidden
         return try (0..<s.layers).map { l in
             let (w, i, p, narrow) = (s.attentionWidth(l), s.intermediate(l), "\(prefix)\(l)", s.narrowLinear)
-            return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w).narrow(narrow), out: try b.weight("\(p).out.w", k: w, n: h).narrow(narrow),
-                  ffn1: try b.weight("\(p).ffn1.w", k: h, n: i).narrow(narrow), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h).narrow(narrow),
+            return Layer(qkv: try b.weight("\(p).qkv.w", k: h, n: 3 * w, narrow: narrow), out: try b.weight("\(p).out.w", k: w, n: h, narrow: narrow),
+                  ffn1: try b.weight("\(p).ffn1.w", k: h, n: i, narrow: narrow), ffn2: try b.weight("\(p).ffn2.w", k: i, n: h, narrow: narrow),
                   ln1g: try b.gain("\(p).ln1.g", n: h), ln1b: try b.input("\(p).ln1.b", owner: .server, shape: [h]),
                   ln2g: try b.gain("\(p).ln2.g", n: h), ln2b: try b.input("\(p).ln2.b", owner: .server, shape: [h]),
                   prefix: prefix)
@@ -246,7 +246,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         // Setup: weights masked once per session.
         b.enterSection(Section.setup)
         let layers = try Self.loadLayers(s, on: b)
-        let cls = try b.weight("cls.w", k: h, n: s.classes).narrow(s.narrowLinear)
+        let cls = try b.weight("cls.w", k: h, n: s.classes, narrow: s.narrowLinear)
         b.beginOnline()
         var x = try b.input("x", owner: .client, shape: [s.seq, h])
         var layouts = [Int: HeadLayout]()

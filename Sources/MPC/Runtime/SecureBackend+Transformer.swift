@@ -11,14 +11,7 @@ public struct SecureWeight: Sendable {
     let masked: MaskedWeight?
     /// Products with it run on Z_2^32 (`Party.matmulWeight(_:_:narrow:)`): a `ring_bits: 32` model's
     /// linear layers.
-    public var narrow = false
-
-    /// The same weight with its products on Z_2^32 when `narrow`.
-    public func narrow(_ narrow: Bool) -> SecureWeight {
-        var w = self
-        w.narrow = narrow
-        return w
-    }
+    public let narrow: Bool
 }
 
 /// A LayerNorm gain γ: one model's, a server-owned session weight (masked once: `SecureBackend.gain`),
@@ -31,9 +24,10 @@ public enum SecureGain {
 extension SecureBackend {
     /// Prepares the server's private input `name` (`[k, n]`, fixed point) as a session weight: the
     /// server sends `W − B` once; later `matmulWeight` calls cost only the client's masked activations.
-    /// With `lookup`, the table is prepared for `lookupRows` (the server keeps its mask).
-    public func weight(_ name: String, k: Int, n: Int, lookup: Bool = false) throws -> SecureWeight {
-        try weight(name, inputShape: [k, n], k: k, n: n, keepMask: lookup)
+    /// With `lookup`, the table is prepared for `lookupRows` (the server keeps its mask); with `narrow`,
+    /// products with it run on Z_2^32 (a `ring_bits: 32` model's linear layers).
+    public func weight(_ name: String, k: Int, n: Int, lookup: Bool = false, narrow: Bool = false) throws -> SecureWeight {
+        try weight(name, inputShape: [k, n], k: k, n: n, keepMask: lookup, narrow: narrow)
     }
 
     /// Prepares the server's private LayerNorm gain `name` (`[n]`) as a session weight `[1, n]` (the
@@ -43,12 +37,12 @@ extension SecureBackend {
     }
 
     /// The input `name` of shape `inputShape` masked as a `[k, n]` session weight.
-    private func weight(_ name: String, inputShape: [Int], k: Int, n: Int, keepMask: Bool) throws -> SecureWeight {
+    private func weight(_ name: String, inputShape: [Int], k: Int, n: Int, keepMask: Bool, narrow: Bool = false) throws -> SecureWeight {
         var handle: Int?
         let masked = try step(deal: { handle = try $0.maskWeight(k: k, n: n) }) { p in
             try p.loadWeight(p.id == .server ? try self.ownedInput(name, shape: inputShape).reshaped([k, n]) : nil, k: k, n: n, keepMask: keepMask)
         }
-        return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked)
+        return SecureWeight(k: k, n: n, dealerHandle: handle, masked: masked, narrow: narrow)
     }
 
     /// Additive shares `[n]` of a gain prepared by `gain` (client: γ − b, server: b). Local: for
