@@ -71,6 +71,15 @@ public final class PoolTrainer {
     public var note: ((String) -> Void)?
     /// When set, every member is measured under MPC after the pool is trained (`measured` in the summary).
     public var measurement: PoolMeasurement?
+    /// When set (a cross-fitting fold, `PoolCrossFit`), members train on the training rows this fold does not
+    /// hold out, and the held-out rows replace the test split (their accuracy is the summary's `test_accuracy`).
+    public var trainFold: TrainFold?
+
+    /// Fold `index` of `folds`: rows with `i % folds == index` are held out (`CrossFitLabels.heldOut`).
+    public struct TrainFold: Sendable {
+        public var index: Int, folds: Int
+        public init(index: Int, folds: Int) { self.index = index; self.folds = folds }
+    }
 
     public init(config: PoolConfig, outDir: URL) {
         self.config = config
@@ -174,7 +183,14 @@ public final class PoolTrainer {
             }
             return try DatasetReader(task: task).read(url)
         }
-        let s = Splits(train: try read("train", required: true), dev: try read("dev", required: true), test: try read("test", required: false))
+        var s = Splits(train: try read("train", required: true), dev: try read("dev", required: true), test: try read("test", required: false))
+        if let f = trainFold {
+            let held = s.train.indices.map { CrossFitLabels.heldOut($0, fold: f.index, folds: f.folds) }
+            s.test = s.train.indices.filter { held[$0] }.map { s.train[$0] }
+            s.train = s.train.indices.filter { !held[$0] }.map { s.train[$0] }
+            note?("\(task.name): fold \(f.index) of \(f.folds): \(s.train.count) train examples, \(s.test.count) held out (reported as test)")
+            return s
+        }
         note?("\(task.name): \(s.train.count) train, \(s.dev.count) dev, \(s.test.count) test examples")
         return s
     }

@@ -27,6 +27,9 @@ public struct RouterFitOptions: Sendable {
     public var featureLayers = 1
     public var featureMember: String?
     public var seed: UInt64 = 7
+    /// Add the pool's cross-fitted training rows (`<pool>/crossfit.json`, `train-pool --crossfit`) to dev's
+    /// when the file exists (`train_labels`).
+    public var trainLabels = true
 
     public init() {}
 }
@@ -48,6 +51,8 @@ public struct RouterReport: Codable, Sendable {
     public var lambda: Double
     public var maxDrop: Double
     public var folds: Int
+    /// Cross-fitted training rows added to dev's (0: dev alone).
+    public var trainRows: Int?
     /// Out-of-fold dev sweep (what lambda was chosen on) and the final router's test sweep.
     public var devSweep: [SweepPoint], testSweep: [SweepPoint]
     /// The chosen lambda on test, the oracle router and the most accurate (on dev) member on test.
@@ -56,7 +61,7 @@ public struct RouterReport: Codable, Sendable {
     public var bestMember: String
 
     enum CodingKeys: String, CodingKey {
-        case task, members, network, lambda, folds, chosen
+        case task, members, network, lambda, folds, chosen, trainRows = "train_rows"
         case featureMember = "feature_member", featureLayers = "feature_layers", maxDrop = "max_drop"
         case devSweep = "dev_sweep", testSweep = "test_sweep", oracleAccuracy = "oracle_accuracy"
         case oracleSeconds = "oracle_seconds", bestMember = "best_member"
@@ -116,21 +121,34 @@ public final class RouterFitter {
         let devCorrect = pool.correctness(dev, split: "dev", note: note), testCorrect = pool.correctness(test, split: "test", note: note)
         let devFeatures = pool.features(dev, member: fi, layers: o.featureLayers, split: "dev", note: note)
         let testFeatures = pool.features(test, member: fi, layers: o.featureLayers, split: "test", note: note)
+        // The rows the predictor learns from and lambda is chosen on: dev, then any cross-fitted train rows.
+        var rows = (features: devFeatures, correct: devCorrect, costs: pool.costs(dev))
+        var trainRows = 0
+        if o.trainLabels, let labels = try CrossFitLabels.load(poolDir: poolDir) {
+            let train = try pool.read("train")
+            let correct = try pool.crossFitCorrectness(labels, train: train)
+            note?("adding \(train.count) training examples with cross-fitted labels (\(labels.folds) folds, \(CrossFitLabels.fileName))")
+            rows.features += pool.features(train, member: fi, layers: o.featureLayers, split: "train", note: note)
+            rows.correct += correct
+            rows.costs += pool.costs(train)
+            trainRows = train.count
+        }
         let members = pool.members
-        func fit(_ rows: [Int]) -> UtilityNetwork {
-            let net = UtilityNetwork(features: devFeatures[0].count, hidden: o.hidden, members: members.count, seed: o.seed)
-            net.train(features: rows.map { devFeatures[$0] }, correct: rows.map { devCorrect[$0] }, epochs: o.epochs,
+        func fit(_ idx: [Int]) -> UtilityNetwork {
+            let net = UtilityNetwork(features: rows.features[0].count, hidden: o.hidden, members: members.count, seed: o.seed)
+            net.train(features: idx.map { rows.features[$0] }, correct: idx.map { rows.correct[$0] }, epochs: o.epochs,
                       learningRate: o.learningRate, weightDecay: o.weightDecay, featureNoise: o.featureNoise, seed: o.seed)
             return net
         }
-        note?("cross-fitting the utility predictor on dev (\(o.folds) folds)")
-        let oof = CrossFitting.outOfFold(count: dev.count, folds: o.folds) { train in
+        let count = rows.features.count
+        note?("cross-fitting the utility predictor on \(trainRows > 0 ? "dev and train" : "dev") (\(count) examples, \(o.folds) folds)")
+        let oof = CrossFitting.outOfFold(count: count, folds: o.folds) { train in
             let net = fit(train)
-            return { held in net.utilities(held.map { devFeatures[$0] }) }
+            return { held in net.utilities(held.map { rows.features[$0] }) }
         }
         // Platt scaling per member on the out-of-fold logits: calibrated utilities, comparable across members.
         let platt = members.indices.map { m in
-            PlattScaling.fit(logits: oof.map { PlattScaling.logit($0[m]) }, right: devCorrect.map { $0[m] })
+            PlattScaling.fit(logits: oof.map { PlattScaling.logit($0[m]) }, right: rows.correct.map { $0[m] })
         }
         let calibrated = oof.map { row in row.indices.map { m in
             1 / (1 + Foundation.exp(-(platt[m].a * PlattScaling.logit(row[m]) + platt[m].b)))
@@ -141,14 +159,16 @@ public final class RouterFitter {
             note?("warning: the calibration of \(bounded.joined(separator: ", ")) hit its bounds: the out-of-fold utilities carry little "
                   + "information about who is right; try another feature_member or feature_layers in the router config")
         }
-        let devData = RoutingData(correct: devCorrect, costs: pool.costs(dev), utilities: calibrated)
-        let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop)
-        note?("fitting the final predictor on all of dev; lambda = \(lambda)")
-        let final = fit(Array(0..<dev.count)).folded()
+        let fitData = RoutingData(correct: rows.correct, costs: rows.costs, utilities: calibrated)
+        let (lambda, devSweep) = LambdaChoice.choose(fitData, maxDrop: o.maxDrop)
+        note?("fitting the final predictor on all \(count) examples; lambda = \(lambda)")
+        let final = fit(Array(0..<count)).folded()
         final.calibrate(platt)
+        let devData = RoutingData(correct: devCorrect, costs: Array(rows.costs.prefix(dev.count)), utilities: Array(calibrated.prefix(dev.count)))
         let testData = RoutingData(correct: testCorrect, costs: pool.costs(test), utilities: final.utilities(testFeatures))
-        let config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
+        var config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
                                        featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds, network: o.network)
+        config.report.trainRows = trainRows
         return (final, config)
     }
 
@@ -248,6 +268,22 @@ struct LoadedPool {
             for (r, (l, x)) in zip(logits, xs).enumerated() { out[r].append(Evaluation.argmax(l) == x.label) }
         }
         return out
+    }
+
+    /// Every member's correctness on the training split from the pool's cross-fitted predictions.
+    /// - Throws: `RouterError` when the file was written for another task, training split or pool.
+    func crossFitCorrectness(_ labels: CrossFitLabels, train: [Example]) throws -> [[Bool]] {
+        let redo = "; rerun `train-pool --crossfit K --resume` for this pool"
+        guard labels.task == task.name, labels.gold == train.map(\.label) else {
+            throw RouterError("\(CrossFitLabels.fileName) was written for another task or training split than \(task.name)'s\(redo)")
+        }
+        let columns = try members.map { m -> [Int] in
+            guard let p = labels.predictions[m.name], p.count == train.count, !p.contains(-1) else {
+                throw RouterError("\(CrossFitLabels.fileName) has no cross-fitted predictions for member '\(m.name)'\(redo)")
+            }
+            return p
+        }
+        return train.indices.map { i in columns.map { $0[i] == train[i].label } }
     }
 
     /// The feature member: `name`, or the cheapest at bucket 32; checked to have `layers` layers.

@@ -15,11 +15,14 @@ struct FitRouterCommand: ParsableCommand {
             to each member's probability of being right. Each query then goes to the member with the
             largest utility − lambda · predicted secure seconds (at its length bucket, cost model).
             Lambda is chosen on 5-fold cross-fitted dev utilities: the least expected cost whose routed
-            dev accuracy is within --max-drop of the best member's. Writes the router (DESIGN §4) to
+            dev accuracy is within --max-drop of the best member's. When the pool was trained with
+            `train-pool --crossfit K`, its <pool>/crossfit.json adds every training example, labelled by the
+            fold that did not train on it, to dev's rows (for the predictor and for lambda;
+            train_labels: false to ignore it). Writes the router (DESIGN §4) to
             --out (default <pool>/router.h5) with the whole lambda sweep on dev and test, the members
             alone and the oracle router in its config, and prints a table. See docs/router.md.
             Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, net,
-            feature_layers, feature_member, seed.
+            feature_layers, feature_member, seed, train_labels.
             """)
 
     @Option(help: "A train-pool output directory (with pool_summary.json).")
@@ -84,6 +87,7 @@ struct FitRouterCommand: ParsableCommand {
                      r.lambda, r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
                      best.name, best.testAccuracy * 100, best.testSeconds))
         print("  routing histogram (test): " + zip(r.members, r.chosen.histogram).map { "\($0.name) \($1)" }.joined(separator: ", "))
+        if let n = r.trainRows, n > 0 { print("  fitted on dev and \(n) cross-fitted training examples") }
         print(String(format: "oracle router          test %.2f%%, %.3f s/query", r.oracleAccuracy * 100, r.oracleSeconds))
     }
 
@@ -93,7 +97,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed", "train_labels"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -127,6 +131,10 @@ struct FitRouterCommand: ParsableCommand {
         if let v = try int("feature_layers", min: 0) { o.featureLayers = v }
         if let v = m["feature_member"] { o.featureMember = "\(v)" }
         if let v = try int("seed", min: 0) { o.seed = UInt64(v) }
+        if let v = m["train_labels"] {
+            guard let b = v as? Bool else { throw ValidationError("\(path): 'train_labels' must be true or false") }
+            o.trainLabels = b
+        }
         return o
     }
 }

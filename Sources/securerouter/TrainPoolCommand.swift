@@ -12,6 +12,13 @@ struct TrainPoolCommand: ParsableCommand {
             <out>/pool/<model>.log.jsonl (one JSON record per logged step and epoch) and
             <out>/pool_summary.json. A resumable state <model>.state.h5 is saved every
             `save_every` steps; after a kill, rerun with --resume to continue from it.
+
+            With --crossfit K the pool is then trained K more times, fold k on the
+            training rows i % K != k (in <out>/crossfit/fold<k>), and every member's
+            prediction on each training example, by the fold that held it out, is
+            written to <out>/crossfit.json: honest correctness labels on train, which
+            fit-router then adds to dev's (docs/router.md). It costs about one more
+            training of the pool; with --resume, finished pool and fold members are skipped.
             See configs/*.yaml and docs/training.md for the config keys.
             """)
 
@@ -26,6 +33,9 @@ struct TrainPoolCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("After training, run each member's first N test sentences under MPC (three processes, --net none and lan) and record `measured` and `predicted_mean` in the summary.", valueName: "N"))
     var measure: Int?
+
+    @Option(help: ArgumentHelp("Also cross-fit the pool in K folds on train (router labels; see above).", valueName: "K"))
+    var crossfit: Int?
 
     @OptionGroup var progressOptions: ProgressOptions
     @OptionGroup var json: JSONOutputOptions
@@ -53,7 +63,13 @@ struct TrainPoolCommand: ParsableCommand {
                                    formatDuration(p.etaSeconds)))
             }
         }
+        if let k = crossfit, k < 2 { throw ValidationError("--crossfit needs at least 2 folds, got \(k)") }
         let summary = try trainer.run(resume: resume)
+        if let k = crossfit {
+            let labels = try PoolCrossFit(config: pool, outDir: URL(fileURLWithPath: outDir), folds: k)
+                .run(resume: resume, progress: trainer.progress, note: trainer.note)
+            if !progressOptions.quiet { printErr("train-pool: wrote \(outDir)/\(CrossFitLabels.fileName) (\(labels.gold.count) training examples, \(k) folds)") }
+        }
         if !json.usesStdout {
             print("task \(summary.task): \(summary.models.count) model(s) in \(outDir)/pool")
             print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "   params    dev%   test%  best epoch")

@@ -110,6 +110,47 @@ import Testing
         #expect(single.status != 0 && single.stderr.contains("needs a bundle with a router"), "\(single.stderr)")
     }
 
+    /// `train-pool --crossfit K` labels every training example with each member's prediction by the fold
+    /// that held it out, and `fit-router` adds those rows to dev's; a file for another split is refused.
+    @Test(.timeLimit(.minutes(4))) func crossFittedTrainingLabelsJoinDev() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.trainPool(in: dir, epochs: 3)
+        // 3 folds: the tiny task's labels alternate, so 2 interleaved folds would each train on one class.
+        let t = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--resume", "--crossfit", "3", "--quiet"], cwd: dir)
+        #expect(t.status == 0, "train-pool --crossfit failed:\n\(t.stderr)")
+        let url = dir.appendingPathComponent("run/crossfit.json")
+        let labels = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let gold = try #require(labels["gold"] as? [Int]), predictions = try #require(labels["predictions"] as? [String: [Int]])
+        #expect(gold.count == 160 && labels["folds"] as? Int == 3)
+        #expect(Set(predictions.keys) == ["tiny", "one-layer"] && predictions.values.allSatisfy { $0.count == 160 && !$0.contains(-1) })
+        // Each fold reports its held-out rows as its test split: the same rows (i % 3 == k) and predictions.
+        for k in 0..<3 {
+            let s = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("run/crossfit/fold\(k)/pool_summary.json"))) as! [String: Any]
+            let rows = (0..<160).filter { $0 % 3 == k }
+            for m in try #require(s["models"] as? [[String: Any]]) {
+                let p = predictions[m["name"] as! String]!
+                let accuracy = Double(rows.filter { p[$0] == gold[$0] }.count) / Double(rows.count)
+                #expect(abs(accuracy - (m["test_accuracy"] as! Double)) < 1e-9, "fold \(k) \(m["name"]!): \(accuracy) vs \(m["test_accuracy"]!)")
+            }
+        }
+        let r = try CLI.run(["fit-router", "--pool", "run", "--json", "report.json", "--quiet"], cwd: dir)
+        #expect(r.status == 0 && r.stdout.contains("fitted on dev and 160 cross-fitted training examples"), "\(r.stdout)\n\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect(report["train_rows"] as? Int == 160)
+        try "train_labels: false\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--json", "dev.json", "--quiet"], cwd: dir).status == 0)
+        let devOnly = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dev.json"))) as! [String: Any]
+        #expect(devOnly["train_rows"] as? Int == 0)
+        // Labels for another training split (one gold label changed) are refused in one sentence.
+        var tampered = labels
+        tampered["gold"] = [1 - gold[0]] + gold.dropFirst()
+        try JSONSerialization.data(withJSONObject: tampered).write(to: url)
+        let bad = try CLI.run(["fit-router", "--pool", "run"], cwd: dir)
+        #expect(bad.status != 0 && bad.stderr.contains("crossfit.json was written for another task or training split"), "\(bad.stderr)")
+        let one = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--crossfit", "1"], cwd: dir)
+        #expect(one.status != 0 && one.stderr.contains("--crossfit needs at least 2 folds"), "\(one.stderr)")
+    }
+
     @Test func badInputsAreOneSentence() throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         let missing = try CLI.run(["fit-router", "--pool", "nowhere"], cwd: dir)

@@ -86,3 +86,39 @@ import Transformer
         }
     }
 }
+
+/// `train-pool --crossfit`: a fold's members start from and distil from the fold's own members, never from
+/// the pool's (which trained on the fold's held-out rows); a checkpoint of another pool is reported.
+@Suite struct PoolCrossFitTests {
+    @Test func foldConfigsRedirectPathsIntoThePool() throws {
+        let yaml = """
+            task: mr
+            models:
+              - name: big
+                init: pretrained
+                from: checkpoints/pretrained/minilm-l6
+              - name: small
+                init: pretrained
+                from: runs/p/pool/big.h5
+                layers: 1
+                public_embedding: checkpoints/pretrained/minilm-l6
+                distill: {teacher: ./runs/p/pool/big.h5}
+              - name: other
+                init: pretrained
+                from: runs/elsewhere/pool/big.h5
+                layers: 1
+            """
+        let config = try PoolConfig.parse(yaml: yaml)
+        let fit = PoolCrossFit(config: config, outDir: URL(fileURLWithPath: "runs/p"), folds: 3)
+        let (fold, foreign) = fit.foldConfig(1)
+        let foldPool = URL(fileURLWithPath: "runs/p/crossfit/fold1/pool").path
+        #expect(fold.models[0].initialization == .pretrained(path: "checkpoints/pretrained/minilm-l6", layers: nil))
+        #expect(fold.models[1].initialization == .pretrained(path: foldPool + "/big.h5", layers: 1))
+        #expect(fold.models[1].distill?.teacher == foldPool + "/big.h5")
+        #expect(fold.models[1].publicEmbedding == "checkpoints/pretrained/minilm-l6")
+        #expect(fold.models[2].initialization == .pretrained(path: "runs/elsewhere/pool/big.h5", layers: 1))
+        #expect(foreign == ["runs/elsewhere/pool/big.h5"])
+        // Interleaved folds: every row is held out by exactly one fold.
+        #expect((0..<10).allSatisfy { i in (0..<3).filter { CrossFitLabels.heldOut(i, fold: $0, folds: 3) }.count == 1 })
+    }
+}
