@@ -15,7 +15,8 @@ public enum CostModel {
     public static let sections = ["embedding", "attention linear", "softmax", "ffn", "activation", "norm", "head"]
 
     /// Encoder layer `layer` (its own head count and width when pruned) on `batch` sequences of the shape's
-    /// length, with private-length masks (`secretMask`: 2Quad multiplies by the client's keep vector).
+    /// length, with private-length masks (`secretMask`: 2Quad first multiplies the scores by the client's
+    /// key flags, `Party.multiplyByClientKeys`).
     public static func encoderLayer(_ s: EncoderShape, layer l: Int = 0, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
         let (n, h, a, d, i, aw) = (s.seq, s.hidden, s.heads(l), s.headDim, s.intermediate(l), s.attentionWidth(l))
         let rows = b * n, narrow = s.narrowLinear
@@ -27,10 +28,11 @@ public enum CostModel {
         case .exact:
             out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
             out["attention linear"]! += context
-        case .twoQuad where !secretMask && EncoderProgram.fusesQuadAttention(seq: n, headDim: d):
-            out["softmax"] = Ops.quadAttention(batch: b * a, m: n, n: s.validLength ?? n, d: d)
+        case .twoQuad where EncoderProgram.fusesQuadAttention(seq: n, headDim: d, narrow: narrow):
+            out["softmax"] = (secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost())
+                + Ops.quadAttention(batch: b * a, m: n, n: secretMask ? n : s.validLength ?? n, d: d)
         case .twoQuad:
-            out["softmax"] = Ops.quadSoftmax(rows: b * a * n, n: n, secretMask: secretMask)
+            out["softmax"] = (secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost()) + Ops.quadSoftmax(rows: b * a * n, n: n)
             out["attention linear"]! += context
         }
         out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)

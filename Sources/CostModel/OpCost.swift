@@ -120,11 +120,14 @@ public enum Ops {
         exchange(batch * (m * n + n * d)) + Cost(macs: Double(3 * batch * m * n * d), words: Double(batch * (4 * m * n + m * n * d)))
             + truncateExact(batch * m * d) + reciprocal(batch * m) + mulRows(rows: batch * m, width: d)
     }
-    /// MPCFormer 2Quad softmax; `secretMask`: times the client's keep vector (private lengths).
-    public static func quadSoftmax(rows: Int, n: Int, secretMask: Bool) -> Cost {
-        secretMask
-            ? square(rows * n) + mul(rows * n) + reciprocal(rows) + mulRows(rows: rows, width: n)
-            : square(rows * n) + reciprocal(rows) + exchange(rows) + Cost(words: Double(4 * rows * n)) + truncateExact(rows * n)
+    /// MPCFormer 2Quad softmax (`Party.quadSoftmax`).
+    public static func quadSoftmax(rows: Int, n: Int) -> Cost {
+        square(rows * n) + reciprocal(rows) + exchange(rows) + Cost(words: Double(4 * rows * n)) + truncateExact(rows * n)
+    }
+    /// `multiplyByClientKeys` of `count` scores by `keys` private key flags: the server sends a word per
+    /// score, the client one per key, in the same round.
+    public static func clientKeys(count: Int, keys: Int) -> Cost {
+        Cost(bytes: 8 * (count + keys), rounds: 1, wireBytes: 8 * Swift.max(count, keys), words: Double(3 * count + keys))
     }
     /// LayerNorm over h of `rows` rows with secret β and a server-owned γ masked once per session (a model's
     /// own LayerNorm; a secretly selected member's γ would open h more words per call).

@@ -34,6 +34,14 @@ public final class Communicator: @unchecked Sendable {
         return try receiveWords(count: words.count)
     }
 
+    /// One round in which the two directions carry different numbers of words: send `words`, receive
+    /// exactly `count`.
+    public func exchange(_ words: [UInt64], receiving count: Int) throws -> [UInt64] {
+        rounds += 1
+        try sendWords(words)
+        return try receiveWords(count: count)
+    }
+
     /// One round, sending side of a one-way step.
     public func sendStep(_ words: [UInt64]) throws {
         rounds += 1

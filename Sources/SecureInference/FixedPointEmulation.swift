@@ -111,6 +111,8 @@ public struct FixedPointEmulation: Sendable {
             for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
             x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)
         }
+        let fused = model.softmax == .twoQuad && EncoderProgram.fusesQuadAttention(seq: n, headDim: d, narrow: shape.narrowLinear)
+        let scoreShift = max(0, model.fracBits - Party.quadAttentionBits)
         for (l, L) in w.encoder.layers.enumerated() {
             let (a, aw, ff) = (shape.heads(l), shape.attentionWidth(l), shape.intermediate(l))
             let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * aw)
@@ -125,8 +127,17 @@ public struct FixedPointEmulation: Sendable {
                         let e = (0..<n).map { $0 < length ? q(Approximations.exp.evaluate(sc[$0] - m)) : 0 }
                         let r = reciprocal(e.reduce(0, +))
                         p = e.map { q($0 * r) }
+                    case .twoQuad where fused:
+                        // Party.quadAttention: scores at min(f, 12) fractional bits, U = Σ y²·V, U·r/n.
+                        let y = (0..<n).map { $0 < length ? coarse(sc[$0] + EncoderProgram.quadShift, bits: scoreShift) : 0 }
+                        let r = reciprocal(q(y.reduce(0) { $0 + q($1 * $1) } / Double(n)))
+                        for c in 0..<d {
+                            let u = q((0..<n).reduce(0.0) { $0 + y[$1] * y[$1] * qkv[$1 * 3 * aw + 2 * aw + head * d + c] })
+                            ctx[i * aw + head * d + c] = q(q(u * r) / Double(n))
+                        }
+                        continue
                     case .twoQuad:
-                        let e = (0..<n).map { $0 < length ? q((sc[$0] + 5) * (sc[$0] + 5)) : 0 }
+                        let e = (0..<n).map { $0 < length ? q((sc[$0] + EncoderProgram.quadShift) * (sc[$0] + EncoderProgram.quadShift)) : 0 }
                         let r = reciprocal(q(e.reduce(0, +) / Double(n)))
                         p = e.map { q(q($0 * r) / Double(n)) }
                     }

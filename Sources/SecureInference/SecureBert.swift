@@ -120,10 +120,11 @@ struct SecureBert {
                 AttentionMask(clientKeys: keyRows.map { rows in rows.flatMap { k in Array([[Bool]](repeating: k, count: a * s).joined()) } })
             }
         case .twoQuad:
-            let keep = try state.queries.map { try b.input("q\($0).mask", owner: .client, shape: [s]) }
-            // [g, S]: quadSoftmax applies row q of it to the A·S score rows of sequence q.
-            let shared = AttentionMask(keep: g == 1 ? keep[0] : b.stack(keep))
-            mask = { _ in shared }
+            // [g·S] on the client: flags of sequence q apply to the A·S score rows of sequence q.
+            let flags = b.partyID == .client
+                ? try state.queries.flatMap { i in try b.ownedInput("q\(i).mask", shape: [s]).data.map { $0 != 0 } } : nil
+            let keys = AttentionMask(privateKeys: PrivateKeys(flags: flags, groups: g))
+            mask = { _ in keys }
         }
         for l in state.layer..<end {
             let a = encoder.shape.heads(l)

@@ -162,6 +162,38 @@ import Testing
         expectUniformView(r.views[0], plaintext: fp.encode(xs, shape: shape).data, seed: 241)
     }
 
+    /// The client's private key flags: `(x + c)·k` is exact (a padded key's entry an exact 0), costs one
+    /// round with a word per score from the server and a word per key from the client, and each party's
+    /// view is uniform; followed by 2Quad softmax with c = 0 it is the masked softmax.
+    @Test func clientKeyFlagsMaskScoresExactly() throws {
+        let (groups, per, n) = (8, 2, 64), shape = [groups * per, n], count = groups * per * n
+        let xs = inputs(count, range: 20, edges: [], seed: 243)
+        let flags = (0..<(groups * n)).map { ($0 % n) < 10 + 6 * ($0 / n) || $0 % 17 == 0 }   // lengths 10..52, a few holes
+        let keep = { (i: Int) in flags[(i / (per * n)) * n + i % n] }
+        let masked = try run(xs, shape: shape, seed: 243, symmetric: false, deal: { try $0.multiplyByClientKeys(shape: shape, groups: groups) }) { p, x in
+            try p.multiplyByClientKeys(x, flags: p.id == .client ? flags : nil, groups: groups, c: 5)
+        }
+        let expected = (0..<count).map { keep($0) ? fp.decode(fp.encode(xs[$0]) &+ fp.encode(5)) : 0 }
+        #expect(masked.y == expected, "not exact: max error \(maxAbsDiff(masked.y, expected))")
+        #expect(masked.rounds == 1 && masked.bytes == 8 * groups * n, "rounds \(masked.rounds), client bytes \(masked.bytes)")
+        expectUniformView(masked.views[0], plaintext: fp.encode(xs, shape: shape).data, seed: 243)          // the client sees u = x₁ − a
+        expectUniformView(masked.views[1], plaintext: flags.map { $0 ? 1 : 0 }, seed: 243)                // the server sees v = k − b
+        // Then 2Quad softmax with the shift already applied: the softmax over each sequence's real keys.
+        let soft = try run(xs, shape: shape, seed: 244, symmetric: false, deal: { d in
+            try d.multiplyByClientKeys(shape: shape, groups: groups)
+            try d.quadSoftmax(shape: shape)
+        }) { p, x in
+            try p.quadSoftmax(try p.multiplyByClientKeys(x, flags: p.id == .client ? flags : nil, groups: groups, c: 5), c: 0)
+        }
+        let reference = stride(from: 0, to: count, by: n).flatMap { o -> [Double] in
+            let e = (0..<n).map { keep(o + $0) ? (xs[o + $0] + 5) * (xs[o + $0] + 5) : 0 }
+            let sum = e.reduce(0, +)
+            return e.map { $0 / sum }
+        }
+        let err = maxAbsDiff(soft.y, reference)
+        #expect(err < 1e-3 && (0..<count).allSatisfy { keep($0) || soft.y[$0] == 0 }, "masked 2Quad softmax error \(err)")
+    }
+
     @Test func quadGeluIsExact() throws {
         let n = 1024
         let xs = inputs(n, range: 10, edges: [0, -1 / fp.scale, 100, -100], seed: 251)

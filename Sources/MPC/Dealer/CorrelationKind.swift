@@ -32,6 +32,10 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// shifted scores and b [B,n,d] of V, and shares of a⊙a, (a⊙a)·b [B,m,d] and a_ik·b_kj [B,m,n,d], so that one
     /// opening of both gives `(x + c)²·V` without opening the probabilities.
     case quadAttention = 11
+    /// Private key-flag correlation (`Party.multiplyByClientKeys`), shape = [G, R, n]: a mask a [G·R·n] for the
+    /// server, a mask b [G·n] for the client, and shares of a ⊙ b (b broadcast over each group's R rows), so
+    /// that one round multiplies shared scores by 0/1 key flags that only the client holds.
+    case keyFlags = 12
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -64,6 +68,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .quadScale: return "quadScale"
         case .normScaleGain: return "normScaleGain"
         case .quadAttention: return "quadAttention"
+        case .keyFlags: return "keyFlags"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

@@ -40,3 +40,29 @@ extension DealerStream {
         return QuadAttention(a: a, b: b, aa: parts[0], aab: parts[1], t: parts[2])
     }
 }
+
+/// One party's part of a key-flag correlation (`Party.multiplyByClientKeys`): its mask (a [G·R·n] on the
+/// server, b [G·n] on the client) and its share of a ⊙ b [G·R·n] (b broadcast over each group's R rows).
+public struct KeyFlags: Sendable {
+    public var mask: [UInt64], product: [UInt64]
+}
+
+extension Dealer {
+    /// Deals a key-flag correlation for G groups of R rows of n keys. Offline cost: 8 bytes per element to
+    /// party 1.
+    public func keyFlags(groups g: Int, rows r: Int, n: Int) throws {
+        let count = g * r * n
+        let b = draw(.client, g * n), a = draw(.server, count)
+        try emitShares(.keyFlags, shape: [g, r, n], [(0..<count).map { a[$0] &* b[($0 / (r * n)) * n + $0 % n] }])
+    }
+}
+
+extension DealerStream {
+    /// Next record must be `keyFlags([groups, rows, n])`.
+    public func keyFlags(groups g: Int, rows r: Int, n: Int) throws -> KeyFlags {
+        let count = g * r * n
+        let payload = try next(.keyFlags, shape: [g, r, n], payloadCount: party == .client ? 0 : count)
+        let mask = draw(party == .client ? g * n : count)
+        return KeyFlags(mask: mask, product: shares(1, of: count, payload: payload)[0])
+    }
+}

@@ -3,7 +3,7 @@
 extension Party {
     /// Fractional bits the shifted scores keep for their square in `quadAttention` (at most f): the
     /// unnormalised context `(x + c)²·V` is at scale 2^(2·12 + f) and must stay below 2^62.
-    static let quadAttentionBits = 12
+    public static let quadAttentionBits = 12
 
     /// MPCFormer 2Quad attention `P·V` with `P = (x + c)² / Σ (x + c)²` over the last dimension of the scores
     /// `x [B, m, n]` (masked keys 0) and values `v [B, n, d]`, without opening P.

@@ -64,41 +64,22 @@ extension Party {
     /// Input range: |x + c| ≤ 60 and D ≥ 2^−10 (not all entries of a row at −c). Error: 2.6e-4 absolute
     /// measured against the same formula in Double (tested bound 1e-3). Rounds: 9. Online bytes per element,
     /// each party: 8 + 1/8 + 328/n. Offline 32 per element plus ≈ 3080·22 per row. Opened: masked values only.
-    ///
-    /// With `keep` (shares of a secret 0/1 integer vector `[n]` or `[G, n]` for G groups of rows, e.g. the
-    /// client's padding masks of G stacked sequences, whose length the server must not learn), `q` is
-    /// multiplied by it (1 more round, 16 bytes per element each, exact), the denominator is rescaled by the
-    /// public `n` instead of the valid count, and the row product opens `q` (`mulRows`, 8 more bytes per
-    /// element each). Records: `squarePair`, `triple`, the reciprocal's, `mulRows`.
-    public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, keep: ArithmeticShare? = nil, c: Double = 5) throws -> ArithmeticShare {
+    /// Padding that the server must not see is dropped first by `multiplyByClientKeys` (then c = 0 here).
+    public func quadSoftmax(_ x: ArithmeticShare, mask: [Bool]? = nil, c: Double = 5) throws -> ArithmeticShare {
         let n = x.shape.last!, count = x.tensor.count, rows = count / n
         let shifted = addPublic(x, RingTensor(shape: x.shape, repeating: fixedPoint.encode(c))).tensor.data
-        var q: [UInt64]
-        var rowScale: (([UInt64]) throws -> [UInt64])
-        if let keep {
-            q = try square(ArithmeticShare(RingTensor(shape: x.shape, data: shifted))).tensor.data
-            // [n] for every row, or [G, n]: one keep row per group of consecutive rows (stacked sequences).
-            let groups = keep.tensor.count / n
-            precondition(keep.shape.last == n && rows % groups == 0, "keep \(keep.shape) does not fit \(x.shape)")
-            let per = rows / groups
-            let k = (0..<count).map { keep.tensor.data[($0 / n / per) * n + $0 % n] }
-            q = try mulRaw(ArithmeticShare(RingTensor(shape: x.shape, data: q)), ArithmeticShare(RingTensor(shape: x.shape, data: k))).tensor.data
-            let kept = q
-            rowScale = { r in try self.mulRows(kept, r) }
-        } else {
-            let t = try dealer.quadScale(rows: rows, n: n)
-            let e = try revealToBoth(ArithmeticShare(RingTensor(shape: [count], data: zip(shifted, t.a).map { $0 &- $1 }))).data
-            let raw = squareShares(opened: e, a: t.a, aa: t.aa)
-            q = truncate(ArithmeticShare(RingTensor(shape: [count], data: raw)), bits: fixedPoint.fracBits).tensor.data
-            rowScale = { r in
-                let opened = try self.revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(r, t.c).map { $0 &- $1 }))).data
-                var y = [UInt64](repeating: 0, count: count)
-                for i in 0..<count {
-                    let row = i / n
-                    y[i] = opened[row] &* raw[i] &+ e[i] &* e[i] &* t.c[row] &+ 2 &* e[i] &* t.ca[i] &+ t.caa[i]
-                }
-                return try self.truncateExact(ArithmeticShare(RingTensor(shape: [count], data: y)), bits: 2 * self.fixedPoint.fracBits).tensor.data
+        let t = try dealer.quadScale(rows: rows, n: n)
+        let e = try revealToBoth(ArithmeticShare(RingTensor(shape: [count], data: zip(shifted, t.a).map { $0 &- $1 }))).data
+        let raw = squareShares(opened: e, a: t.a, aa: t.aa)
+        var q = truncate(ArithmeticShare(RingTensor(shape: [count], data: raw)), bits: fixedPoint.fracBits).tensor.data
+        let rowScale = { (r: [UInt64]) throws -> [UInt64] in
+            let opened = try self.revealToBoth(ArithmeticShare(RingTensor(shape: [rows], data: zip(r, t.c).map { $0 &- $1 }))).data
+            var y = [UInt64](repeating: 0, count: count)
+            for i in 0..<count {
+                let row = i / n
+                y[i] = opened[row] &* raw[i] &+ e[i] &* e[i] &* t.c[row] &+ 2 &* e[i] &* t.ca[i] &+ t.caa[i]
             }
+            return try self.truncateExact(ArithmeticShare(RingTensor(shape: [count], data: y)), bits: 2 * self.fixedPoint.fracBits).tensor.data
         }
         var valid = [Int](repeating: n, count: rows)
         var masked = [Bool](repeating: false, count: count)
@@ -116,6 +97,41 @@ extension Party {
             for j in 0..<n { p[row * n + j] = d[j] }
         }
         return ArithmeticShare(RingTensor(shape: x.shape, data: p))
+    }
+
+    /// `(x + c) ⊙ k` for 0/1 key flags k that only the client holds (its padding: which of the n keys of
+    /// each of G stacked sequences are real tokens), so that 2Quad attention drops padded keys without
+    /// either party learning the length and without a Beaver product.
+    ///
+    /// `x` is `[…, n]` with its rows in G equal groups (group g uses `flags[g·n ..< (g+1)·n]`). With the
+    /// server's share x₁, one `keyFlags` record (server: a; client: b; shares of a⊙b) and one round in which
+    /// the server sends `u = x₁ − a` (one word per element) and the client sends `v = k − b` (one word per
+    /// key): the client sets `y₀ = k⊙(x₀ + c + u) + (ab)₀`, the server `y₁ = a⊙v + (ab)₁`, and
+    /// `y₀ + y₁ = k⊙(x + c)` exactly, so a padded key's entry is an exact 0.
+    /// Rounds: 1. Online bytes: 8 per element from the server, 8 per key and group from the client. Offline:
+    /// 8 per element to party 1. Opened: `u` to the client (masked by the server's uniform a) and `v` to
+    /// the server (masked by the client's uniform b); nothing is learned.
+    /// - Parameters:
+    ///   - flags: the client's flags, `G·n` of them (`true` = real key); nil on the server.
+    ///   - groups: G, known to both.
+    public func multiplyByClientKeys(_ x: ArithmeticShare, flags: [Bool]?, groups: Int, c: Double = 0) throws -> ArithmeticShare {
+        let n = x.shape.last!, count = x.tensor.count
+        precondition(groups >= 1 && count % (groups * n) == 0, "multiplyByClientKeys: \(count) elements in \(groups) groups of \(n) keys")
+        let per = count / (groups * n)
+        let r = try dealer.keyFlags(groups: groups, rows: per, n: n)
+        var y = r.product
+        if id == .client {
+            guard let flags else { preconditionFailure("the client holds the key flags but passed nil") }
+            precondition(flags.count == groups * n, "multiplyByClientKeys: \(flags.count) flags for \(groups)·\(n) keys")
+            let k = flags.map { $0 ? UInt64(1) : 0 }
+            let u = try peer.exchange(zip(k, r.mask).map { $0 &- $1 }, receiving: count)
+            let shift = fixedPoint.encode(c), x0 = x.tensor.data
+            for i in 0..<count where k[(i / (per * n)) * n + i % n] == 1 { y[i] = y[i] &+ x0[i] &+ shift &+ u[i] }
+        } else {
+            let v = try peer.exchange(zip(x.tensor.data, r.mask).map { $0 &- $1 }, receiving: groups * n)
+            for i in 0..<count { y[i] = y[i] &+ r.mask[i] &* v[(i / (per * n)) * n + i % n] }
+        }
+        return ArithmeticShare(RingTensor(shape: x.shape, data: y))
     }
 
     /// LayerNorm over the last dimension with secret-shared `gamma`, `beta` (`[H]`, server-owned weights).
@@ -264,19 +280,18 @@ extension Dealer {
         try mulRows(rows: count / n, width: n)
     }
 
-    /// Deals the records of `Party.quadSoftmax` (`secretMask`: with a `keep` vector).
-    public func quadSoftmax(shape: [Int], secretMask: Bool = false) throws {
+    /// Deals the record of `Party.multiplyByClientKeys` for `shape` in `groups` groups.
+    public func multiplyByClientKeys(shape: [Int], groups: Int) throws {
+        let n = shape.last!
+        try keyFlags(groups: groups, rows: RingTensor.count(of: shape) / (groups * n), n: n)
+    }
+
+    /// Deals the records of `Party.quadSoftmax`.
+    public func quadSoftmax(shape: [Int]) throws {
         let n = shape.last!, count = RingTensor.count(of: shape)
-        if secretMask {
-            try squarePair(shape: shape)
-            try triple(shape: shape)
-            try reciprocal(shape: [count / n])
-            try mulRows(rows: count / n, width: n)
-        } else {
-            try quadScale(rows: count / n, n: n)
-            try reciprocal(shape: [count / n])
-            try bitProduct(count: count)
-        }
+        try quadScale(rows: count / n, n: n)
+        try reciprocal(shape: [count / n])
+        try bitProduct(count: count)
     }
 
     /// Deals the records of `Party.layerNorm` with secret `gamma`/`beta` (with `gainHandle`: a server-owned

@@ -25,13 +25,26 @@ public struct AttentionMask {
     /// Exact softmax with a private length: the key mask on the client, nil on the server (the client
     /// alone offsets its share of the padded scores, so the server learns nothing).
     public var clientKeys: [Bool]?
-    /// 2Quad softmax with a private length: shares of the 0/1 integer keep vector `[S]`.
-    public var keep: SecureTensor?
+    /// 2Quad with private lengths: the client's key flags of each stacked sequence.
+    public var privateKeys: PrivateKeys?
 
-    public init(publicKeys: [Bool]? = nil, clientKeys: [Bool]? = nil, keep: SecureTensor? = nil) {
+    public init(publicKeys: [Bool]? = nil, clientKeys: [Bool]? = nil, privateKeys: PrivateKeys? = nil) {
         self.publicKeys = publicKeys
         self.clientKeys = clientKeys
-        self.keep = keep
+        self.privateKeys = privateKeys
+    }
+}
+
+/// Which keys of G stacked sequences are real tokens, known to the client alone (`Party.multiplyByClientKeys`).
+public struct PrivateKeys {
+    /// `G·S` flags on the client (`true` = real token); nil on the server and the dealer.
+    public var flags: [Bool]?
+    /// G, known to every role.
+    public var groups: Int
+
+    public init(flags: [Bool]?, groups: Int) {
+        self.flags = flags
+        self.groups = groups
     }
 }
 
@@ -133,7 +146,11 @@ public struct EncoderProgram: SecureProgram, Equatable {
     /// Whether 2Quad attention with a public key mask runs fused (`SecureBackend.quadAttention`: the
     /// [S, S] probabilities are not opened, the [S, D] context is) rather than as softmax then `P·V`: when
     /// that opens less (D < S), and while its offline record (8·S²·D bytes per head) stays moderate (S ≤ 128).
-    public static func fusesQuadAttention(seq n: Int, headDim d: Int) -> Bool { d < n && n <= 128 }
+    /// Not on a model whose linear layers run on Z_2^32 (`narrow`): its `P·V` is a narrow product, which
+    /// opens less than the fused protocol (on Z_2^64) and is what its quantization-aware training models.
+    public static func fusesQuadAttention(seq n: Int, headDim d: Int, narrow: Bool) -> Bool { !narrow && d < n && n <= 128 }
+    /// MPCFormer's 2Quad shift c in `(x + c)²`.
+    public static let quadShift = 5.0
     /// Also open the logits to the client (benchmarks measure their error; real queries do not).
     public var revealLogits: Bool
 
@@ -282,13 +299,17 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
         let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift, narrow: s.narrowLinear) }   // [A, S, S]
         let ctx: SecureTensor                                                                     // [A, S, D]
-        if s.softmax == .twoQuad && mask.keep == nil && Self.fusesQuadAttention(seq: n, headDim: d) {
-            ctx = try b.section(Section.softmax) { try b.quadAttention(scores, v, keys: mask.publicKeys) }
+        // 2Quad with private lengths: (x + c)·k first, padded keys exact zeros, then c = 0 below.
+        let (quadScores, c) = try mask.privateKeys.map { keys in
+            (try b.section(Section.softmax) { try b.multiplyByClientKeys(scores, keys: keys, c: Self.quadShift) }, 0.0)
+        } ?? (scores, Self.quadShift)
+        if s.softmax == .twoQuad && Self.fusesQuadAttention(seq: n, headDim: d, narrow: s.narrowLinear) {
+            ctx = try b.section(Section.softmax) { try b.quadAttention(quadScores, v, keys: mask.publicKeys, c: c) }
         } else {
             let p = try b.section(Section.softmax) {
                 switch s.softmax {
                 case .exact: return try b.softmax(scores, mask: mask.publicKeys ?? mask.clientKeys)
-                case .twoQuad: return try b.quadSoftmax(scores, mask: mask.publicKeys, keep: mask.keep)
+                case .twoQuad: return try b.quadSoftmax(quadScores, mask: mask.publicKeys, c: c)
                 }
             }
             ctx = try b.section(Section.attentionLinear) { try b.matmul(p, v, narrow: s.narrowLinear) }

@@ -117,11 +117,16 @@ extension SecureBackend {
         try apply(x.shape, deal: { try $0.softmax(shape: x.shape) }) { try $0.softmax(x.mine, mask: mask) }
     }
 
-    /// MPCFormer "2Quad" softmax (`Party.quadSoftmax`).
-    /// `keep`: shares of a secret 0/1 integer key mask `[n]` (the client's padding), instead of a public `mask`.
-    public func quadSoftmax(_ x: SecureTensor, mask: [Bool]? = nil, keep: SecureTensor? = nil, c: Double = 5) throws -> SecureTensor {
-        try apply(x.shape, deal: { try $0.quadSoftmax(shape: x.shape, secretMask: keep != nil) }) {
-            try $0.quadSoftmax(x.mine, mask: mask, keep: keep?.mine, c: c)
+    /// MPCFormer "2Quad" softmax (`Party.quadSoftmax`); `mask`: public key mask.
+    public func quadSoftmax(_ x: SecureTensor, mask: [Bool]? = nil, c: Double = 5) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.quadSoftmax(shape: x.shape) }) { try $0.quadSoftmax(x.mine, mask: mask, c: c) }
+    }
+
+    /// `(x + c) ⊙ k` for the client's private key flags (`Party.multiplyByClientKeys`): padded keys become
+    /// exact zeros before 2Quad attention, the length hidden from the server.
+    public func multiplyByClientKeys(_ x: SecureTensor, keys: PrivateKeys, c: Double) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.multiplyByClientKeys(shape: x.shape, groups: keys.groups) }) {
+            try $0.multiplyByClientKeys(x.mine, flags: keys.flags, groups: keys.groups, c: c)
         }
     }
 
