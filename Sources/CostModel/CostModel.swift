@@ -39,7 +39,7 @@ public enum CostModel {
         out["ffn"] = Ops.matmulWeight(m: rows, k: h, n: i, narrow: narrow) + Ops.matmulWeight(m: rows, k: i, n: h, narrow: narrow)
         switch s.activation {
         case .gelu: out["activation"] = Ops.gelu(rows * i)
-        case .quad: out["activation"] = Ops.quadGelu(rows * i)
+        case .quad: out["activation"] = Ops.quadGelu(rows * i, narrow: narrow)
         case .relu: out["activation"] = Ops.relu(rows * i)
         }
         return out

@@ -137,7 +137,9 @@ public enum Ops {
     }
     public static func gelu(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.gelu.breakpoints.count) }
     public static func tanh(_ n: Int) -> Cost { cubicSpline(n, breakpoints: Approximations.tanh.breakpoints.count) }
-    public static func quadGelu(_ n: Int) -> Cost { square(n) }
+    public static func quadGelu(_ n: Int, narrow: Bool = false) -> Cost {
+        narrow ? exchangeNarrow(n) + Cost(words: Double(2 * n)) + truncateExact(n) : square(n)
+    }
     public static func relu(_ n: Int) -> Cost { drelu(n) + mul(n) }
     /// Secret argmax (one-hot) over the last dimension n of `rows` rows.
     public static func argmax(rows: Int, n: Int) -> Cost {

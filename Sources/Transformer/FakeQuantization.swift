@@ -22,7 +22,8 @@ import Tensor
 /// each product's left operand loses `narrowInputShift` fractional bits (the keys and values of the
 /// attention products `narrowRightShift`), and the product must stay within ±1024. The model then
 /// rounds those operands the same way and clamps those products to that range (`linear`, `keyOperand`,
-/// `narrowProduct`), so that it learns to keep its linear outputs inside it.
+/// `narrowProduct`), so that it learns to keep its linear outputs inside it. The Quad activation's square
+/// also runs there: its operand is rounded and clamped likewise (`quadOperand`).
 public struct FakeQuantization: Sendable, Equatable {
     /// Fixed-point grid and ring range of activations and parameters.
     public let grid: FixedPointGrid
@@ -57,6 +58,14 @@ public struct FakeQuantization: Sendable, Equatable {
 
     /// A value before `P·V` (`narrowRightShift` bits coarser on Z_2^32).
     public func valueOperand(_ x: Tensor) -> Tensor { coarser(x, by: narrowRightShift) }
+
+    /// The operand of the Quad activation's square (`Party.quadGelu(_:narrow:)`): on Z_2^32 rounded
+    /// `narrowRightShift` bits coarser and clamped to ±128, so that its square stays within the narrow ring.
+    public func quadOperand(_ x: Tensor) -> Tensor {
+        guard narrowLinear else { return x }
+        let kept = fracBits - narrowRightShift
+        return x.fakeQuantize(FixedPointGrid(fracBits: kept, ringBits: kept + 8))
+    }
 
     /// `x` rounded `bits` coarser than the grid on a 32-bit ring, else `x`.
     private func coarser(_ x: Tensor, by bits: Int) -> Tensor {

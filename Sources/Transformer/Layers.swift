@@ -129,7 +129,7 @@ public final class BertLayer {
         let attended = attentionOutput(context, quantization: fq)
             .dropout(p: config.hiddenDropout, training: training, rng: rng)
         let h1 = attentionNorm(attended + x, quantization: fq)
-        var inner = fq.activation(activation(intermediate(h1, quantization: fq)))  // [B,S,I]
+        var inner = fq.activation(activation(intermediate(h1, quantization: fq), quantization: fq))  // [B,S,I]
         if let g = gates?.ffn {  // g [G_count, 1]: one gate per group of I / G_count neurons
             inner = (inner.reshaped([b, s, g.shape[0], intermediateSize / g.shape[0]]) * g).reshaped([b, s, intermediateSize])
         }
@@ -147,11 +147,11 @@ public final class BertLayer {
         }
     }
 
-    private func activation(_ x: Tensor) -> Tensor {
+    private func activation(_ x: Tensor, quantization fq: FakeQuantization?) -> Tensor {
         switch config.activation {
         case .gelu: return x.gelu()
         case .relu: return x.relu()
-        case .quad: return (x.square() * 0.125 + x * 0.25) + 0.5
+        case .quad: return (fq.applied(x, FakeQuantization.quadOperand).square() * 0.125 + x * 0.25) + 0.5
         }
     }
 

@@ -137,4 +137,35 @@ import Testing
         let bits = 8 * ((b * m * n + 63) / 64), opened = b * (m * k + k * n)
         #expect(r0.1 == 8 * opened + bits && r0.2 == 8 * ((opened + 1) / 2) + bits, "sent \(r0.1) wide, \(r0.2) narrow")
     }
+
+    /// The Quad activation's square on Z_2^32: within x's rounding to 2^−8 of plaintext over the whole
+    /// range |x| < 128, 4 bytes per element and the truncation's bits (half the wide square's 8), one
+    /// round more; each party's view uniform.
+    @Test func narrowQuadActivationMatchesPlaintextAtHalfTheBytes() throws {
+        let seed: UInt64 = 75
+        let fp = FixedPoint(fracBits: 12)
+        var rng = TestData(seed: seed)
+        let n = 4096
+        var xs = rng.doubles(n, range: 8)
+        for (i, e) in [127.9, -127.9, 0, 1.0 / 4096, -1.0 / 4096, 60, -60].enumerated() { xs[i] = e }
+        let x = fp.encode(xs, shape: [n])
+        let (r0, r1, _) = try runTwoParties(seed: seed, fracBits: 12, deal: { d in try d.quadGelu(shape: [n], narrow: true) }) { p in
+            let sx = p.share(p.id == .server ? x : nil, owner: .server, shape: [n])
+            let y = try p.quadGelu(sx, narrow: true)
+            let c = (p.rounds, p.peer.bytesSent, p.peer.connection.receivedLog!)
+            return (try p.revealToBoth(y), c)
+        }
+        #expect(r0.0 == r1.0)
+        let got = fp.decode(r0.0)
+        // x loses 4 bits (≤ 2^−8, random rounding): 0.125·2|x|·2^−8, plus a few ulp of the truncations.
+        var worst = 0.0
+        for i in 0..<n {
+            let x = xs[i], reference: Double = 0.125 * x * x + 0.25 * x + 0.5
+            worst = max(worst, abs(got[i] - reference) - abs(x) / 1024)
+        }
+        #expect(worst <= 4.0 / 4096, "narrow Quad error beyond x's rounding: \(worst)")
+        #expect(r0.1.0 == 2 && r0.1.1 == 4 * n + 8 * ((n + 63) / 64) && r1.1.1 == r0.1.1, "rounds \(r0.1.0), bytes \(r0.1.1)")
+        expectUniformView(r0.1.2, plaintext: x.data, seed: seed)
+        expectUniformView(r1.1.2, plaintext: x.data, seed: seed)
+    }
 }

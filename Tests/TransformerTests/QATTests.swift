@@ -144,4 +144,18 @@ import Transformer
         let wide = layer(x, quantization: FakeQuantization(fracBits: 12, ringBits: 64))
         #expect(wide.data[2] < -1100 && FakeQuantization(fracBits: 12, ringBits: 64).narrowLinear == false)
     }
+
+    /// The Quad activation's square operand on Z_2^32: rounded to 2^−8 and clamped to ±128 (the narrow
+    /// square's range), gradient straight through inside the range and 0 where clamped; unchanged on Z_2^64.
+    @Test func narrowRingRoundsAndClampsTheQuadOperand() {
+        let input: [Float] = [1 + 1.0 / 512 + 1.0 / 4096, -3.25, 200, -129]
+        let x = Tensor(shape: [4], data: input, requiresGrad: true)
+        let y = FakeQuantization(fracBits: 12, ringBits: 32).quadOperand(x)
+        let expected: [Float] = [1 + 1.0 / 256, -3.25, 128 - 1.0 / 256, -128]
+        #expect(y.data == expected)
+        y.sum().backward()
+        let passed: [Float] = [1, 1, 0, 0]
+        #expect(x.grad! == passed)
+        #expect(FakeQuantization(fracBits: 16, ringBits: 64).quadOperand(x).data == x.data)
+    }
 }

@@ -89,9 +89,27 @@ extension Party {
     ///
     /// Consumes one `squarePair(shape)`. Rounds: 1. Online 8 bytes per element from each party; offline 8.
     /// Range: |x| < 2^10 (truncation of x²). Opened: `x − a`, uniform.
-    public func quadGelu(_ x: ArithmeticShare) throws -> ArithmeticShare {
-        let sq = try square(x)
-        let quarter = truncate(x, bits: 2), eighth = truncate(sq, bits: 3)
+    ///
+    /// With `narrow` (a `ring_bits: 32` model, f ≤ 12) the square runs on Z_2^32: x loses `narrowRightShift`
+    /// bits (4 at f = 12: it keeps 8), `e = x − a` is opened as 32-bit words (4 bytes per element each), and
+    /// `x²/8` comes back to Z_2^64 at f bits by a 32-bit exact truncation (1 more round, 1/8 byte per element).
+    /// Range: |x| < 2^7 (the square, at 2·8 fractional bits, must stay below 2^30). Error: x's rounding to
+    /// 2^−8 (≈ 2^−10·|x| on 0.125x²) and ±1 ulp.
+    public func quadGelu(_ x: ArithmeticShare, narrow: Bool = false) throws -> ArithmeticShare {
+        let quarter = truncate(x, bits: 2)
+        let eighth: ArithmeticShare
+        if narrow {
+            let shift = fixedPoint.narrowRightShift, kept = fixedPoint.fracBits - shift
+            let p = try dealer.squarePair(shape: x.shape)
+            let y = truncate(x, bits: shift).tensor.data
+            // e = y − a on Z_2^32; the square's shares are right modulo 2^32, all the truncation reads.
+            let mine = zip(y, p.a.data).map { ($0 &- $1) & 0xFFFF_FFFF }
+            let opened = zip(mine, try exchangeNarrow(mine, width: 32)).map { $0 &+ $1 }
+            let z = squareShares(opened: opened, a: p.a.data, aa: p.c.data)
+            eighth = try truncateExact(ArithmeticShare(RingTensor(shape: x.shape, data: z)), bits: 2 * kept - fixedPoint.fracBits + 3, ringBits: 32)
+        } else {
+            eighth = truncate(try square(x), bits: 3)
+        }
         return addPublic(add(eighth, quarter), RingTensor(shape: x.shape, repeating: fixedPoint.encode(0.5)))
     }
 
@@ -174,7 +192,10 @@ extension Dealer {
     /// Deals the records of `Party.tanh`.
     public func tanh(shape: [Int]) throws { try piecewisePolynomial(shape: shape, Approximations.tanh) }
     /// Deals the records of `Party.quadGelu`.
-    public func quadGelu(shape: [Int]) throws { try squarePair(shape: shape) }
+    public func quadGelu(shape: [Int], narrow: Bool = false) throws {
+        try squarePair(shape: shape)
+        if narrow { try bitProduct(count: RingTensor.count(of: shape)) }
+    }
 
     func octaveNormalise(count n: Int) throws {
         try stepBits(count: n, width: Party.octaveWidth)

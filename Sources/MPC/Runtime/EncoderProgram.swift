@@ -324,7 +324,7 @@ public struct EncoderProgram: SecureProgram, Equatable {
         let g = try b.section(Section.activation) {
             switch s.activation {
             case .gelu: return try b.gelu(f1)
-            case .quad: return try b.quadGelu(f1)
+            case .quad: return try b.quadGelu(f1, narrow: s.narrowLinear)
             case .relu: return try b.relu(f1)
             }
         }

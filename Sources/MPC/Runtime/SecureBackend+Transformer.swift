@@ -93,8 +93,9 @@ extension SecureBackend {
     }
 
     /// MPCFormer "Quad" GeLU 0.125x² + 0.25x + 0.5 (`Party.quadGelu`).
-    public func quadGelu(_ x: SecureTensor) throws -> SecureTensor {
-        try apply(x.shape, deal: { try $0.quadGelu(shape: x.shape) }) { try $0.quadGelu(x.mine) }
+    /// `narrow`: the square on Z_2^32 (a `ring_bits: 32` model).
+    public func quadGelu(_ x: SecureTensor, narrow: Bool = false) throws -> SecureTensor {
+        try apply(x.shape, deal: { try $0.quadGelu(shape: x.shape, narrow: narrow) }) { try $0.quadGelu(x.mine, narrow: narrow) }
     }
 
     /// exp for x ≤ 0 (`Party.exp`).
