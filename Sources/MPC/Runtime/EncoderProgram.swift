@@ -143,9 +143,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
     public static let keyShift = 2
     public var shape: EncoderShape
 
-    /// Whether 2Quad attention with a public key mask runs fused (`SecureBackend.quadAttention`: the
-    /// [S, S] probabilities are not opened, the [S, D] context is) rather than as softmax then `P·V`: when
-    /// that opens less (D < S), and while its offline record (8·S²·D bytes per head) stays moderate (S ≤ 128).
+    /// Whether 2Quad attention runs fused (`SecureBackend.quadAttention`, after the private key flags when the
+    /// length is private: the [S, S] probabilities are not opened, the [S, D] context is) rather than as
+    /// softmax then `P·V`: when that opens less (D < S), and while its offline record (8·S²·D bytes per head) stays moderate (S ≤ 128).
     /// Not on a model whose linear layers run on Z_2^32 (`narrow`): its `P·V` is a narrow product, which
     /// opens less than the fused protocol (on Z_2^64) and is what its quantization-aware training models.
     public static func fusesQuadAttention(seq n: Int, headDim d: Int, narrow: Bool) -> Bool { !narrow && d < n && n <= 128 }
