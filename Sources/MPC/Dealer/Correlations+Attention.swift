@@ -45,6 +45,9 @@ extension DealerStream {
 /// server, b [G·n] on the client) and its share of a ⊙ b [G·R·n] (b broadcast over each group's R rows).
 public struct KeyFlags: Sendable {
     public var mask: [UInt64], product: [UInt64]
+
+    /// The key (index into the G·n flags) of element i of G groups of `rows` rows of n keys.
+    @inline(__always) static func key(of i: Int, rows r: Int, n: Int) -> Int { (i / (r * n)) * n + i % n }
 }
 
 extension Dealer {
@@ -53,7 +56,7 @@ extension Dealer {
     public func keyFlags(groups g: Int, rows r: Int, n: Int) throws {
         let count = g * r * n
         let b = draw(.client, g * n), a = draw(.server, count)
-        try emitShares(.keyFlags, shape: [g, r, n], [(0..<count).map { a[$0] &* b[($0 / (r * n)) * n + $0 % n] }])
+        try emitShares(.keyFlags, shape: [g, r, n], [(0..<count).map { a[$0] &* b[KeyFlags.key(of: $0, rows: r, n: n)] }])
     }
 }
 

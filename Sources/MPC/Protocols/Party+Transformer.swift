@@ -126,10 +126,10 @@ extension Party {
             let k = flags.map { $0 ? UInt64(1) : 0 }
             let u = try peer.exchange(zip(k, r.mask).map { $0 &- $1 }, receiving: count)
             let shift = fixedPoint.encode(c), x0 = x.tensor.data
-            for i in 0..<count where k[(i / (per * n)) * n + i % n] == 1 { y[i] = y[i] &+ x0[i] &+ shift &+ u[i] }
+            for i in 0..<count where k[KeyFlags.key(of: i, rows: per, n: n)] == 1 { y[i] = y[i] &+ x0[i] &+ shift &+ u[i] }
         } else {
             let v = try peer.exchange(zip(x.tensor.data, r.mask).map { $0 &- $1 }, receiving: groups * n)
-            for i in 0..<count { y[i] = y[i] &+ r.mask[i] &* v[(i / (per * n)) * n + i % n] }
+            for i in 0..<count { y[i] = y[i] &+ r.mask[i] &* v[KeyFlags.key(of: i, rows: per, n: n)] }
         }
         return ArithmeticShare(RingTensor(shape: x.shape, data: y))
     }
