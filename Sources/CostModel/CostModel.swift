@@ -24,15 +24,16 @@ public enum CostModel {
         out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw, narrow: narrow) + Ops.matmul(batch: b * a, m: n, k: d, n: n, narrow: narrow)
             + Ops.matmulWeight(m: rows, k: aw, n: h, narrow: narrow)
         let context = Ops.matmul(batch: b * a, m: n, k: n, n: d, narrow: narrow)
+        // 2Quad with private lengths first multiplies the scores by the client's key flags.
+        let privateKeys = secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost()
         switch s.softmax {
         case .exact:
             out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
             out["attention linear"]! += context
         case .twoQuad where EncoderProgram.fusesQuadAttention(seq: n, headDim: d, narrow: narrow):
-            out["softmax"] = (secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost())
-                + Ops.quadAttention(batch: b * a, m: n, n: secretMask ? n : s.validLength ?? n, d: d)
+            out["softmax"] = privateKeys + Ops.quadAttention(batch: b * a, m: n, n: secretMask ? n : s.validLength ?? n, d: d)
         case .twoQuad:
-            out["softmax"] = (secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost()) + Ops.quadSoftmax(rows: b * a * n, n: n)
+            out["softmax"] = privateKeys + Ops.quadSoftmax(rows: b * a * n, n: n)
             out["attention linear"]! += context
         }
         out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)

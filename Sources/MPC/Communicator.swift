@@ -28,11 +28,7 @@ public final class Communicator: @unchecked Sendable {
     public func resetCounters() { rounds = 0; connection.resetCounters() }
 
     /// One round: send `words` to the peer and receive the peer's `words.count` words.
-    public func exchange(_ words: [UInt64]) throws -> [UInt64] {
-        rounds += 1
-        try sendWords(words)
-        return try receiveWords(count: words.count)
-    }
+    public func exchange(_ words: [UInt64]) throws -> [UInt64] { try exchange(words, receiving: words.count) }
 
     /// One round in which the two directions carry different numbers of words: send `words`, receive
     /// exactly `count`.
