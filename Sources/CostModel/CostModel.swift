@@ -123,10 +123,11 @@ public struct Calibration: Codable, Sendable, Equatable {
     }
 
     /// Fitted by `securerouter cost --calibrate` (multi-query BERT sessions as `secure-eval` runs them, public
-    /// and private embeddings) on this project's 2-core CI machine kind, quiet, release build, 2026-11-30,
-    /// after session weights kept their transposed form (docs/benchmarks.md, "Cost model").
-    public static let `default` = Calibration(perMAC: 2.49e-10, perDCFLevel: 9.64e-9, perWord: 0, perRound: 2.59e-4,
-                                              perTableMAC: 2.14e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-30")
+    /// and private embeddings, the dealer paced so that it never shares the cores with an online clock) on this
+    /// project's 2-core CI machine kind, quiet, release build, 2026-11-30: the mean of three fits
+    /// (docs/benchmarks.md, "Cost model").
+    public static let `default` = Calibration(perMAC: 2.12e-10, perDCFLevel: 6.94e-9, perWord: 4.20e-9, perRound: 7.8e-5,
+                                              perTableMAC: 1.65e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-30, paced dealer")
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 

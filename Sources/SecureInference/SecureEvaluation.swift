@@ -43,8 +43,12 @@ public struct SecureEvaluation {
     public var network: NetworkProfile = .none
     /// Seconds each receive may wait before a silent peer is an error.
     public var receiveTimeout: Double = 120
-    /// Parties read each query's dealer records before its clock starts (the dealer runs ahead).
+    /// Parties read each query's dealer records before its clock starts.
     public var preprocess = true
+    /// The dealer deals each query only after both parties finished the previous one: the three processes
+    /// share this machine, and a dealer running ahead would slow the online phase it does not belong to
+    /// (`SessionOptions.pacedDealer`). False: it runs ahead, as on its own host.
+    public var pacedDealer = true
     /// INSECURE, tests only: deterministic PRG seeds.
     public var insecureTestSeed: UInt64?
 
@@ -88,6 +92,7 @@ public struct SecureEvaluation {
         try queries.write(to: queryPath)
         var launcher = SessionLauncher(executable: executable, network: network, insecureTestSeed: insecureTestSeed)
         launcher.preprocess = preprocess
+        launcher.pacedDealer = pacedDealer
         launcher.receiveTimeout = receiveTimeout
         launcher.clientInputFile = queryPath
         launcher.serverInputFile = serverFile

@@ -113,6 +113,7 @@ struct CostCommand: ParsableCommand {
         ]
         var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
         launcher.preprocess = true
+        launcher.pacedDealer = true
         launcher.receiveTimeout = 600
         var samples = [(cost: Cost, seconds: Double)](), labels = [String]()
         for (m, buckets, label) in models {

@@ -36,6 +36,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A file of trusted public keys (repeatable).") var trust: [String] = []
     @Flag(help: "Parties: receive the whole offline phase from the dealer before starting the online clock.")
     var preprocess = false
+    @Flag(name: .customLong("paced-dealer"),
+          help: "With --preprocess, all three roles: the dealer deals each query only after both parties finished the previous one.")
+    var pacedDealer = false
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
@@ -53,6 +56,7 @@ struct WorkerCommand: ParsableCommand {
                                      seeds: insecureTestSeed.map { .insecureTest($0) } ?? .systemRandom)
         options.receiveTimeout = .milliseconds(Int64(timeout * 1000))
         options.preprocess = preprocess
+        options.pacedDealer = pacedDealer
         if let key {
             guard !trust.isEmpty else { throw ValidationError("--key needs --trust FILE (the peers' public keys)") }
             options.security = ChannelSecurity(identity: try IdentityKey.load(key), trusted: try TrustStore(files: trust))

@@ -170,6 +170,32 @@ import Transformer
                 && o[0].cost.bytesReceived == o[1].cost.bytesReceived && o[0].cost.offlineBytes == o[1].cost.offlineBytes)
     }
 
+    /// A paced dealer (`SessionOptions.pacedDealer`, what `secure-eval` uses on one machine) deals each query
+    /// only after both parties finished the previous one: the same answers and counters as a dealer running
+    /// ahead, and every query's online time lies inside the dealer's run (it waited for each of them).
+    @Test func pacedDealerWaitsForEachQuery() throws {
+        let m = Self.model(softmax: .twoQuad, activation: .quad)
+        let (q, buckets) = Self.queries(vocab: m.config.vocabSize)
+        let shape = try SecureBertWeights.shape(of: .init(architecture: m.config, task: "t", labels: ["a", "b", "c"]))
+        let server = SecureBertWeights(model: m).ringInputs(shape, rows: 32)
+        func run(paced: Bool) throws -> (queries: [QueryOutcome], dealerSeconds: Double) {
+            var options = SessionOptions(seeds: .insecureTest(4))
+            options.preprocess = true
+            options.pacedDealer = paced
+            let r = try Session.runInMemory(BertProgram(model: shape, buckets: buckets, revealLogits: true),
+                                            clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server, options: options)
+            return (try #require(r.client.output ?? nil), r.dealer.seconds)
+        }
+        let ahead = try run(paced: false), paced = try run(paced: true)
+        #expect(paced.queries.map(\.label) == ahead.queries.map(\.label))
+        #expect(paced.queries.map(\.logits) == ahead.queries.map(\.logits), "same seeds: bit-identical logits")
+        for (a, b) in zip(ahead.queries, paced.queries) {
+            #expect(a.cost.rounds == b.cost.rounds && a.cost.bytesSent == b.cost.bytesSent && a.cost.offlineBytes == b.cost.offlineBytes)
+        }
+        let online = paced.queries.map(\.cost.seconds).reduce(0, +)
+        #expect(paced.dealerSeconds >= online, "the paced dealer finished in \(paced.dealerSeconds) s, before the queries' \(online) s online")
+    }
+
     @Test func unsupportedVariantsAndRingsAreRefused() {
         var c = BertConfig(layers: 1, hidden: 8, heads: 2, intermediate: 8, vocabSize: 10, softmax: .reluNorm)
         #expect(throws: SecureInferenceError.self) { try SecureBertWeights.shape(of: .init(architecture: c, task: "t", labels: ["a", "b"])) }

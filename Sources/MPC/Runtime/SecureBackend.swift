@@ -107,9 +107,15 @@ extension SecureProgram {
 public final class DealerBackend: SecureBackend {
     public let dealer: Dealer
     public let fixedPoint: FixedPoint
-    public init(dealer: Dealer, fixedPoint: FixedPoint = FixedPoint()) {
+    /// Called after each unit's mark with the number of units dealt so far; a paced dealer waits there
+    /// until both parties have finished that many units (`SessionOptions.pacedDealer`).
+    private let afterUnit: ((Int) throws -> Void)?
+    private var units = 0
+
+    public init(dealer: Dealer, fixedPoint: FixedPoint = FixedPoint(), afterUnit: ((Int) throws -> Void)? = nil) {
         self.dealer = dealer
         self.fixedPoint = fixedPoint
+        self.afterUnit = afterUnit
     }
     public var partyID: PartyID? { nil }
     public func step<T>(deal: (Dealer) throws -> Void, compute: (Party) throws -> T) throws -> T? {
@@ -132,6 +138,8 @@ public final class DealerBackend: SecureBackend {
     private var unitStart = 0
     public func boundary() throws -> CostSample {
         try dealer.mark()
+        units += 1
+        try afterUnit?(units)
         defer { unitStart = dealer.offlineBytes }
         return CostSample(offlineBytes: dealer.offlineBytes - unitStart)
     }
@@ -156,8 +164,11 @@ public final class PartyBackend: SecureBackend {
     ///   - inputs: this party's private inputs by name (only those it owns).
     ///   - preloadUnits: at each `boundary`, read the next unit's dealer records before returning.
     ///   - events: receives `emit`ted lines.
+    ///   - finishedUnit: with `preloadUnits`, called at each `boundary` before preloading (a paced dealer's
+    ///     go-ahead for the next unit).
     public init(party: Party, inputs: [String: RingTensor] = [:], preloadUnits: Bool = false,
-                events: (@Sendable (String) -> Void)? = nil) {
+                events: (@Sendable (String) -> Void)? = nil, finishedUnit: (() throws -> Void)? = nil) {
+        self.finishedUnit = finishedUnit
         self.party = party
         self.inputs = inputs
         self.onlineStart = .now
@@ -168,6 +179,7 @@ public final class PartyBackend: SecureBackend {
     private let preloadUnits: Bool
     /// Ledger section of the time spent reading a unit's offline records at a boundary.
     public static let preloadSection = "offline preload"
+    private let finishedUnit: (() throws -> Void)?
     private let events: (@Sendable (String) -> Void)?
     /// Counters when the current unit started (after its preload), and offline bytes at the last mark.
     private var unitStart: CostSample?
@@ -183,6 +195,7 @@ public final class PartyBackend: SecureBackend {
         if preloadUnits {
             // Waiting for the next unit's offline records is not online work: its own ledger section.
             ledger.switchTo(PartyBackend.preloadSection, now: sample())
+            try finishedUnit?()
             try party.dealer.preload(through: [.mark])
             ledger.switchTo("other", now: sample())
         }

@@ -52,7 +52,10 @@ public enum Session {
             log("\(id): offline phase received in \(String(format: "%.3f", offlineSeconds!)) s (\(stream.offlineBytesReceived) bytes)")
         }
         log("\(id): online phase started")
-        let backend = PartyBackend(party: party, inputs: inputs, preloadUnits: options.preprocess, events: options.events)
+        let pace: (() throws -> Void)? = options.preprocess && options.pacedDealer
+            ? { try dealerSetup.send(frame: SessionHello.frame(kind: SessionHello.nextUnit, role: role, digest: digest)) } : nil
+        let backend = PartyBackend(party: party, inputs: inputs, preloadUnits: options.preprocess, events: options.events,
+                                   finishedUnit: pace)
         let output = try program.run(on: backend)
         let seconds = (ContinuousClock.now - backend.onlineStart).seconds
         let profile = backend.profile()
@@ -174,6 +177,8 @@ private final class DealerSetup: @unchecked Sendable {
     private let cond = NSCondition()
     private var links: [PartyID: ByteChannel] = [:]
     private var finished = 0
+    /// Units each party has finished (its next-unit frames; paced dealer).
+    private var unitsDone: [PartyID: Int] = [:]
     private var failure: Error?
     private let digest: [UInt8]
     private let options: SessionOptions
@@ -203,13 +208,24 @@ private final class DealerSetup: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             do {
                 let c = FramedConnection(channel: link, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.sessionTimeout)
-                _ = try SessionHello.parse(try c.receiveFrame(), kind: 2, digest: digest, from: link.peerName)
+                while try SessionHello.parse(try c.receiveFrame(), kinds: [SessionHello.done, SessionHello.nextUnit], digest: digest,
+                                             from: link.peerName).kind == SessionHello.nextUnit {
+                    cond.lock(); unitsDone[id, default: 0] += 1; cond.broadcast(); cond.unlock()
+                }
                 cond.lock(); finished += 1; cond.broadcast(); cond.unlock()
             } catch {
                 cond.lock(); if failure == nil { failure = error }; finished += 1; cond.broadcast(); cond.unlock()
                 onPartyFailure()
             }
         }
+    }
+
+    /// Paced dealer: waits until both parties have finished `n` units (or one has failed).
+    private func awaitUnits(_ n: Int) throws {
+        cond.lock()
+        defer { cond.unlock() }
+        while failure == nil && finished < 2 && PartyID.allCases.contains(where: { unitsDone[$0, default: 0] < n }) { cond.wait() }
+        if let failure { throw failure }
     }
 
     /// Deals the program to both admitted parties, then waits for both done frames.
@@ -221,7 +237,8 @@ private final class DealerSetup: @unchecked Sendable {
         do {
             dealer = try Dealer(toClient: FramedConnection(channel: c), toServer: FramedConnection(channel: s),
                                 seeds: options.seeds.dealerSeeds())
-            let backend = DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint)
+            let paced = options.preprocess && options.pacedDealer
+            let backend = DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint, afterUnit: paced ? { try self.awaitUnits($0) } : nil)
             _ = try program.run(on: backend)
             try dealer.finish()
             profile = backend.profile()

@@ -23,6 +23,9 @@ public struct SessionLauncher: Sendable {
     public var host = "127.0.0.1"
     /// Parties read the whole offline phase before the online clock starts (`SessionOptions.preprocess`).
     public var preprocess = false
+    /// With `preprocess`: the dealer deals each unit only after both parties finished the previous one
+    /// (`SessionOptions.pacedDealer`), so that its work never shares the machine with an online clock.
+    public var pacedDealer = false
     /// Seconds each receive may wait during the protocol (the workers' `--timeout`).
     public var receiveTimeout: Double = 60
     /// Real private inputs (`SecureProgram.inputs(for:file:)`), each passed to its owner's process only;
@@ -55,6 +58,7 @@ public struct SessionLauncher: Sendable {
         var common = ["mpc-worker", "--program", P.name, "--params", params, "--net", network.description]
         if let s = insecureTestSeed { common += ["--insecure-test-seed", String(s)] }
         if preprocess { common.append("--preprocess") }
+        if pacedDealer { common.append("--paced-dealer") }
         common += ["--timeout", String(receiveTimeout)]
         let session = LaunchedSession()
         var keyArgs: [SessionRole: [String]] = [:]

@@ -97,6 +97,12 @@ public struct SessionOptions: Sendable {
     /// Read the dealer's whole offline phase before starting the online clock (the dealer runs ahead);
     /// otherwise records are read as the online phase needs them (less memory, dealer work overlaps).
     public var preprocess = false
+    /// With `preprocess`: the dealer deals each unit (query) only when both parties have finished the
+    /// previous one, so that offline work never runs during an online clock. For dealer and parties
+    /// sharing one machine (loopback evaluation), where a dealer running ahead would take the parties'
+    /// cores and memory bandwidth; a deployment with its own dealer host lets it run ahead instead.
+    /// All three roles must agree.
+    public var pacedDealer = false
     /// Receives the lines a program `emit`s on this party (per-query results as they finish).
     public var events: (@Sendable (String) -> Void)?
     /// Authenticate and encrypt every TCP link (`SecureChannel`); nil: plain TCP (loopback runs).
@@ -164,15 +170,25 @@ enum SessionHello {
         magic + [kind, UInt8(SessionRole.allCases.firstIndex(of: role)!), 0, 0] + digest
     }
 
-    /// Parses a setup frame of `kind` and returns the sender's role.
+    /// Frame kinds: a party's or the dealer's hello, a party's done, a party's request for the next unit
+    /// (paced dealer).
+    static let hello: UInt8 = 1, done: UInt8 = 2, nextUnit: UInt8 = 3
+
+    /// Parses a setup frame of one of `kinds` and returns the sender's role.
     static func parse(_ f: [UInt8], kind: UInt8, digest: [UInt8], from peer: String) throws -> SessionRole {
-        guard f.count == 8 + 32, Array(f[0..<4]) == magic, f[4] == kind, Int(f[5]) < SessionRole.allCases.count else {
-            throw SessionError.handshake("malformed \(kind == 1 ? "hello" : "done") frame (\(f.count) bytes) from \(peer); is it a SecureRouter MPC process of the same version?")
+        try parse(f, kinds: [kind], digest: digest, from: peer).role
+    }
+
+    /// Parses a setup frame of one of `kinds` and returns its kind and the sender's role.
+    static func parse(_ f: [UInt8], kinds: Set<UInt8>, digest: [UInt8], from peer: String) throws -> (kind: UInt8, role: SessionRole) {
+        guard f.count == 8 + 32, Array(f[0..<4]) == magic, kinds.contains(f[4]), Int(f[5]) < SessionRole.allCases.count else {
+            let name = kinds == [hello] ? "hello" : "done"
+            throw SessionError.handshake("malformed \(name) frame (\(f.count) bytes) from \(peer); is it a SecureRouter MPC process of the same version?")
         }
         guard Array(f[8...]) == digest else {
             throw SessionError.handshake("\(peer) runs a different program or parameters; start all three roles with the same --program and --params")
         }
-        return SessionRole.allCases[Int(f[5])]
+        return (f[4], SessionRole.allCases[Int(f[5])])
     }
 }
 
