@@ -87,7 +87,7 @@ struct CostCommand: ParsableCommand {
         try json.write(["checkpoint": spec, "batch": batch, "calibration": cal.note, "buckets": rows])
     }
 
-    /// Measures multi-query BERT sessions as `secure-eval` runs them (dealer running ahead, each query's
+    /// Measures multi-query BERT sessions as `secure-eval` runs them (the dealer paced, each query's
     /// records read before its clock starts), fits the compute model on every query's sections, and
     /// reports the fit.
     func runCalibration() throws {
