@@ -94,7 +94,8 @@ public struct SessionOptions: Sendable {
     /// Deadline for the dealer's wait for both parties to finish.
     public var sessionTimeout: Duration = .seconds(3600)
     public var seeds: SessionSeeds = .systemRandom
-    /// Read the dealer's whole offline phase before starting the online clock (the dealer runs ahead);
+    /// Read the dealer's whole offline phase before starting the online clock (the dealer runs ahead unless
+    /// `pacedDealer`);
     /// otherwise records are read as the online phase needs them (less memory, dealer work overlaps).
     public var preprocess = false
     /// With `preprocess`: the dealer deals each unit (query) only when both parties have finished the
@@ -174,7 +175,7 @@ enum SessionHello {
     /// (paced dealer).
     static let hello: UInt8 = 1, done: UInt8 = 2, nextUnit: UInt8 = 3
 
-    /// Parses a setup frame of one of `kinds` and returns the sender's role.
+    /// Parses a setup frame of `kind` and returns the sender's role.
     static func parse(_ f: [UInt8], kind: UInt8, digest: [UInt8], from peer: String) throws -> SessionRole {
         try parse(f, kinds: [kind], digest: digest, from: peer).role
     }
