@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor", "CostModel", "MPC"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
         .testTarget(name: "MPCTests", dependencies: ["MPC"]),
-        .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel"]),
+        .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel", "TextData"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint", "MPC"]),
     ]
 )

@@ -40,7 +40,7 @@ public struct PoolMeasurement {
         let config = try CheckpointConfig.decode(ckpt.configJSON, path: path)
         guard let shape = try? SecureBertWeights.shape(of: config) else { return nil }
         let tokenizer = try WordPieceTokenizer(tokens: ckpt.vocab, doLowerCase: ckpt.doLowerCase)
-        let (queries, buckets, _) = LengthBuckets.encode(Array(texts.prefix(count)), tokenizer: tokenizer, maxPosition: shape.maxPosition)
+        let (queries, buckets, _) = LengthBuckets.encode(Array(texts.prefix(count)), tokenizer: tokenizer, maxPosition: shape.inputLimit)
         let n = Double(buckets.count)
         var p = MeanCost(queries: buckets.count, onlineBytes: 0, rounds: 0, secondsNone: 0, secondsLan: 0)
         for b in buckets {

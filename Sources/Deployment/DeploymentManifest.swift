@@ -76,7 +76,7 @@ public struct DeploymentManifest: Codable, Sendable, Equatable {
 
     /// Token ids padded to public buckets, for the members' smallest position table.
     public func encode(_ texts: [String]) throws -> (queries: QueryFile, buckets: [Int], truncated: Int) {
-        LengthBuckets.encode(texts, tokenizer: try tokenizer(), maxPosition: shapes.map(\.maxPosition).min()!)
+        LengthBuckets.encode(texts, tokenizer: try tokenizer(), maxPosition: LengthBuckets.inputLimit(shapes))
     }
 
     /// The routing modes this bundle supports: `reveal`/`oblivious` with a router, `model:NAME` always.

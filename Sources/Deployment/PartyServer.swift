@@ -104,7 +104,7 @@ public final class PartyServer: @unchecked Sendable {
         guard (1...DeploymentProtocol.maxQueries).contains(hello.buckets.count) else {
             return refuse("a session holds 1...\(DeploymentProtocol.maxQueries) queries, not \(hello.buckets.count)")
         }
-        let usable = LengthBuckets.usable(maxPosition: manifest.shapes.map(\.maxPosition).min()!)
+        let usable = LengthBuckets.usable(maxPosition: LengthBuckets.inputLimit(manifest.shapes))
         if let bad = hello.buckets.first(where: { !usable.contains($0) }) {
             return refuse("bucket \(bad) is not one of this bundle's buckets \(usable)")
         }

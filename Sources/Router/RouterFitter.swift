@@ -246,9 +246,10 @@ struct LoadedPool {
 
     /// Predicted seconds of every member for every example (at the example's bucket).
     func costs(_ xs: [Example]) -> [[Double]] {
-        xs.map { x in
+        let limit = LengthBuckets.inputLimit(members.map(\.shape))
+        return xs.map { x in
             members.indices.map { i in
-                let n = members[i].tokenizer.encode(x.text, maxLength: LengthBuckets.usable(maxPosition: members[i].shape.maxPosition).last!).count
+                let n = members[i].tokenizer.encode(x.text, maxLength: limit).count
                 return table[i][LengthBuckets.bucket(for: n)] ?? table[i].values.max()!
             }
         }

@@ -23,6 +23,10 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
     public var embedding: String?
     /// Ring of the linear layers: 32 for a model trained for Z_2^32 (`EncoderShape.ringBits`), nil or 64.
     public var ringBits: Int?
+    /// The length the model was trained at (the checkpoint's `max_length`): queries are truncated to the
+    /// smallest bucket that holds it (`inputLimit`), so the secure run reads what the model was trained on
+    /// and what `predict` reads; nil: the largest bucket the position table allows.
+    public var maxLength: Int?
     /// Whether the linear layers run on Z_2^32.
     public var narrowLinear: Bool { ringBits == 32 }
     /// Whether the client embeds its text itself (`embedding == "public"`).
@@ -50,7 +54,13 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
         case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
         case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
         case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits", embedding
-        case ringBits = "ring_bits"
+        case ringBits = "ring_bits", maxLength = "max_length"
+    }
+
+    /// The widest bucket this model's queries use: the smallest usable bucket holding `maxLength`.
+    public var inputLimit: Int {
+        let usable = LengthBuckets.usable(maxPosition: maxPosition)
+        return maxLength.flatMap { m in usable.first { $0 >= m } } ?? usable.last!
     }
 
     /// The encoder part for one sequence bucket.

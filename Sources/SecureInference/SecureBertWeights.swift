@@ -44,6 +44,7 @@ public struct SecureBertWeights: Sendable {
                                     activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
         if config.hasPublicEmbedding { shape.embedding = CheckpointConfig.publicEmbedding }
         if ring == 32 { shape.ringBits = 32 }
+        shape.maxLength = config.maxLength
         if a.isPruned {
             shape.layerHeads = a.headsPerLayer
             shape.layerIntermediate = a.intermediatePerLayer

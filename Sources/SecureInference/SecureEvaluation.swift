@@ -10,6 +10,12 @@ public enum LengthBuckets {
     /// The smallest standard bucket holding `length` tokens (the largest when none does).
     public static func bucket(for length: Int) -> Int { standard.first { $0 >= length } ?? standard.last! }
 
+    /// The widest bucket of a pool's queries, which all members read padded to one bucket: the largest
+    /// member's `inputLimit`, within every member's position table.
+    public static func inputLimit(_ shapes: [SecureBertShape]) -> Int {
+        min(shapes.map(\.inputLimit).max()!, usable(maxPosition: shapes.map(\.maxPosition).min()!).last!)
+    }
+
     /// The buckets a model can use (those within its position table; at least the smallest).
     public static func usable(maxPosition: Int) -> [Int] {
         let b = standard.filter { $0 <= maxPosition }

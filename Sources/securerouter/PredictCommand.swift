@@ -98,7 +98,7 @@ struct PredictCommand: ParsableCommand {
         let (pipe, shapes, source) = try PoolBundle.pipeline(bundle)
         let tokenizer = try WordPieceTokenizer(tokens: source.vocab, doLowerCase: source.doLowerCase)
         let lines = try readQueryLines(textFile)
-        let (q, buckets, truncated) = LengthBuckets.encode(lines, tokenizer: tokenizer, maxPosition: shapes.map(\.maxPosition).min()!)
+        let (q, buckets, truncated) = LengthBuckets.encode(lines, tokenizer: tokenizer, maxPosition: LengthBuckets.inputLimit(shapes))
         if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(buckets.max()!) tokens") }
         let decisions = try pipe.decide(q, buckets: buckets)
         let labels = pipe.models[0].config.numLabels

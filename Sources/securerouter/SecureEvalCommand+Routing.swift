@@ -26,7 +26,7 @@ extension SecureEvalCommand {
         let best = info.bestMember.flatMap { pipe.names.firstIndex(of: $0) } ?? 0
 
         let (texts, gold) = try queries.load(outputs: shapes[0].classes, what: "the pool's models have")
-        let (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: tokenizer, maxPosition: shapes.map(\.maxPosition).min()!)
+        let (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: tokenizer, maxPosition: LengthBuckets.inputLimit(shapes))
         if truncated > 0, !progress.quiet { printErr("secure-eval: warning: \(truncated) of \(texts.count) texts truncated to \(buckets.max()!) tokens") }
 
         // Plaintext: the routed pipeline (the reference), every member alone, predicted costs.

@@ -99,7 +99,7 @@ struct SecureEvalCommand: ParsableCommand {
         var (texts, gold) = try queries.load(outputs: loaded.config.architecture.numLabels, what: "the model has")
         // With --batch, queries of one bucket run together: order them by bucket (the report keeps each
         // query's original index).
-        var (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.maxPosition)
+        var (queries, buckets, truncated) = LengthBuckets.encode(texts, tokenizer: loaded.tokenizer, maxPosition: shape.inputLimit)
         var order = Array(texts.indices)
         if batch > 1 {
             order.sort { (buckets[$0], $0) < (buckets[$1], $1) }

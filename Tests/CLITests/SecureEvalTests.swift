@@ -166,13 +166,14 @@ import Glibc
         try fails(["--bundle", ckpt, "--ring-bits", "48", "--text-file", texts.path], "--ring-bits must be 32 or 64")
         try fails(["--bundle", ckpt, "--ring-bits", "32", "--text-file", texts.path], "at most 12 fit there: add --frac-bits 12")
 
-        // A text longer than the largest bucket is truncated, counted and still answered.
+        // A text longer than the model's training length (this checkpoint's max_length, 16) is truncated to it,
+        // as predict truncates it, counted and still answered.
         let long = dir.appendingPathComponent("long.txt")
         try ("the movie was good .\n" + Array(repeating: "very", count: 300).joined(separator: " ") + " good .\n")
             .write(to: long, atomically: true, encoding: .utf8)
         let r = try CLI.run(["secure-eval", "--bundle", ckpt, "--text-file", long.path, "--json", "long.json"], cwd: dir)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("1 of 2 texts truncated to 256 tokens"))
+        #expect(r.stderr.contains("1 of 2 texts truncated to 16 tokens"))
         let summary = try Self.json(dir.appendingPathComponent("long.json"))["summary"] as! [String: Any]
         #expect(summary["truncated"] as? Int == 1 && summary["n"] as? Int == 2 && summary["agreement_float"] as? Double == 1)
     }

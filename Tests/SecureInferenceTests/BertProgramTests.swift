@@ -3,6 +3,7 @@ import Foundation
 import MPC
 import Tensor
 import Testing
+import TextData
 import Transformer
 @testable import SecureInference
 
@@ -194,6 +195,31 @@ import Transformer
         }
         let online = paced.queries.map(\.cost.seconds).reduce(0, +)
         #expect(paced.dealerSeconds >= online, "the paced dealer finished in \(paced.dealerSeconds) s, before the queries' \(online) s online")
+    }
+
+    /// Queries are truncated to the length the model was trained at (its checkpoint's `max_length`, rounded up
+    /// to a bucket), as `predict` truncates them, not to the widest bucket the position table allows.
+    @Test func queriesAreTruncatedToTheTrainingLength() throws {
+        let m = Self.model(softmax: .exact, activation: .gelu)
+        var config = CheckpointConfig(architecture: m.config, task: "t", labels: ["a", "b", "c"])
+        config.maxLength = 20
+        var shape = try SecureBertWeights.shape(of: config)
+        #expect(shape.maxLength == 20 && shape.maxPosition == 64)
+        #expect(shape.inputLimit == 32, "the smallest bucket holding 20 tokens")
+        let tokenizer = try WordPieceTokenizer(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"], doLowerCase: true)
+        let long = Array(repeating: "a", count: 50).joined(separator: " ")
+        let (q, buckets, truncated) = LengthBuckets.encode([long, "a a"], tokenizer: tokenizer, maxPosition: shape.inputLimit)
+        #expect(buckets == [32, 16] && truncated == 1 && q.lengths == [32, 4])
+        shape.maxLength = nil
+        #expect(shape.inputLimit == 64, "no training length: the widest bucket within the position table")
+        shape.maxLength = 1000
+        #expect(shape.inputLimit == 64)
+        var short = shape
+        short.maxLength = 20
+        #expect(LengthBuckets.inputLimit([short, short]) == 32)
+        #expect(LengthBuckets.inputLimit([short, shape]) == 64, "a pool reads the longest member's length")
+        short.maxPosition = 16
+        #expect(LengthBuckets.inputLimit([short, shape]) == 16, "within every member's position table")
     }
 
     @Test func unsupportedVariantsAndRingsAreRefused() {
