@@ -18,10 +18,12 @@ struct SecureEvalCommand: ParsableCommand {
         discussion: """
             The server process loads the checkpoint and masks its weights once (setup); the client process \
             tokenizes nothing itself here but receives the token ids of each query in a private file, pads \
-            each query to a public length bucket (16, 32, 64, 128, 256; longer texts are truncated and \
-            counted), and secret-shares it. Embedding, encoder, pooler, classifier and argmax run under MPC; \
-            only the label is opened, to the client. The parties read each query's offline records from the \
-            dealer before its clock starts; `seconds` is the client's online wall time of the query.
+            each query to a public length bucket (16, 32, 64, 128, 256; texts longer than the model's training \
+            length, its max_length rounded up to a bucket, are truncated and counted), and secret-shares it. \
+            Embedding, encoder, pooler, classifier and argmax run under MPC; only the label is opened, to the \
+            client. The parties read each query's offline records from the dealer before its clock starts, and \
+            the dealer deals a query only after both parties finished the previous one (all three share this \
+            machine); `seconds` is the client's online wall time of the query.
 
             The same queries also run through the plaintext model in float and through the plaintext emulation \
             of the runtime's arithmetic (`predict --fixed-point`: same fixed point, approximations and padding), \
