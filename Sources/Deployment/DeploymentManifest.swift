@@ -74,7 +74,7 @@ public struct DeploymentManifest: Codable, Sendable, Equatable {
     /// The client's tokenizer.
     public func tokenizer() throws -> WordPieceTokenizer { try WordPieceTokenizer(tokens: vocab, doLowerCase: doLowerCase) }
 
-    /// Token ids padded to public buckets, for the members' smallest position table.
+    /// Token ids padded to public buckets, truncated to the pool's training length (`LengthBuckets.inputLimit`).
     public func encode(_ texts: [String]) throws -> (queries: QueryFile, buckets: [Int], truncated: Int) {
         LengthBuckets.encode(texts, tokenizer: try tokenizer(), maxPosition: LengthBuckets.inputLimit(shapes))
     }
