@@ -34,10 +34,10 @@ public enum Session {
         let digest = try SessionHello.digest(program)
         let role: SessionRole = id == .client ? .client : .server
         let dealerSetup = FramedConnection(channel: dealer, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.connectTimeout)
-        try dealerSetup.send(frame: SessionHello.frame(kind: 1, role: role, digest: digest))
+        try dealerSetup.send(frame: SessionHello.frame(kind: SessionHello.hello, role: role, digest: digest))
         let peerSetup = FramedConnection(channel: peer, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.connectTimeout)
-        try peerSetup.send(frame: SessionHello.frame(kind: 1, role: role, digest: digest))
-        let theirs = try SessionHello.parse(try peerSetup.receiveFrame(), kind: 1, digest: digest, from: peer.peerName)
+        try peerSetup.send(frame: SessionHello.frame(kind: SessionHello.hello, role: role, digest: digest))
+        let theirs = try SessionHello.parse(try peerSetup.receiveFrame(), kind: SessionHello.hello, digest: digest, from: peer.peerName)
         guard theirs.party == id.peer else {
             throw SessionError.handshake("\(id): the peer at \(peer.peerName) claims the role \(theirs.displayName); both configured as the same party?")
         }
@@ -52,7 +52,7 @@ public enum Session {
             log("\(id): offline phase received in \(String(format: "%.3f", offlineSeconds!)) s (\(stream.offlineBytesReceived) bytes)")
         }
         log("\(id): online phase started")
-        let pace: (() throws -> Void)? = options.preprocess && options.pacedDealer
+        let pace: (() throws -> Void)? = options.pacesDealer
             ? { try dealerSetup.send(frame: SessionHello.frame(kind: SessionHello.nextUnit, role: role, digest: digest)) } : nil
         let backend = PartyBackend(party: party, inputs: inputs, preloadUnits: options.preprocess, events: options.events,
                                    finishedUnit: pace)
@@ -60,7 +60,7 @@ public enum Session {
         let seconds = (ContinuousClock.now - backend.onlineStart).seconds
         let profile = backend.profile()
         try stream.expectEnd()
-        try dealerSetup.send(frame: SessionHello.frame(kind: 2, role: role, digest: digest))
+        try dealerSetup.send(frame: SessionHello.frame(kind: SessionHello.done, role: role, digest: digest))
         log("\(id): done in \(String(format: "%.3f", seconds)) s, \(party.rounds) rounds")
         var report = SessionReport(role: role, seconds: seconds, onlineBytesSent: party.peer.bytesSent,
                                    onlineBytesReceived: party.peer.bytesReceived, rounds: party.rounds,
@@ -196,7 +196,7 @@ private final class DealerSetup: @unchecked Sendable {
     /// Reads the hello on `channel`, names the link by the role it claims, and starts watching it.
     func admit(_ channel: ByteChannel) throws {
         let hello = FramedConnection(channel: channel, maxFrameBytes: SessionHello.maxFrame, receiveTimeout: options.connectTimeout)
-        let role = try SessionHello.parse(try hello.receiveFrame(), kind: 1, digest: digest, from: channel.peerName)
+        let role = try SessionHello.parse(try hello.receiveFrame(), kind: SessionHello.hello, digest: digest, from: channel.peerName)
         cond.lock()
         guard let id = role.party, links[id] == nil else {
             cond.unlock()
@@ -237,8 +237,8 @@ private final class DealerSetup: @unchecked Sendable {
         do {
             dealer = try Dealer(toClient: FramedConnection(channel: c), toServer: FramedConnection(channel: s),
                                 seeds: options.seeds.dealerSeeds())
-            let paced = options.preprocess && options.pacedDealer
-            let backend = DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint, afterUnit: paced ? { try self.awaitUnits($0) } : nil)
+            let backend = DealerBackend(dealer: dealer, fixedPoint: program.fixedPoint,
+                                        afterUnit: options.pacesDealer ? { try self.awaitUnits($0) } : nil)
             _ = try program.run(on: backend)
             try dealer.finish()
             profile = backend.profile()

@@ -104,6 +104,9 @@ public struct SessionOptions: Sendable {
     /// cores and memory bandwidth; a deployment with its own dealer host lets it run ahead instead.
     /// All three roles must agree.
     public var pacedDealer = false
+    /// Whether pacing is in effect: `pacedDealer` applies only with `preprocess` (parties then ask for each
+    /// unit before reading it).
+    public var pacesDealer: Bool { preprocess && pacedDealer }
     /// Receives the lines a program `emit`s on this party (per-query results as they finish).
     public var events: (@Sendable (String) -> Void)?
     /// Authenticate and encrypt every TCP link (`SecureChannel`); nil: plain TCP (loopback runs).
