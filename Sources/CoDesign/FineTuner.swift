@@ -83,8 +83,8 @@ public final class FineTuner {
                 attentionWeight: t.config.attentionWeight, rng: SeededGenerator(seed: opts.seed &+ 0x5EED))
         }
         let penalty = try member.prune.map { try Self.gatePenalty($0, model: model, data: data, publicEmbedding: baseConfig.hasPublicEmbedding) }
-        // A public embedding group stays frozen at the public model's values (ModelFactory.takePublicEmbedding).
-        let modelParams = model.namedParameters().filter { !baseConfig.hasPublicEmbedding || !$0.name.hasPrefix(ModelFactory.embeddingPrefix) }
+        // A public embedding group and public layers stay frozen at the public model's values (ModelFactory.takePublicPrefix).
+        let modelParams = model.namedParameters().filter { !ModelFactory.isFrozen($0.name, config: baseConfig) }
         let params = modelParams + (layerwise?.namedParameters() ?? []) + (model.gates?.namedParameters() ?? [])
         let stepsPerEpoch = data.train.batchCount
         let stage1Steps = stepsPerEpoch * stage1Epochs, taskSteps = stepsPerEpoch * opts.epochs
@@ -114,6 +114,7 @@ public final class FineTuner {
             config.quantization = CheckpointConfig.Quantization(ringBits: q.ringBits, fracBits: q.fracBits, weightBits: q.weightBits)
         }
         let tokensInEpoch = data.train.encodings.reduce(0) { $0 + $1.count }
+        var publicCache: PublicOutputCache?
         var meter = ThroughputMeter()
         while state.epochsDone < totalEpochs {
             let epoch = state.epochsDone
@@ -139,7 +140,11 @@ public final class FineTuner {
                     loss = layerwise.loss(student: model.trace(batch.encoded, training: true, rng: rng), teacher: target,
                                           attentionMask: batch.encoded.attentionMask).total
                 } else {
-                    let task = taskLoss(model: model, teacher: teacher, batch: batch, rng: rng)
+                    if publicCache == nil && model.config.publicLayerCount > 0 && model.gates == nil {
+                        note?("\(member.name): computing the public layers' output\(teacher == nil ? "" : " and the teacher's logits") once for \(data.train.count) training examples")
+                        publicCache = PublicOutputCache(model: model, teacher: teacher?.model, data: data.train)
+                    }
+                    let task = taskLoss(model: model, teacher: teacher, batch: batch, indices: idx, cache: publicCache, rng: rng)
                     if let penalty, let gates = model.gates {
                         let ramp = Float(state.globalStep - stage1Steps) / max(1, penalty.warmup * Float(taskSteps))
                         loss = task + penalty.cost.relativeCost(gates, config: model.config) * (penalty.lambda * min(1, ramp))
@@ -270,13 +275,15 @@ public final class FineTuner {
     }
 
     /// Stage-2 (task) loss: cross-entropy on the gold labels, mixed with the soft
-    /// cross-entropy on the teacher's logits when there is a teacher.
-    private func taskLoss(model: BertForSequenceClassification, teacher: Teacher?, batch: Batch,
-                          rng: SeededGenerator) -> Tensor {
-        let logits = model.forward(batch.encoded, training: true, rng: rng)
+    /// cross-entropy on the teacher's logits when there is a teacher. With `cache` (a member with public
+    /// layers), the public output and the teacher's logits of the examples `indices` come from it.
+    private func taskLoss(model: BertForSequenceClassification, teacher: Teacher?, batch: Batch, indices: [Int],
+                          cache: PublicOutputCache?, rng: SeededGenerator) -> Tensor {
+        let logits = cache.map { model.forward(fromPublic: $0.states(indices, seqLen: batch.seqLen), batch: batch.encoded, training: true, rng: rng) }
+            ?? model.forward(batch.encoded, training: true, rng: rng)
         let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels.map { Int32($0) })
         guard let teacher else { return loss }
-        let target = Tensor.withNoGrad { teacher.model.forward(batch.encoded, training: false, rng: rng) }
+        let target = cache?.teacher(indices) ?? Tensor.withNoGrad { teacher.model.forward(batch.encoded, training: false, rng: rng) }
         let kd = Tensor.distillationLoss(student: logits, teacher: target, temperature: teacher.config.temperature)
         return loss * (1 - teacher.config.alpha) + kd * teacher.config.alpha
     }

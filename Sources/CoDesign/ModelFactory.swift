@@ -18,7 +18,7 @@ public enum ModelFactory {
     public static func make(_ member: PoolMemberConfig, task: TaskInfo, seed: UInt64) throws -> InitialModel {
         var initial = try makeInitialised(member, task: task, seed: seed)
         if let path = member.publicEmbedding {
-            try takePublicEmbedding(from: path, into: initial.model, vocab: initial.vocab)
+            try takePublicPrefix(from: path, into: initial.model, vocab: initial.vocab)
             initial.config.embedding = CheckpointConfig.publicEmbedding
         }
         return initial
@@ -27,15 +27,34 @@ public enum ModelFactory {
     /// Prefix of the embedding group's parameters (word, position, token type, LayerNorm).
     public static let embeddingPrefix = "bert.embeddings."
 
-    /// Copies the embedding group of the public model at `path` into `model` (which then keeps it frozen).
-    /// - Throws: `ConfigError` if the public model's vocabulary or embedding shapes differ from the member's.
-    static func takePublicEmbedding(from path: String, into model: BertForSequenceClassification, vocab: [String]) throws {
-        let source = try PretrainedSource.load(path: path, layers: 1)
+    /// Whether parameter `name` of a model with `config` is public and frozen: in the embedding group of a
+    /// model with a public embedding, or in one of its public leading layers.
+    public static func isFrozen(_ name: String, config: CheckpointConfig) -> Bool {
+        guard config.hasPublicEmbedding else { return false }
+        if name.hasPrefix(embeddingPrefix) { return true }
+        return (0..<config.architecture.publicLayerCount).contains { name.hasPrefix("bert.encoder.layer.\($0).") }
+    }
+
+    /// Copies the embedding group and the first `model.config.publicLayerCount` encoder layers of the public
+    /// model at `path` into `model` (which then keeps them frozen).
+    /// - Throws: `ConfigError` if the public model's vocabulary, depth or shapes differ from the member's.
+    static func takePublicPrefix(from path: String, into model: BertForSequenceClassification, vocab: [String]) throws {
+        let k = model.config.publicLayerCount
+        let source = try PretrainedSource.load(path: path, layers: max(k, 1))
         guard source.vocab == vocab else {
             throw ConfigError("public_embedding \(path) has another vocabulary (\(source.vocab.count) pieces) than the model (\(vocab.count))")
         }
+        if k > 0 {
+            let a = source.architecture
+            guard a.softmax == .exact, a.activation == .gelu, !a.isPruned, a.hidden == model.config.hidden,
+                  a.heads == model.config.heads, a.intermediate == model.config.intermediate else {
+                throw ConfigError("public_embedding \(path) is not an unpruned exact/GeLU model of the member's width; "
+                                  + "its layers cannot be the member's public layers")
+            }
+        }
+        let prefixes = [embeddingPrefix] + (0..<k).map { "bert.encoder.layer.\($0)." }
         var w: [String: (shape: [Int], data: [Float])] = [:]
-        for (name, t) in model.namedParameters() where name.hasPrefix(embeddingPrefix) {
+        for (name, t) in model.namedParameters() where prefixes.contains(where: { name.hasPrefix($0) }) {
             guard let v = source.weights[name], v.shape == t.shape else {
                 throw ConfigError("public_embedding \(path) has no \(name) of shape \(t.shape)")
             }
@@ -54,6 +73,12 @@ public enum ModelFactory {
             if let p = member.training.dropout { arch.hiddenDropout = p; arch.attentionDropout = p }
             arch.softmax = member.softmax
             arch.activation = member.activation
+            if let k = member.publicLayers {
+                guard k <= arch.layers else {
+                    throw ConfigError("\(member.name): public_layers \(k) is more than the model's \(arch.layers) layers")
+                }
+                arch.publicLayers = k
+            }
             let model = BertForSequenceClassification(config: arch, rng: rng)
             // The classifier keeps its fresh init unless the source was fine-tuned on this very task and labels
             // (continuing from a fine-tuned member, e.g. to prune it); the pooler too if the source lacks one.

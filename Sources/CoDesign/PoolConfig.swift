@@ -166,6 +166,10 @@ public struct PoolMemberConfig: Equatable, Sendable {
     /// (`bert.embeddings.*`) the member takes and keeps frozen, so that the secure runtime can let the
     /// client embed its own text in plaintext (no table lookup under MPC); nil: trained, private embeddings.
     public var publicEmbedding: String?
+    /// How many leading encoder layers the member takes from the `public_embedding` model and keeps
+    /// frozen (exact softmax and GeLU), so that the client computes them in plaintext and only the layers
+    /// after them run under MPC; nil: none.
+    public var publicLayers: Int?
     public var training: TrainingOptions
 }
 
@@ -194,6 +198,7 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     prune: {lambda: 1.0, net: lan, heads: true, ffn: true, layers: true, ffn_group: 64}   # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     public_embedding: checkpoints/pretrained/minilm-l6   # optional: frozen public embeddings
+///     public_layers: 4          # optional (needs public_embedding): the first 4 layers are the public model's, frozen
 ///     training: {lr: 5.0e-4}    # per-model overrides
 /// ```
 /// Unknown keys are errors, so a typo never silently falls back to a default.
@@ -251,7 +256,7 @@ public struct PoolConfig: Equatable, Sendable {
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
             "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
-            "qat", "prune", "training", "public_embedding",
+            "qat", "prune", "training", "public_embedding", "public_layers",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -288,6 +293,15 @@ public struct PoolConfig: Equatable, Sendable {
         }
         var member = PoolMemberConfig(name: name, initialization: initialization, training: training)
         member.publicEmbedding = try r.string("public_embedding")
+        member.publicLayers = try r.int("public_layers", min: 1)
+        if member.publicLayers != nil {
+            guard member.publicEmbedding != nil, case .pretrained = initialization else {
+                throw ConfigError(path: file, "\(at).public_layers needs init: pretrained and public_embedding (the public model whose layers it takes)")
+            }
+            guard m["prune"] == nil else {
+                throw ConfigError(path: file, "\(at): public_layers and prune cannot be combined (public layers are frozen; gate the layers after them by a separate member)")
+            }
+        }
         if let d = try r.mapping("distill") { member.distill = try parseDistill(d, at: "\(at).distill", file: file) }
         if m["qat"] != nil {
             guard let q = try r.mapping("qat") else { throw ConfigError(path: file, "'\(at).qat' must be a mapping") }

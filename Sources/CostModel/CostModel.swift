@@ -86,7 +86,7 @@ public enum CostModel {
     /// critical direction's bytes at the link bandwidth.
     public static func seconds(_ cost: Cost, network: NetworkProfile, calibration c: Calibration = .default) -> Double {
         let compute = c.perMAC * cost.macs + c.perDCFLevel * cost.dcfLevels + c.perWord * cost.words + c.perRound * Double(cost.rounds)
-            + c.perTableMAC * cost.tableMACs
+            + c.perTableMAC * cost.tableMACs + c.perClientMAC * cost.clientMACs
         let link = Double(cost.rounds) * network.roundTripSeconds / 2
             + (network.bitsPerSecond.isFinite ? Double(cost.wireBytes) * 8 / network.bitsPerSecond : 0)
         return compute + link
@@ -96,9 +96,14 @@ public enum CostModel {
 /// Seconds per unit of local work, fitted to measured sections (`Calibration.fit`).
 public struct Calibration: Codable, Sendable, Equatable {
     public var perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, perTableMAC: Double
+    /// Seconds per plaintext multiply-add of the client's public layers (`Cost.clientMACs`); timed on its
+    /// own (`cost --calibrate`), not part of the least-squares fit.
+    public var perClientMAC: Double
     public var note: String
 
-    public init(perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, perTableMAC: Double = 0, note: String = "") {
+    public init(perMAC: Double, perDCFLevel: Double, perWord: Double, perRound: Double, perTableMAC: Double = 0,
+                perClientMAC: Double = Calibration.builtInPerClientMAC, note: String = "") {
+        self.perClientMAC = perClientMAC
         self.perMAC = perMAC
         self.perDCFLevel = perDCFLevel
         self.perWord = perWord
@@ -109,7 +114,7 @@ public struct Calibration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case perMAC = "per_mac", perDCFLevel = "per_dcf_level", perWord = "per_word", perRound = "per_round"
-        case perTableMAC = "per_table_mac", note
+        case perTableMAC = "per_table_mac", perClientMAC = "per_client_mac", note
     }
 
     public init(from decoder: Decoder) throws {
@@ -119,6 +124,7 @@ public struct Calibration: Codable, Sendable, Equatable {
         perWord = try c.decode(Double.self, forKey: .perWord)
         perRound = try c.decode(Double.self, forKey: .perRound)
         perTableMAC = try c.decodeIfPresent(Double.self, forKey: .perTableMAC) ?? 0
+        perClientMAC = try c.decodeIfPresent(Double.self, forKey: .perClientMAC) ?? Self.builtInPerClientMAC
         note = try c.decodeIfPresent(String.self, forKey: .note) ?? ""
     }
 
@@ -128,6 +134,10 @@ public struct Calibration: Codable, Sendable, Equatable {
     /// (docs/benchmarks.md, "Cost model").
     public static let `default` = Calibration(perMAC: 2.12e-10, perDCFLevel: 6.94e-9, perWord: 4.20e-9, perRound: 7.8e-5,
                                               perTableMAC: 1.65e-10, note: "built in: fitted on the project's 2-core machine, 2026-11-30, paced dealer")
+
+    /// The client's plaintext public layers, timed on the project's 2-core machine (`cost --calibrate`,
+    /// docs/benchmarks.md).
+    public static let builtInPerClientMAC = 4.6e-11
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 

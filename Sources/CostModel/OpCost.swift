@@ -19,9 +19,13 @@ public struct Cost: Sendable, Equatable, Codable {
     public var tableMACs = 0.0
     /// Ring words touched by elementwise work (openings, Beaver recombination), per party.
     public var words = 0.0
+    /// Plaintext floating-point multiply-adds the client does alone on its own text (a public prefix:
+    /// `SecureBertShape.publicLayers`), on the query's critical path.
+    public var clientMACs = 0.0
 
     public init(bytes: Int = 0, rounds: Int = 0, wireBytes: Int = 0, macs: Double = 0, dcfLevels: Double = 0, words: Double = 0,
-                tableMACs: Double = 0) {
+                tableMACs: Double = 0, clientMACs: Double = 0) {
+        self.clientMACs = clientMACs
         self.bytes = bytes
         self.rounds = rounds
         self.wireBytes = wireBytes
@@ -33,16 +37,31 @@ public struct Cost: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case bytes = "online_bytes", rounds, wireBytes = "wire_bytes", macs, dcfLevels = "dcf_levels", words, tableMACs = "table_macs"
+        case clientMACs = "client_macs"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        bytes = try c.decode(Int.self, forKey: .bytes)
+        rounds = try c.decode(Int.self, forKey: .rounds)
+        wireBytes = try c.decode(Int.self, forKey: .wireBytes)
+        macs = try c.decode(Double.self, forKey: .macs)
+        dcfLevels = try c.decode(Double.self, forKey: .dcfLevels)
+        words = try c.decode(Double.self, forKey: .words)
+        tableMACs = try c.decode(Double.self, forKey: .tableMACs)
+        clientMACs = try c.decodeIfPresent(Double.self, forKey: .clientMACs) ?? 0  // absent before public layers
     }
 
     public static func + (a: Cost, b: Cost) -> Cost {
         Cost(bytes: a.bytes + b.bytes, rounds: a.rounds + b.rounds, wireBytes: a.wireBytes + b.wireBytes,
-             macs: a.macs + b.macs, dcfLevels: a.dcfLevels + b.dcfLevels, words: a.words + b.words, tableMACs: a.tableMACs + b.tableMACs)
+             macs: a.macs + b.macs, dcfLevels: a.dcfLevels + b.dcfLevels, words: a.words + b.words, tableMACs: a.tableMACs + b.tableMACs,
+             clientMACs: a.clientMACs + b.clientMACs)
     }
     public static func += (a: inout Cost, b: Cost) { a = a + b }
     public static func * (k: Int, a: Cost) -> Cost {
         Cost(bytes: k * a.bytes, rounds: k * a.rounds, wireBytes: k * a.wireBytes, macs: Double(k) * a.macs,
-             dcfLevels: Double(k) * a.dcfLevels, words: Double(k) * a.words, tableMACs: Double(k) * a.tableMACs)
+             dcfLevels: Double(k) * a.dcfLevels, words: Double(k) * a.words, tableMACs: Double(k) * a.tableMACs,
+             clientMACs: Double(k) * a.clientMACs)
     }
 }
 

@@ -301,6 +301,10 @@ struct LoadedPool {
         guard (0...members[fi].model.config.layers).contains(layers) else {
             throw RouterError("feature_layers \(layers): \(members[fi].name) has \(members[fi].model.config.layers) layer(s)")
         }
+        let publicLayers = members[fi].shape.publicLayers ?? 0
+        guard layers == 0 || layers >= publicLayers else {
+            throw RouterError("feature_layers \(layers): the first \(publicLayers) layers of \(members[fi].name) are public and computed together by the client; use 0 or \(publicLayers)...\(members[fi].model.config.layers)")
+        }
         guard layers > 0 || members[fi].shape.hasPublicEmbedding else {
             throw RouterError("feature_layers 0 (the mean of the public embedding) needs a feature member with a public embedding; \(members[fi].name) has a private one")
         }

@@ -27,6 +27,10 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
     /// smallest bucket that holds it (`inputLimit`), so the secure run reads what the model was trained on
     /// and what `predict` reads; nil: the largest bucket the position table allows.
     public var maxLength: Int?
+    /// Leading layers of the checkpoint that are public (`BertConfig.publicLayers`): the client computes
+    /// them after its public embedding, in plaintext, and `layers` counts the private layers after them
+    /// (nil: none). Needs a public embedding.
+    public var publicLayers: Int?
     /// Whether the linear layers run on Z_2^32.
     public var narrowLinear: Bool { ringBits == 32 }
     /// Whether the client embeds its text itself (`embedding == "public"`).
@@ -54,7 +58,7 @@ public struct SecureBertShape: Codable, Sendable, Equatable {
         case layers, hidden, heads, intermediate, classes, vocab, softmax, activation
         case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
         case maxPosition = "max_position", layerNormEps = "layer_norm_eps", fracBits = "frac_bits", embedding
-        case ringBits = "ring_bits", maxLength = "max_length"
+        case ringBits = "ring_bits", maxLength = "max_length", publicLayers = "public_layers"
     }
 
     /// The widest bucket this model's queries use: the smallest usable bucket holding `maxLength`.
@@ -255,6 +259,10 @@ extension SecureBertShape {
     /// The cost model's prediction for `batch` stacked queries of bucket `seq` (`CostModel.bertQuery`,
     /// with this model's vocabulary and embedding kind), per section.
     public func predictedCost(seq: Int, batch: Int = 1, revealLogits: Bool = false) -> [String: Cost] {
-        CostModel.bertQuery(encoder(seq: seq), vocab: vocab, publicEmbedding: hasPublicEmbedding, batch: batch, revealLogits: revealLogits)
+        var out = CostModel.bertQuery(encoder(seq: seq), vocab: vocab, publicEmbedding: hasPublicEmbedding, batch: batch, revealLogits: revealLogits)
+        if let k = publicLayers, k > 0 {
+            out["embedding", default: Cost()].clientMACs += Double(batch) * PublicEmbedding.macs(layers: k, seq: seq, hidden: hidden, intermediate: intermediate)
+        }
+        return out
     }
 }

@@ -32,6 +32,9 @@ public struct FixedPointEmulation: Sendable {
                                  ln1G: v("\(l).ln1.g"), ln1B: v("\(l).ln1.b"), ffn1W: v("\(l).ffn1.w"), ffn1B: v("\(l).ffn1.b"),
                                  ffn2W: v("\(l).ffn2.w"), ffn2B: v("\(l).ffn2.b"), ln2G: v("\(l).ln2.g"), ln2B: v("\(l).ln2.b"))
         }
+        r.publicLayers = (0..<(model.publicLayers ?? 0)).map { l in
+            SecureBertWeights.publicLayer(l, model) { name, _ in v(name) }!
+        }
         w = r
     }
 
@@ -105,8 +108,10 @@ public struct FixedPointEmulation: Sendable {
         let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
         if model.hasPublicEmbedding {
-            x = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, hidden: h, eps: model.layerNormEps,
-                                fixedPoint: FixedPoint(fracBits: model.fracBits)).rows(ids, period: n)
+            var table = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, hidden: h, eps: model.layerNormEps,
+                                        fixedPoint: FixedPoint(fracBits: model.fracBits))
+            (table.layers, table.heads) = (w.publicLayers, model.heads)
+            x = table.rows(ids, period: n, lengths: [length])
         } else {
             for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
             x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)

@@ -1,23 +1,33 @@
+import CBLAS
+import Foundation
 import MPC
 
 /// The embedding of a model whose embedding group is public (`CheckpointConfig.embedding == "public"`:
 /// trained with the word, position and token-type rows and their LayerNorm frozen at a public pretrained
-/// model's values). The client computes it from its own token ids in plaintext and secret-shares the
-/// result, so the query pays no table lookup and no LayerNorm under MPC; the server gives the tables to
-/// the client once per session (they are public by the model's declaration).
+/// model's values), followed by its public leading layers if it has any (`BertConfig.publicLayers`:
+/// encoder layers frozen at the same public model's values, exact softmax and GeLU). The client computes
+/// all of it from its own token ids in plaintext and secret-shares the result, so the query pays no table
+/// lookup, no LayerNorm and no public layer under MPC; the server gives the tables and the public layers'
+/// weights to the client once per session (they are public by the model's declaration).
 ///
 /// One definition serves the client (`SecureBert`) and the plaintext emulation (`FixedPointEmulation`),
-/// so that both compute bit for bit the same embedding.
+/// so that both compute bit for bit the same rows.
 struct PublicEmbedding: Sendable {
     /// `[V, H]` word rows, `[P, H]` position rows with token type 0 added, LayerNorm gain and offset `[H]`,
     /// all as decoded from the server's fixed-point inputs (`SecureBertWeights.ringInputs`).
     let word: [Double], position: [Double], gain: [Double], offset: [Double]
     let hidden: Int, eps: Double
     let fixedPoint: FixedPoint
+    /// The public leading layers (`[in, out]` layout, query not scaled), decoded like the tables; empty: none.
+    var layers: [EncoderWeights.Layer] = []
+    /// Attention heads of the public layers (unpruned: the model's `heads`).
+    var heads = 1
 
-    /// The LayerNorm'd embedding rows of `ids` (token `i` at position `i mod period`), `[ids.count, H]`,
-    /// rounded to the fixed-point grid. `period` is the bucket when `ids` stacks several padded queries.
-    func rows(_ ids: [Int], period: Int) -> [Double] {
+    /// The rows of `ids` after the embedding and the public layers, `[ids.count, H]`, rounded to the
+    /// fixed-point grid. `ids` stacks queries of `period` tokens each (the last may be shorter: one
+    /// unpadded query); `lengths[q]` is query q's real length (its keys beyond are padding in the public
+    /// layers' attention), nil: every token is real. `throughLayers` false: the embedding rows alone.
+    func rows(_ ids: [Int], period: Int, lengths: [Int]? = nil, throughLayers: Bool = true) -> [Double] {
         let h = hidden, scale = fixedPoint.scale
         var out = [Double](repeating: 0, count: ids.count * h)
         for (i, t) in ids.enumerated() {
@@ -26,19 +36,85 @@ struct PublicEmbedding: Sendable {
             let mean = v.reduce(0, +) / Double(h)
             let variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h)
             let inv = 1 / (variance + eps).squareRoot()
-            for j in 0..<h { out[i * h + j] = (((v[j] - mean) * inv * gain[j] + offset[j]) * scale).rounded() / scale }
+            for j in 0..<h { out[i * h + j] = (v[j] - mean) * inv * gain[j] + offset[j] }
         }
-        return out
+        if throughLayers && !layers.isEmpty {
+            for (q, start) in stride(from: 0, to: ids.count, by: period).enumerated() {
+                let n = min(period, ids.count - start)
+                let chunk = Array(out[(start * h)..<((start + n) * h)])
+                out.replaceSubrange((start * h)..<((start + n) * h), with: prefix(chunk, seq: n, length: lengths?[q] ?? n))
+            }
+        }
+        return out.map { ($0 * scale).rounded() / scale }
+    }
+
+    /// Plaintext multiply-adds of the public layers on one query of `seq` tokens (the cost model's client work).
+    static func macs(layers: Int, seq n: Int, hidden h: Int, intermediate i: Int) -> Double {
+        let perToken: Int = 4 * h * h + 2 * n * h + 2 * h * i
+        return Double(layers) * Double(n) * Double(perToken)
+    }
+
+    /// The public layers on one query's `[n, H]` embedding rows, keys from `length` on masked.
+    private func prefix(_ x0: [Double], seq n: Int, length: Int) -> [Double] {
+        let h = hidden, a = heads, d = h / a
+        func linear(_ x: [Double], k: Int, _ w: [Double], _ b: [Double], out m: Int) -> [Double] {
+            var y = [Double](repeating: 0, count: n * m)
+            for r in 0..<n { for c in 0..<m { y[r * m + c] = b[c] } }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(m), Int32(k), 1, x, Int32(k), w, Int32(m), 1, &y, Int32(m))
+            return y
+        }
+        func layerNorm(_ x: [Double], _ g: [Double], _ b: [Double]) -> [Double] {
+            var y = x
+            for r in 0..<n {
+                let row = x[(r * h)..<((r + 1) * h)]
+                let mean = row.reduce(0, +) / Double(h)
+                let inv = 1 / (row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h) + eps).squareRoot()
+                for j in 0..<h { y[r * h + j] = (x[r * h + j] - mean) * inv * g[j] + b[j] }
+            }
+            return y
+        }
+        var x = x0
+        let scoreScale = 1 / Double(d).squareRoot()
+        for layer in layers {
+            let qkv = linear(x, k: h, layer.qkvW, layer.qkvB, out: 3 * h)
+            var context = [Double](repeating: 0, count: n * h)
+            var p = [Double](repeating: 0, count: n)
+            for head in 0..<a {
+                for i in 0..<n {
+                    var top = -Double.infinity
+                    for j in 0..<length {
+                        var s = 0.0
+                        for c in 0..<d { s += qkv[i * 3 * h + head * d + c] * qkv[j * 3 * h + h + head * d + c] }
+                        p[j] = s * scoreScale
+                        top = max(top, p[j])
+                    }
+                    var sum = 0.0
+                    for j in 0..<length { p[j] = exp(p[j] - top); sum += p[j] }
+                    for j in 0..<length {
+                        let wgt = p[j] / sum
+                        for c in 0..<d { context[i * h + head * d + c] += wgt * qkv[j * 3 * h + 2 * h + head * d + c] }
+                    }
+                }
+            }
+            let attended = linear(context, k: h, layer.outW, layer.outB, out: h)
+            let x1 = layerNorm(zip(x, attended).map { $0 + $1 }, layer.ln1G, layer.ln1B)
+            let inner = linear(x1, k: h, layer.ffn1W, layer.ffn1B, out: layer.ffn1B.count)
+                .map { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
+            let out = linear(inner, k: layer.ffn1B.count, layer.ffn2W, layer.ffn2B, out: h)
+            x = layerNorm(zip(x1, out).map { $0 + $1 }, layer.ln2G, layer.ln2B)
+        }
+        return x
     }
 
     /// `rows` encoded in the ring, `[ids.count, H]`.
-    func ring(_ ids: [Int], period: Int) -> RingTensor {
-        fixedPoint.encode(rows(ids, period: period), shape: [ids.count, hidden])
+    func ring(_ ids: [Int], period: Int, lengths: [Int]? = nil) -> RingTensor {
+        fixedPoint.encode(rows(ids, period: period, lengths: lengths), shape: [ids.count, hidden])
     }
 
-    /// The mean of the first `length` rows of one query, encoded, `[1, H]` (the router's pooled features).
+    /// The mean of the first `length` embedding rows of one query (before any public layer), encoded, `[1, H]`
+    /// (the router's pooled features).
     func ring(mean ids: [Int], length: Int, period: Int) -> RingTensor {
-        let r = rows(Array(ids.prefix(length)), period: period), h = hidden
+        let r = rows(Array(ids.prefix(length)), period: period, throughLayers: false), h = hidden
         return fixedPoint.encode((0..<h).map { j in (0..<length).reduce(0) { $0 + r[$1 * h + j] } / Double(length) }, shape: [1, h])
     }
 

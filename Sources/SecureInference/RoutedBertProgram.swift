@@ -14,7 +14,9 @@ public enum RoutingMode: String, Codable, Sendable, CaseIterable {
 /// Features: the [CLS] row after the first `featureLayers` layers of member `featureMember` (in reveal
 /// mode that work is reused when that member is chosen); with `featureLayers` 0 (a member with a public
 /// embedding), the mean of that member's embedding rows over the real tokens, which the client computes
-/// in plaintext and shares (0 bytes, 0 rounds). Predictor: `fc1` (F → hidden), ReLU, and one
+/// in plaintext and shares (0 bytes, 0 rounds). `featureLayers` counts the checkpoint's layers: for a
+/// member with public layers it is 0 or at least their number, and the client computes those (0 bytes,
+/// 0 rounds) before the secure ones. Predictor: `fc1` (F → hidden), ReLU, and one
 /// output per member, `z_m = (z_right − z_wrong)/2` folded into the server's second layer, so that the
 /// utility `σ(2·z_m) = (1 + tanh(z_m))/2`. Decision: argmax over members of
 /// `tanh(z_m) − 2·lambda·cost_m(bucket)` (the utility-minus-lambda-cost rule, doubled and shifted by a
@@ -147,8 +149,10 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             }
         }
         guard members.indices.contains(router.featureMember) else { return "feature member \(router.featureMember) is not a member" }
-        guard (0...members[router.featureMember].layers).contains(router.featureLayers) else {
-            return "feature_layers \(router.featureLayers) outside 0...\(members[router.featureMember].layers)"
+        let feature = members[router.featureMember], publicLayers = feature.publicLayers ?? 0
+        guard router.featureLayers == 0 || (publicLayers...(publicLayers + feature.layers)).contains(router.featureLayers) else {
+            return "feature_layers \(router.featureLayers) outside 0 and \(publicLayers)...\(publicLayers + feature.layers)"
+                + (publicLayers > 0 ? " (the feature member's first \(publicLayers) layers are public: the client computes them together)" : "")
         }
         guard router.featureLayers > 0 || members[router.featureMember].hasPublicEmbedding else {
             return "feature_layers 0 needs a feature member with a public embedding"
@@ -205,7 +209,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             // The feature member's state after its feature layers (reused if it is chosen), or none for the
             // mean public embedding.
             let features = router.featureLayers == 0
-                ? nil : try berts[f].encode(berts[f].embed([i], seq: s, on: b), upTo: router.featureLayers, on: b)
+                ? nil : try berts[f].encode(berts[f].embed([i], seq: s, on: b), upTo: router.featureLayers - (members[f].publicLayers ?? 0), on: b)
             let oneHot = try b.section(Self.routerSection) { () throws -> SecureTensor in
                 let cls = try features.map { berts[f].firstTokens($0, on: b) } ?? berts[f].meanEmbedding(query: i, seq: s, on: b)   // [1, H]
                 let hidden = try b.relu(b.addOwned(b.matmulWeight(cls, fc1), "router.fc1.b", owner: .server))

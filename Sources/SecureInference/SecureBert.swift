@@ -43,7 +43,8 @@ struct SecureBert {
         case open(PublicEmbedding?)
 
         /// Setup: masks the private tables, or opens the public ones to the client (8 bytes per value,
-        /// once per session: `[V, H]` words, the `widest` position rows, gain and offset).
+        /// once per session: `[V, H]` words, the `widest` position rows, gain and offset, and the public
+        /// layers' weights).
         init(_ model: SecureBertShape, prefix: String, widest: Int, on b: some SecureBackend) throws {
             let h = model.hidden
             guard model.hasPublicEmbedding else {
@@ -58,12 +59,16 @@ struct SecureBert {
             }
             let tables = (try opened("emb.word", [model.vocab, h]), try opened("emb.pos", [widest, h]),
                           try opened("emb.ln.g", [h]), try opened("emb.ln.b", [h]))
+            let layers = try (0..<(model.publicLayers ?? 0)).map { l in try SecureBertWeights.publicLayer(l, model) { try opened($0, $1) } }
             guard let word = tables.0, let position = tables.1, let gain = tables.2, let offset = tables.3 else {
                 self = .open(nil)
                 return
             }
-            self = .open(PublicEmbedding(word: word, position: position, gain: gain, offset: offset, hidden: h,
-                                         eps: model.layerNormEps, fixedPoint: fp))
+            var table = PublicEmbedding(word: word, position: position, gain: gain, offset: offset, hidden: h,
+                                        eps: model.layerNormEps, fixedPoint: fp)
+            table.heads = model.heads
+            table.layers = layers.compactMap { $0 }
+            self = .open(table)
         }
     }
 
@@ -77,7 +82,7 @@ struct SecureBert {
                 let placed = try b.addOwnedRows(rows, prefix + "emb.pos", owner: .server, tableRows: positionRows, period: s)
                 return try b.layerNorm(placed, gain: gain, beta: offset, eps: model.layerNormEps, preShift: BertProgram.embeddingNormShift)
             case let .open(table):
-                return try b.clientEmbedding(queries.map { "q\($0).ids" }, each: s, hidden: model.hidden, table)
+                return try b.clientEmbedding(queries, each: s, hidden: model.hidden, table)
             }
         }
         return State(x: x, queries: queries, seq: s, layer: 0)
@@ -181,7 +186,7 @@ struct SecureBertGroup {
                     guard case let .open(t) = m.embedding else { preconditionFailure("SecureBertGroup: mixed embeddings") }
                     return t
                 }
-                return try b.select(b.stack(tables.map { try b.clientEmbedding(["q\(i).ids"], each: s, hidden: h, $0) }), by: c)
+                return try b.select(b.stack(tables.map { try b.clientEmbedding([i], each: s, hidden: h, $0) }), by: c)
             }
             let rows = try b.lookupRowsGroup(["q\(i).ids"], each: s, tables: secret.map(\.word))        // [g, S, H]
             let placed = try members.enumerated().map { j, m in
@@ -208,15 +213,17 @@ struct SecureBertGroup {
 }
 
 extension SecureBackend {
-    /// The client's plaintext embedding (`PublicEmbedding`) of the token ids `idsNames` (each `[each]`),
-    /// stacked and secret-shared, `[names·each, H]`: 0 rounds, 0 bytes (`Party.share`). `table` is the
-    /// client's copy (nil on the server and the dealer).
-    func clientEmbedding(_ idsNames: [String], each: Int, hidden h: Int, _ table: PublicEmbedding?) throws -> SecureTensor {
-        let shape = [idsNames.count * each, h]
+    /// The client's plaintext embedding (`PublicEmbedding`, with the public layers if any) of its queries
+    /// `queries` (token ids `q{i}.ids`, each `[each]`, real lengths from `q{i}.mask`), stacked and
+    /// secret-shared, `[queries·each, H]`: 0 rounds, 0 bytes (`Party.share`). `table` is the client's
+    /// copy (nil on the server and the dealer).
+    func clientEmbedding(_ queries: [Int], each: Int, hidden h: Int, _ table: PublicEmbedding?) throws -> SecureTensor {
+        let shape = [queries.count * each, h]
         return try apply(shape) { p in
             guard p.id == .client, let table else { return p.share(nil, owner: .client, shape: shape) }
-            let ids = try ownedTokenIds(idsNames, each: each)
-            return p.share(table.ring(try table.checked(ids), period: each), owner: .client, shape: shape)
+            let ids = try ownedTokenIds(queries.map { "q\($0).ids" }, each: each)
+            let lengths = try queries.map { i in try ownedInput("q\(i).mask", shape: [each]).data.filter { $0 != 0 }.count }
+            return p.share(table.ring(try table.checked(ids), period: each, lengths: lengths), owner: .client, shape: shape)
         }
     }
 }

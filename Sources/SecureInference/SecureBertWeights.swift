@@ -19,6 +19,9 @@ public struct SecureBertWeights: Sendable {
     public var encoder: EncoderWeights
     /// Pooler `[H, H]` (`[in, out]`) and its bias.
     public var poolW: [Double], poolB: [Double]
+    /// The public leading layers (`SecureBertShape.publicLayers`), which the client computes; `encoder`
+    /// holds the private layers after them.
+    public var publicLayers: [EncoderWeights.Layer] = []
 
     /// The secure shape of a checkpoint's model.
     /// - Throws: `SecureInferenceError` if the variant or ring has no secure implementation.
@@ -39,15 +42,22 @@ public struct SecureBertWeights: Sendable {
             throw SecureInferenceError("frac_bits \(config.quantization.fracBits) is outside the runtime's \(ok.lowerBound)...\(ok.upperBound)"
                                        + (ring == 32 ? " for ring_bits 32" : ""))
         }
-        var shape = SecureBertShape(layers: a.layers, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
+        let k = a.publicLayerCount
+        if k > 0 {
+            guard config.hasPublicEmbedding, k < a.layers, !(0..<k).contains(where: { a.heads(inLayer: $0) != a.heads || a.intermediate(inLayer: $0) != a.intermediate }) else {
+                throw SecureInferenceError("public_layers \(k) needs a public embedding, unpruned public layers and at least one private layer after them")
+            }
+        }
+        var shape = SecureBertShape(layers: a.layers - k, hidden: a.hidden, heads: a.heads, intermediate: a.intermediate,
                                     classes: a.numLabels, vocab: a.vocabSize, maxPosition: a.maxPosition, softmax: softmax,
                                     activation: activation, layerNormEps: Double(a.layerNormEps), fracBits: config.quantization.fracBits)
         if config.hasPublicEmbedding { shape.embedding = CheckpointConfig.publicEmbedding }
         if ring == 32 { shape.ringBits = 32 }
         shape.maxLength = config.maxLength
+        if k > 0 { shape.publicLayers = k }
         if a.isPruned {
-            shape.layerHeads = a.headsPerLayer
-            shape.layerIntermediate = a.intermediatePerLayer
+            shape.layerHeads = Array(a.headsPerLayer[k...])
+            shape.layerIntermediate = Array(a.intermediatePerLayer[k...])
         }
         return shape
     }
@@ -69,7 +79,7 @@ public struct SecureBertWeights: Sendable {
         tokenType0 = Array(v("bert.embeddings.token_type_embeddings.weight")[0..<h])
         embG = v("bert.embeddings.LayerNorm.weight")
         embB = v("bert.embeddings.LayerNorm.bias")
-        let layers = (0..<c.layers).map { l -> EncoderWeights.Layer in
+        let all = (0..<c.layers).map { l -> EncoderWeights.Layer in
             let pre = "bert.encoder.layer.\(l)"
             let (q, k, val) = (t(pre + ".attention.self.query.weight"), t(pre + ".attention.self.key.weight"), t(pre + ".attention.self.value.weight"))
             let aw = c.heads(inLayer: l) * c.headDim   // the layer's attention width
@@ -90,12 +100,13 @@ public struct SecureBertWeights: Sendable {
                 ffn2W: t(pre + ".output.dense.weight"), ffn2B: v(pre + ".output.dense.bias"),
                 ln2G: v(pre + ".output.LayerNorm.weight"), ln2B: v(pre + ".output.LayerNorm.bias"))
         }
-        let pruned = c.isPruned
-        let shape = EncoderShape(layers: c.layers, hidden: h, heads: c.heads, intermediate: c.intermediate, seq: 1,
+        let pruned = c.isPruned, k = c.publicLayerCount
+        let shape = EncoderShape(layers: c.layers - k, hidden: h, heads: c.heads, intermediate: c.intermediate, seq: 1,
                                  classes: c.numLabels, layerNormEps: Double(c.layerNormEps),
-                                 layerHeads: pruned ? c.headsPerLayer : nil,
-                                 layerIntermediate: pruned ? c.intermediatePerLayer : nil)
-        encoder = EncoderWeights(shape: shape, layers: layers, clsW: t("classifier.weight"), clsB: v("classifier.bias"))
+                                 layerHeads: pruned ? Array(c.headsPerLayer[k...]) : nil,
+                                 layerIntermediate: pruned ? Array(c.intermediatePerLayer[k...]) : nil)
+        publicLayers = Array(all[..<k])
+        encoder = EncoderWeights(shape: shape, layers: Array(all[k...]), clsW: t("classifier.weight"), clsB: v("classifier.bias"))
         poolW = t("bert.pooler.dense.weight")
         poolB = v("bert.pooler.dense.bias")
     }
@@ -122,10 +133,18 @@ public struct SecureBertWeights: Sendable {
     static func random(_ m: SecureBertShape, generator g: inout SyntheticData) -> SecureBertWeights {
         let h = m.hidden
         let enc = EncoderWeights.random(m.encoder(seq: 1), generator: &g)
-        return SecureBertWeights(
+        var publicLayers: [EncoderWeights.Layer] = []
+        if let k = m.publicLayers {
+            var s = m.encoder(seq: 1)
+            (s.layers, s.layerHeads, s.layerIntermediate) = (k, nil, nil)
+            publicLayers = EncoderWeights.random(s, generator: &g).layers
+        }
+        var w = SecureBertWeights(
             word: g.doubles(m.vocab * h, range: 1.7), position: g.doubles(m.maxPosition * h, range: 0.2),
             tokenType0: g.doubles(h, range: 0.1), embG: g.doubles(h, range: 0.25).map { 1 + $0 }, embB: g.doubles(h, range: 0.2),
             encoder: enc, poolW: g.doubles(h * h, range: (3.0 / Double(h)).squareRoot()), poolB: g.doubles(h, range: 0.1))
+        w.publicLayers = publicLayers
+        return w
     }
 
     init(word: [Double], position: [Double], tokenType0: [Double], embG: [Double], embB: [Double], encoder: EncoderWeights,
@@ -144,7 +163,35 @@ public struct SecureBertWeights: Sendable {
         out["emb.ln.b"] = fp.encode(embB, shape: [h])
         out["pool.w"] = fp.weights.encode(poolW, shape: [h, h])
         out["pool.b"] = fp.encode(poolB, shape: [h])
+        for (l, w) in publicLayers.enumerated() {
+            let values = [w.qkvW, w.qkvB, w.outW, w.outB, w.ln1G, w.ln1B, w.ffn1W, w.ffn1B, w.ffn2W, w.ffn2B, w.ln2G, w.ln2B]
+            for ((name, shape), x) in zip(Self.publicLayerTensors(m, layer: l), values) {
+                out[name] = fp.encode(input: name, x, shape: shape)
+            }
+        }
         return out
+    }
+
+    /// The server inputs of public layer `l` (opened to the client) and their shapes, in `EncoderWeights.Layer`
+    /// order: `pub.<l>.qkv.w [H, 3H]`, `.qkv.b`, `.out.w`, `.out.b`, `.ln1.g`, `.ln1.b`, `.ffn1.w [H, I]`, `.ffn1.b`,
+    /// `.ffn2.w`, `.ffn2.b`, `.ln2.g`, `.ln2.b`.
+    static func publicLayerTensors(_ m: SecureBertShape, layer l: Int) -> [(name: String, shape: [Int])] {
+        let (h, i) = (m.hidden, m.intermediate)
+        let shapes: [(String, [Int])] = [("qkv.w", [h, 3 * h]), ("qkv.b", [3 * h]), ("out.w", [h, h]), ("out.b", [h]), ("ln1.g", [h]),
+                                         ("ln1.b", [h]), ("ffn1.w", [h, i]), ("ffn1.b", [i]), ("ffn2.w", [i, h]), ("ffn2.b", [h]),
+                                         ("ln2.g", [h]), ("ln2.b", [h])]
+        return shapes.map { ("pub.\(l).\($0.0)", $0.1) }
+    }
+
+    /// Public layer `l` of a model of shape `m`, decoded from its inputs by `value(name, shape)`, which is
+    /// called for all twelve tensors in a fixed order (on every party: opening them is a protocol step);
+    /// nil where `value` returns nil (a party that does not see them).
+    static func publicLayer(_ l: Int, _ m: SecureBertShape, _ value: (String, [Int]) throws -> [Double]?) rethrows -> EncoderWeights.Layer? {
+        let v = try publicLayerTensors(m, layer: l).map { try value($0.name, $0.shape) }
+        guard v.allSatisfy({ $0 != nil }) else { return nil }
+        let t = v.map { $0! }
+        return EncoderWeights.Layer(qkvW: t[0], qkvB: t[1], outW: t[2], outB: t[3], ln1G: t[4], ln1B: t[5], ffn1W: t[6], ffn1B: t[7],
+                                    ffn2W: t[8], ffn2B: t[9], ln2G: t[10], ln2B: t[11])
     }
 }
 

@@ -22,7 +22,7 @@ public enum ActivationVariant: String, Codable, Sendable, Equatable, CaseIterabl
 /// Hyper-parameters of a BERT classifier. JSON keys: `layers, hidden, heads,
 /// intermediate, vocab_size, max_position, type_vocab_size, num_labels,
 /// layer_norm_eps, hidden_dropout, attention_dropout, softmax, activation, layer_heads,
-/// layer_intermediate`; every key is optional and defaults to MiniLM-L6-H384 (uncased) values.
+/// layer_intermediate, public_layers`; every key is optional and defaults to MiniLM-L6-H384 (uncased) values.
 ///
 /// Pruned models (cost-penalized training removes heads, feed-forward neurons and layers) keep
 /// `heads` as the unpruned head count, which fixes the head width D = hidden / heads, and list
@@ -30,6 +30,11 @@ public enum ActivationVariant: String, Codable, Sendable, Equatable, CaseIterabl
 /// Layer l's query/key/value weights are then `[layer_heads[l]·D, hidden]` and its feed-forward
 /// weights `[layer_intermediate[l], hidden]`; absent lists mean every layer has `heads` and
 /// `intermediate`.
+///
+/// A model with `public_layers: k` keeps its first k encoder layers frozen at a public pretrained
+/// model's values (and its embedding group too): those layers always use the public model's exact
+/// softmax and GeLU, whatever `softmax` and `activation` say (those apply to the layers after them), so
+/// that the client can compute them on its own text in plaintext and the secure runtime starts at layer k.
 public struct BertConfig: Codable, Sendable, Equatable {
     public var layers: Int
     public var hidden: Int
@@ -48,6 +53,20 @@ public struct BertConfig: Codable, Sendable, Equatable {
     public var layerHeads: [Int]?
     /// Feed-forward width of each layer after pruning (count `layers`), or nil: `intermediate` everywhere.
     public var layerIntermediate: [Int]?
+    /// Leading encoder layers frozen at a public model's values (exact softmax and GeLU), or nil: none.
+    public var publicLayers: Int?
+
+    /// How many leading layers are public (0 when `publicLayers` is nil).
+    public var publicLayerCount: Int { publicLayers ?? 0 }
+
+    /// Whether layer `l` is one of the public leading layers.
+    public func isPublic(layer l: Int) -> Bool { l < publicLayerCount }
+
+    /// The attention normalisation of layer `l`: exact in a public layer, `softmax` otherwise.
+    public func softmax(inLayer l: Int) -> SoftmaxVariant { isPublic(layer: l) ? .exact : softmax }
+
+    /// The feed-forward activation of layer `l`: GeLU in a public layer, `activation` otherwise.
+    public func activation(inLayer l: Int) -> ActivationVariant { isPublic(layer: l) ? .gelu : activation }
 
     /// Head dimension D = H / A.
     public var headDim: Int { hidden / heads }
@@ -105,6 +124,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         case attentionDropout = "attention_dropout"
         case softmax, activation
         case layerHeads = "layer_heads", layerIntermediate = "layer_intermediate"
+        case publicLayers = "public_layers"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -125,6 +145,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
         activation = try c.decodeIfPresent(ActivationVariant.self, forKey: .activation) ?? d.activation
         layerHeads = try c.decodeIfPresent([Int].self, forKey: .layerHeads)
         layerIntermediate = try c.decodeIfPresent([Int].self, forKey: .layerIntermediate)
+        publicLayers = try c.decodeIfPresent(Int.self, forKey: .publicLayers)
     }
 
     /// Checks that the sizes are consistent.
@@ -143,6 +164,7 @@ public struct BertConfig: Codable, Sendable, Equatable {
             try check(list.count == layers, "\(key) lists \(list.count) layers, the model has \(layers)")
             try check(list.allSatisfy { $0 >= 1 }, "every entry of \(key) must be >= 1, got \(list)")
         }
+        try check((0...layers).contains(publicLayerCount), "public_layers must be in 0...\(layers), got \(publicLayerCount)")
         try check((0..<1).contains(hiddenDropout) && (0..<1).contains(attentionDropout),
                   "dropout probabilities must be in [0, 1)")
     }

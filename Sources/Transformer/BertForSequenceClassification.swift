@@ -106,13 +106,32 @@ public final class BertForSequenceClassification {
     /// Last hidden states of the encoder.
     /// - Returns: `[B,S,H]`.
     public func encode(_ batch: EncodedBatch, training: Bool = false, rng: SeededGenerator? = nil) -> Tensor {
-        precondition(batch.seqLen <= config.maxPosition, "encode: seqLen \(batch.seqLen) > max_position \(config.maxPosition)")
-        let rng = rng ?? SeededGenerator(seed: 0)
+        trace(batch, training: training, rng: rng).hiddenStates.last!
+    }
+
+    /// The output of the public part of a model with public layers (`BertConfig.publicLayers`): embedding
+    /// and public layers, frozen, without dropout, before the fake quantization the trained layers see.
+    /// It depends on nothing that trains, so a trainer may compute it once per example and keep it
+    /// (`forward(fromPublic:)`).
+    /// - Returns: `[B,S,H]`, without gradient.
+    public func publicOutput(_ batch: EncodedBatch) -> Tensor {
+        precondition(config.publicLayerCount > 0, "publicOutput of a model without public layers")
+        let rng = SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
-        let q = quantization
-        let embedded = embeddings(batch, training: training, rng: rng, quantization: q)
-        return encoder(embedded, mask: mask, training: training, rng: rng, quantization: q,
-                       gates: gates?.values(training: training, rng: rng))
+        return Tensor.withNoGrad {
+            var x = embeddings(batch, training: false, rng: rng, quantization: quantization)
+            for layer in encoder.layers.prefix(config.publicLayerCount) { x = layer(x, mask: mask, training: false, rng: rng) }
+            return x
+        }
+    }
+
+    /// Logits from `publicOutput(batch)` (computed earlier, for the same batch): the same values as
+    /// `forward(batch, ...)`, without recomputing the public part.
+    public func forward(fromPublic hidden: Tensor, batch: EncodedBatch, training: Bool, rng: SeededGenerator) -> Tensor {
+        let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
+        let states = encoder.trace(hidden, from: config.publicLayerCount, mask: mask, training: training, rng: rng,
+                                   quantization: quantization, gates: gates?.values(training: training, rng: rng))
+        return classify(states.hiddenStates.last!, training: training, rng: rng)
     }
 
     /// The embedding output, every layer's output and attention scores (layer-wise
@@ -122,7 +141,8 @@ public final class BertForSequenceClassification {
         let rng = rng ?? SeededGenerator(seed: 0)
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
         let q = quantization
-        let embedded = embeddings(batch, training: training, rng: rng, quantization: q)
+        // A public embedding followed by public layers is the client's plaintext computation: no dropout.
+        let embedded = embeddings(batch, training: training && config.publicLayerCount == 0, rng: rng, quantization: q)
         return encoder.trace(embedded, mask: mask, training: training, rng: rng, quantization: q,
                              gates: gates?.values(training: training, rng: rng))
     }

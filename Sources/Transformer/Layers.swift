@@ -75,6 +75,8 @@ public final class BertLayer {
     public let config: BertConfig
     /// This layer's head count and feed-forward width (smaller than the config's after pruning).
     public let heads: Int, intermediateSize: Int
+    /// This layer's attention normalisation and activation (exact in a public layer).
+    public let softmax: SoftmaxVariant, activation: ActivationVariant
 
     /// Layer `index` of `config` (its own head count and width when the config is pruned).
     public init(config: BertConfig, index: Int = 0, rng: SeededGenerator) {
@@ -83,6 +85,8 @@ public final class BertLayer {
         self.config = config
         heads = config.heads(inLayer: index)
         intermediateSize = i
+        softmax = config.softmax(inLayer: index)
+        activation = config.activation(inLayer: index)
         query = Linear(inFeatures: h, outFeatures: width, rng: rng)
         key = Linear(inFeatures: h, outFeatures: width, rng: rng)
         value = Linear(inFeatures: h, outFeatures: width, rng: rng)
@@ -129,7 +133,7 @@ public final class BertLayer {
         let attended = attentionOutput(context, quantization: fq)
             .dropout(p: config.hiddenDropout, training: training, rng: rng)
         let h1 = attentionNorm(attended + x, quantization: fq)
-        var inner = fq.activation(activation(intermediate(h1, quantization: fq), quantization: fq))  // [B,S,I]
+        var inner = fq.activation(activate(intermediate(h1, quantization: fq), quantization: fq))  // [B,S,I]
         if let g = gates?.ffn {  // g [G_count, 1]: one gate per group of I / G_count neurons
             inner = (inner.reshaped([b, s, g.shape[0], intermediateSize / g.shape[0]]) * g).reshaped([b, s, intermediateSize])
         }
@@ -140,15 +144,15 @@ public final class BertLayer {
     }
 
     private func attentionProbabilities(_ scores: Tensor, mask: Tensor?) -> Tensor {
-        switch config.softmax {
+        switch softmax {
         case .exact: return scores.softmax(mask: mask)
         case .twoQuad: return scores.polynomialSoftmax(.twoQuad(c: 5), mask: mask)
         case .reluNorm: return scores.polynomialSoftmax(.reluNorm(eps: 1e-6), mask: mask)
         }
     }
 
-    private func activation(_ x: Tensor, quantization fq: FakeQuantization?) -> Tensor {
-        switch config.activation {
+    private func activate(_ x: Tensor, quantization fq: FakeQuantization?) -> Tensor {
+        switch activation {
         case .gelu: return x.gelu()
         case .relu: return x.relu()
         case .quad: return (fq.applied(x, FakeQuantization.quadOperand).square() * 0.125 + x * 0.25) + 0.5
@@ -184,23 +188,38 @@ public final class BertEncoder {
         _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
         gates: [LayerGateValues]? = nil
     ) -> Tensor {
-        var x = hidden
-        for (l, layer) in layers.enumerated() {
-            x = layer(x, mask: mask, training: training, rng: rng, quantization: quantization, gates: gates?[l])
-        }
-        return x
+        trace(hidden, mask: mask, training: training, rng: rng, quantization: quantization, gates: gates).hiddenStates.last!
     }
 
     /// Runs the stack and keeps every layer's output and attention scores (same
-    /// values as `callAsFunction`, for layer-wise distillation).
+    /// values as `callAsFunction`, for layer-wise distillation). Public leading layers
+    /// (`BertConfig.publicLayers`) run frozen, without dropout, gates or fake quantization; only
+    /// their last output is fake-quantized, as the client encodes it.
     public func trace(
         _ hidden: Tensor, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
         gates: [LayerGateValues]? = nil
     ) -> EncoderTrace {
-        var states = [hidden], scores: [Tensor] = []
-        for (l, layer) in layers.enumerated() {
-            let (out, s) = layer.forward(states.last!, mask: mask, training: training, rng: rng, quantization: quantization,
+        trace(hidden, from: 0, mask: mask, training: training, rng: rng, quantization: quantization, gates: gates)
+    }
+
+    /// `trace` from layer `start` on, `hidden` being that layer's input (e.g. the output of the public
+    /// layers computed once and kept, `start` = their count); the trace then holds layers `start...` only.
+    public func trace(
+        _ hidden: Tensor, from start: Int, mask: Tensor?, training: Bool, rng: SeededGenerator, quantization: FakeQuantization? = nil,
+        gates: [LayerGateValues]? = nil
+    ) -> EncoderTrace {
+        let publicCount = layers.first?.config.publicLayerCount ?? 0
+        var states = [start > 0 && start == publicCount ? quantization.activation(hidden) : hidden], scores: [Tensor] = []
+        for (l, layer) in layers.enumerated() where l >= start {
+            var (out, s): (Tensor, Tensor)
+            if l < publicCount {
+                // A public layer is the client's plaintext computation: frozen, no dropout, no gates, exact floats.
+                (out, s) = Tensor.withNoGrad { layer.forward(states.last!, mask: mask, training: false, rng: rng) }
+                if l == publicCount - 1 { out = quantization.activation(out) }  // what the client encodes and shares
+            } else {
+                (out, s) = layer.forward(states.last!, mask: mask, training: training, rng: rng, quantization: quantization,
                                          gates: gates?[l])
+            }
             states.append(out)
             scores.append(s)
         }

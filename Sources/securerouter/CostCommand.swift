@@ -71,7 +71,7 @@ struct CostCommand: ParsableCommand {
             rows.append(row)
         }
         if !json.usesStdout {
-            print("predicted MPC cost per query of \(spec) (L=\(m.layers) H=\(m.hidden) A=\(m.heads) I=\(m.intermediate), \(m.softmax.rawValue)/\(m.activation.rawValue)\(m.hasPublicEmbedding ? ", public embedding" : "")\(batch > 1 ? ", batch \(batch)" : ""))")
+            print("predicted MPC cost per query of \(spec) (L=\(m.layers)\(m.publicLayers.map { " after \($0) public layers" } ?? "") H=\(m.hidden) A=\(m.heads) I=\(m.intermediate), \(m.softmax.rawValue)/\(m.activation.rawValue)\(m.hasPublicEmbedding ? ", public embedding" : "")\(batch > 1 ? ", batch \(batch)" : ""))")
             print(["seq", "online", "rounds", "s none", "s lan", "s wan"].enumerated().map { pad($0.element, $0.offset == 0 ? -6 : 11) }.joined())
             for r in rows {
                 print(pad("\(r["seq"]!)", -6) + pad(formatBytes(r["online_bytes"] as! Int), 11) + pad("\(r["rounds"]!)", 11)
@@ -96,6 +96,11 @@ struct CostCommand: ParsableCommand {
             m.embedding = CheckpointConfig.publicEmbedding
             return m
         }
+        func publicLayers(_ k: Int, _ m: SecureBertShape) -> SecureBertShape {
+            var m = m
+            m.publicLayers = k
+            return m
+        }
         let v = 30522
         let models: [(SecureBertShape, [Int], String)] = [
             (SecureBertShape(layers: 2, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512),
@@ -110,12 +115,17 @@ struct CostCommand: ParsableCommand {
                              softmax: .twoQuad, activation: .quad), [16, 32, 64, 16, 32], "L1 H384 mpcformer"),
             (publicEmbedding(SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v, maxPosition: 512,
                                              softmax: .twoQuad, activation: .quad)), [16, 32, 64, 16, 32, 64], "L1 H384 mpcformer, public embedding"),
+            (publicLayers(2, publicEmbedding(SecureBertShape(layers: 1, hidden: 384, heads: 12, intermediate: 1536, classes: 2, vocab: v,
+                                                             maxPosition: 512, softmax: .twoQuad, activation: .quad))),
+             [16, 32, 64, 16, 32, 64], "L1 H384 mpcformer, 2 public layers"),
         ]
         var launcher = SessionLauncher(executable: selfExecutable(), network: .none, clientInputSeed: 1, serverInputSeed: 2)
         launcher.preprocess = true
         launcher.pacedDealer = true
         launcher.receiveTimeout = 600
         var samples = [(cost: Cost, seconds: Double)](), labels = [String]()
+        // The client's public layers: plaintext work alone, timed apart from the protocols' fit.
+        var client = [(macs: Double, seconds: Double)]()
         for (m, buckets, label) in models {
             if !progress.quiet { printErr("cost --calibrate: measuring \(label), buckets \(buckets)") }
             let r: SessionResult<[QueryOutcome]>
@@ -126,16 +136,22 @@ struct CostCommand: ParsableCommand {
                 let predicted = m.predictedCost(seq: buckets[o.index])
                 for (name, c) in predicted {
                     guard let measured = o.sections[name] else { continue }
+                    if c.clientMACs > 0 {
+                        client.append((c.clientMACs, measured.seconds))
+                        continue
+                    }
                     samples.append((c, measured.seconds))
                     labels.append("\(label) S=\(buckets[o.index]) \(name)")
                 }
             }
         }
-        let fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+        var fit = Calibration.fit(samples, note: "fitted by `cost --calibrate` on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+        // Least squares through the origin: seconds = perClientMAC · client MACs.
+        fit.perClientMAC = client.map { $0.macs * $0.seconds }.reduce(0, +) / max(client.map { $0.macs * $0.macs }.reduce(0, +), 1)
         var worst = 0.0
         if !json.usesStdout {
-            print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s, per table MAC %.3g s",
-                         fit.perMAC, fit.perDCFLevel, fit.perWord, fit.perRound, fit.perTableMAC))
+            print(String(format: "per MAC %.3g s, per DCF level %.3g s, per word %.3g s, per round %.3g s, per table MAC %.3g s, per client MAC %.3g s",
+                         fit.perMAC, fit.perDCFLevel, fit.perWord, fit.perRound, fit.perTableMAC, fit.perClientMAC))
             print(pad("section", -32) + pad("measured", 10) + pad("predicted", 11))
         }
         for (s, label) in zip(samples, labels) {
@@ -143,13 +159,19 @@ struct CostCommand: ParsableCommand {
             worst = max(worst, abs(p - s.seconds) / max(s.seconds, 1e-3))
             if !json.usesStdout { print(pad(label, -32) + pad(String(format: "%.4f", s.seconds), 10) + pad(String(format: "%.4f", p), 11)) }
         }
+        if !json.usesStdout {
+            for c in client {
+                print(pad(String(format: "client public layers %.0fM MACs", c.macs / 1e6), -32) + pad(String(format: "%.4f", c.seconds), 10)
+                      + pad(String(format: "%.4f", c.macs * fit.perClientMAC), 11))
+            }
+        }
         if let out {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(fit).write(to: URL(fileURLWithPath: out), options: .atomic)
         }
         try json.write(["per_mac": fit.perMAC, "per_dcf_level": fit.perDCFLevel, "per_word": fit.perWord, "per_round": fit.perRound,
-                        "per_table_mac": fit.perTableMAC,
+                        "per_table_mac": fit.perTableMAC, "per_client_mac": fit.perClientMAC,
                         "worst_relative_error": worst, "samples": samples.count])
     }
 }

@@ -277,4 +277,33 @@ enum Python {
         #expect(bad.status != 0 && bad.stderr.contains("another vocabulary"), "\(bad.stderr)")
         #expect(bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
     }
+
+    /// `public_layers: 1`: the member also takes the public model's first encoder layer and keeps it frozen;
+    /// the layer after it trains, with the member's own variant, and the cost model counts one private layer.
+    @Test func publicLayersStayAtThePublicModelsValues() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 1).write(to: dir.appendingPathComponent("t.yaml"), atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["train-pool", "--config", "t.yaml", "--out", "public", "--quiet"], cwd: dir).status == 0)
+        let yaml = TinyTask.config(epochs: 1).replacingOccurrences(of: "init: random", with: "init: pretrained\n    from: public/pool/tiny.h5")
+            .replacingOccurrences(of: "    vocab: vocab.txt\n", with: "").replacingOccurrences(of: "    hidden: 32\n    heads: 2\n    intermediate: 64", with: "")
+            + "\n    public_embedding: public/pool/tiny.h5\n    public_layers: 1\n    softmax: 2quad\n    activation: quad\n"
+        try yaml.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let s = try CLI.run(["train-pool", "--config", "s.yaml", "--out", "student", "--quiet"], cwd: dir)
+        #expect(s.status == 0, "\(s.stderr)")
+
+        let source = try ModelCheckpoint.read(from: dir.appendingPathComponent("public/pool/tiny.h5").path)
+        let student = try ModelCheckpoint.read(from: dir.appendingPathComponent("student/pool/tiny.h5").path)
+        let frozen = source.weights.keys.filter { $0.hasPrefix("bert.embeddings.") || $0.hasPrefix("bert.encoder.layer.0.") }
+        #expect(frozen.count == 5 + 16)
+        for name in frozen { #expect(student.weights[name] == source.weights[name], "\(name) moved") }
+        let q = "bert.encoder.layer.1.attention.self.query.weight"
+        #expect(student.weights[q] != source.weights[q], "the private layer did not train")
+        let config = try JSONSerialization.jsonObject(with: Data(student.configJSON.utf8)) as! [String: Any]
+        let architecture = try #require(config["architecture"] as? [String: Any])
+        #expect(architecture["public_layers"] as? Int == 1 && config["embedding"] as? String == "public")
+
+        let cost = try CLI.run(["cost", "--checkpoint", "student/pool/tiny.h5", "--seq", "16"], cwd: dir)
+        #expect(cost.status == 0 && cost.stdout.contains("L=1 after 1 public layers"), "\(cost.stdout)\(cost.stderr)")
+    }
 }

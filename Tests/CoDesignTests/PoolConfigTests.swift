@@ -75,6 +75,10 @@ import Transformer
         ("negative lr", "task: mr\ntraining: {lr: -1}\nmodels: [{name: a}]\n", "'training.lr' must be in"),
         ("no models", "task: mr\nmodels: []\n", "non-empty list"),
         ("not yaml", "task: [mr\n", "not valid YAML"),
+        ("public layers without a public model", "task: mr\nmodels: [{name: a, public_layers: 2}]\n", "public_layers needs init: pretrained and public_embedding"),
+        ("public layers and pruning", "task: mr\nmodels: [{name: a, public_embedding: p, public_layers: 2, prune: {lambda: 1}}]\n",
+         "public_layers and prune cannot be combined"),
+        ("zero public layers", "task: mr\nmodels: [{name: a, public_embedding: p, public_layers: 0}]\n", "public_layers"),
     ])
     func rejectsWithAClearMessage(_ name: String, _ yaml: String, _ fragment: String) {
         do {

@@ -11,9 +11,11 @@ import Transformer
 /// plaintext routed pipeline, routing decision included.
 @Suite(.timeLimit(.minutes(3))) struct SecureRoutingTests {
     /// A small random member (trained-scale weights so that members disagree).
-    static func member(layers: Int, hidden: Int, heads: Int, softmax: SoftmaxVariant, activation: ActivationVariant, seed: UInt64) -> BertForSequenceClassification {
-        let config = BertConfig(layers: layers, hidden: hidden, heads: heads, intermediate: 2 * hidden, vocabSize: 40, maxPosition: 32,
+    static func member(layers: Int, hidden: Int, heads: Int, softmax: SoftmaxVariant, activation: ActivationVariant, seed: UInt64,
+                       publicLayers: Int? = nil) -> BertForSequenceClassification {
+        var config = BertConfig(layers: layers, hidden: hidden, heads: heads, intermediate: 2 * hidden, vocabSize: 40, maxPosition: 32,
                                 numLabels: 3, hiddenDropout: 0, attentionDropout: 0, softmax: softmax, activation: activation)
+        config.publicLayers = publicLayers
         let m = BertForSequenceClassification(config: config, rng: SeededGenerator(seed: seed))
         let g = SeededGenerator(seed: seed + 100)
         for (name, t) in m.namedParameters() where !name.contains("LayerNorm") {
@@ -29,14 +31,18 @@ import Transformer
     /// two as one selected model in oblivious mode.
     /// With `publicEmbedding`, every member's embedding is public (the client embeds its text) and the
     /// router's features are member 2's mean embedding (`featureLayers` 0).
-    static func pool(twins: Bool = false, publicEmbedding: Bool = false) throws -> (RoutedPipeline, [SecureBertShape], [String: RingTensor]) {
+    /// With `publicLayers` (and `publicEmbedding`), member 2's first layer is public (the client computes it) and
+    /// the router's features are the [CLS] row after it (`featureLayers` 1: the client's rows, no MPC cost).
+    static func pool(twins: Bool = false, publicEmbedding: Bool = false, publicLayers: Bool = false) throws
+        -> (RoutedPipeline, [SecureBertShape], [String: RingTensor])
+    {
         var models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
                       member(layers: 1, hidden: 16, heads: 2, softmax: .twoQuad, activation: .quad, seed: 2),
-                      member(layers: 2, hidden: 8, heads: 1, softmax: .exact, activation: .relu, seed: 3)]
+                      member(layers: 2, hidden: 8, heads: 1, softmax: .exact, activation: .relu, seed: 3, publicLayers: publicLayers ? 1 : nil)]
         if twins { models.append(member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 7)) }
         let shapes = try models.map { model in
             var c = CheckpointConfig(architecture: model.config, task: "t", labels: ["a", "b", "c"])
-            if publicEmbedding { c.embedding = CheckpointConfig.publicEmbedding }
+            if publicEmbedding || model.config.publicLayerCount > 0 { c.embedding = CheckpointConfig.publicEmbedding }
             return try SecureBertWeights.shape(of: c)
         }
         let m = models.count
@@ -50,7 +56,7 @@ import Transformer
         let stored = Dictionary(uniqueKeysWithValues: net.namedParameters().map { ($0.0, (shape: $0.1.shape, data: $0.1.data)) })
         let weights = try SecureRouterWeights(stored: stored, members: m)
         let costs = twins ? ["16": [0.1, 0.4, 0.2, 0.05], "32": [0.2, 0.8, 0.3, 0.1]] : ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]]
-        let router = SecureRouterShape(featureMember: 2, featureLayers: publicEmbedding ? 0 : 1, hidden: 6, lambda: 0.3, costs: costs)
+        let router = SecureRouterShape(featureMember: 2, featureLayers: publicEmbedding && !publicLayers ? 0 : 1, hidden: 6, lambda: 0.3, costs: costs)
         let pipe = RoutedPipeline(names: Array(["big", "quad", "small", "twin"].prefix(m)), models: models, router: router, weights: weights)
         var server = weights.ringInputs(fixedPoint: FixedPoint())
         for (j, (m, s)) in zip(models, shapes).enumerated() {
@@ -157,6 +163,35 @@ import Transformer
         var private2 = shapes
         private2[2].embedding = nil
         #expect(RoutedBertProgram(names: pipe.names, members: private2, router: pipe.router, mode: .reveal, buckets: buckets).problem != nil)
+    }
+
+    /// A feature member with a public first layer: the router's features are the client's [CLS] row after
+    /// it (no bytes, no rounds before the router's MLP), the member's private layer runs under MPC when it is
+    /// chosen, and reveal and oblivious agree with the plaintext pipeline (which runs the public layer
+    /// exactly, as the client does).
+    @Test func publicLayersGiveFreeFeatures() throws {
+        let (pipe, shapes, server) = try Self.pool(publicEmbedding: true, publicLayers: true)
+        #expect(shapes[2].publicLayers == 1 && shapes[2].layers == 1)
+        let (q, buckets) = Self.queries(count: 12)
+        let expected = try pipe.decide(q, buckets: buckets)
+        #expect(Set(expected.map(\.member)).count >= 2, "the test pool should route to several members: \(expected.map(\.member))")
+        let clear = expected.indices.filter { expected[$0].margin >= 0.01 }
+        #expect(clear.count >= 9, "margins \(expected.map(\.margin))")
+        for mode in RoutingMode.allCases {
+            let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
+            #expect(program.problem == nil)
+            let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
+                                            options: SessionOptions(seeds: .insecureTest(8)))
+            let client = try #require(r.client.output ?? nil)
+            #expect(clear.map { client[$0].query.label ?? -1 } == clear.map { expected[$0].label }, "\(mode): labels differ from the plaintext pipeline")
+            if mode == .reveal { #expect(clear.map { client[$0].model } == clear.map { expected[$0].member }, "routing decisions differ") }
+        }
+        // The [CLS] after the secure layer too (2) is allowed; past the model (3) is not.
+        var router = pipe.router
+        router.featureLayers = 3
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: buckets).problem != nil)
+        router.featureLayers = 2
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: buckets).problem == nil)
     }
 
     @Test func programRefusesInconsistentPools() throws {

@@ -1,4 +1,5 @@
 import Checkpoint
+import CostModel
 import Foundation
 import MPC
 import Tensor
@@ -155,6 +156,54 @@ import Transformer
         #expect(zip(open, looked).allSatisfy { bytes($0) < bytes($1) && $0.cost.rounds < $1.cost.rounds })
         // A private-embedding checkpoint does not load into a public-embedding session.
         #expect(shape != secret)
+    }
+
+    /// A model whose first layer is public (`public_layers: 1`, exact softmax and GeLU) on top of a public
+    /// embedding, with a 2Quad/Quad layer after it: the client computes the embedding and the public layer in
+    /// plaintext, the session runs one private layer, and the answers agree with the float model (which runs
+    /// the public layer exactly) and with the emulation. The client's work is in the embedding section, at
+    /// no bytes and no rounds, and the session costs what a one-layer model costs.
+    @Test func publicLayersAreComputedByTheClient() throws {
+        let m = Self.model(softmax: .twoQuad, activation: .quad)
+        var arch = m.config
+        arch.publicLayers = 1
+        let publicPrefix = BertForSequenceClassification(config: arch, rng: SeededGenerator(seed: 1))
+        try publicPrefix.load(weights: Dictionary(uniqueKeysWithValues: m.namedParameters().map { ($0.name, ($0.tensor.shape, $0.tensor.data)) }))
+        #expect(publicPrefix.encoder.layers[0].softmax == .exact && publicPrefix.encoder.layers[1].softmax == .twoQuad)
+        let (q, buckets) = Self.queries(vocab: arch.vocabSize)
+        var config = CheckpointConfig(architecture: arch, task: "t", labels: ["a", "b", "c"])
+        config.embedding = CheckpointConfig.publicEmbedding
+        let shape = try SecureBertWeights.shape(of: config)
+        #expect(shape.layers == 1 && shape.publicLayers == 1)
+        let weights = SecureBertWeights(model: publicPrefix)
+        #expect(weights.publicLayers.count == 1 && weights.encoder.layers.count == 1)
+        let r = try Session.runInMemory(BertProgram(model: shape, buckets: buckets, revealLogits: true),
+                                        clientInputs: try q.ringInputs(buckets: buckets), serverInputs: weights.ringInputs(shape, rows: 32),
+                                        options: SessionOptions(seeds: .insecureTest(5)))
+        let outcomes = try #require(r.client.output ?? nil)
+        let float = floatLogits(publicPrefix, q, buckets), emulation = FixedPointEmulation(weights: weights, model: shape)
+        // The float model with every layer 2Quad differs: the public layer really is exact.
+        let allPrivate = floatLogits(m, q, buckets)
+        #expect(zip(float, allPrivate).map { zip($0, $1).map { abs($0 - $1) }.max()! }.max()! > 0.05)
+        var margins = 0
+        for (o, (l, (ids, len))) in zip(outcomes, zip(float, zip(q.ids, q.lengths))) {
+            let e = try #require(o.sections["embedding"])
+            #expect(e.bytesSent == 0 && e.bytesReceived == 0 && e.rounds == 0, "embedding section \(e)")
+            let secure = try #require(o.logits)
+            let floatError = zip(secure, l).map { abs($0 - Double($1)) }.max()!
+            let emulated = zip(secure, emulation.logits(ids: ids, length: len)).map { abs($0 - $1) }.max()!
+            #expect(floatError < 2e-2 && emulated < 1e-3, "query \(o.index): float error \(floatError), emulation \(emulated)")
+            let sorted = l.sorted(by: >)
+            if sorted[0] - sorted[1] > 0.05 {
+                margins += 1
+                #expect(o.label == l.firstIndex(of: sorted[0]), "query \(o.index)")
+            }
+            // Bytes and rounds are those the cost model predicts for the one private layer.
+            let predicted = CostModel.total(shape.predictedCost(seq: buckets[o.index], revealLogits: true))
+            #expect(o.cost.rounds == predicted.rounds && o.cost.bytesSent + o.cost.bytesReceived == predicted.bytes)
+            #expect(predicted.clientMACs > 0)
+        }
+        #expect(margins >= 4, "test data too close to the decision boundary")
     }
 
     /// The same bucket costs the same whatever the private length (the server cannot tell lengths apart).
