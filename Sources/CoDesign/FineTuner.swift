@@ -71,10 +71,13 @@ public final class FineTuner {
         model.quantization = member.qat?.fakeQuantization
         let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
         var data = taskData
+        var transferLogits: [[Float]] = []
         if let t = teacher, let file = t.config.transfer {
             let texts = try TransferSet.sample(file: file, count: t.config.transferSentences, seed: opts.seed &+ 0x7A5F)
             note?("\(member.name): the teacher labels \(texts.count) transfer sentences from \(file)")
-            data.train = data.train.appending(TransferSet.labelled(texts, teacher: t.model, tokenizer: data.tokenizer, like: data.train))
+            let transfer = TransferSet.labelled(texts, teacher: t.model, tokenizer: data.tokenizer, like: data.train)
+            data.train = data.train.appending(transfer.examples)
+            transferLogits = transfer.logits
         }
         let stage1Epochs = teacher?.config.stage1Epochs ?? 0
         let layerwise = try teacher.flatMap { t in
@@ -142,7 +145,8 @@ public final class FineTuner {
                 } else {
                     if publicCache == nil && model.config.publicLayerCount > 0 && model.gates == nil {
                         note?("\(member.name): computing the public layers' output\(teacher == nil ? "" : " and the teacher's logits") once for \(data.train.count) training examples")
-                        publicCache = PublicOutputCache(model: model, teacher: teacher?.model, data: data.train)
+                        let logits = teacher.map { t in Evaluation.logits(model: t.model, data: taskData.train, batchSize: 64) + transferLogits }
+                        publicCache = PublicOutputCache(model: model, teacherLogits: logits, data: data.train)
                     }
                     let task = taskLoss(model: model, teacher: teacher, batch: batch, indices: idx, cache: publicCache, rng: rng)
                     if let penalty, let gates = model.gates {

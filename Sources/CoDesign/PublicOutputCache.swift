@@ -5,7 +5,7 @@ import Transformer
 
 /// The part of stage-2 training of a member with public layers (`BertConfig.publicLayers`) that never
 /// changes: the public layers' output for every training example, and the teacher's logits when
-/// distilling. Computed once, before the first task epoch, so that each step runs only the trainable
+/// distilling (the transfer set's from its labelling). Computed once, before the first task epoch, so that each step runs only the trainable
 /// layers (for one trainable layer after five public ones, about a sixth of the forward work and none
 /// of the teacher's). The values are those the uncached step computes: the public part runs without
 /// dropout or gradient either way, and padding rows cannot reach a real token's row or the [CLS] row.
@@ -18,29 +18,28 @@ struct PublicOutputCache {
 
     /// - Parameters:
     ///   - model: the member (its public layers are frozen, so their output is final).
-    ///   - teacher: the distillation teacher, or nil.
+    ///   - teacherLogits: the distillation teacher's logits of every example of `data` (`Evaluation.logits`,
+    ///     no dropout), or nil without a teacher.
     ///   - data: the training examples, with any transfer sentences.
-    init(model: BertForSequenceClassification, teacher: BertForSequenceClassification?, data: Batcher, batchSize: Int = 64) {
+    init(model: BertForSequenceClassification, teacherLogits: [[Float]]?, data: Batcher, batchSize: Int = 64) {
+        precondition(teacherLogits == nil || teacherLogits!.count == data.count, "PublicOutputCache: one teacher row per example")
         let h = model.config.hidden
         hidden = h
         var rows = [[Float]](repeating: [], count: data.count)
-        var logits: [[Float]]? = teacher.map { _ in [[Float]](repeating: [], count: data.count) }
         let byLength = data.encodings.indices.sorted { data.encodings[$0].count < data.encodings[$1].count }
         Tensor.withNoGrad {
             for lo in stride(from: 0, to: byLength.count, by: batchSize) {
                 let idx = Array(byLength[lo..<min(lo + batchSize, byLength.count)])
                 let batch = data.makeBatch(idx).encoded
                 let out = model.publicOutput(batch).data, s = batch.seqLen
-                let t = teacher.map { $0.forward(batch, training: false, rng: SeededGenerator(seed: 0)) }
                 for (r, i) in idx.enumerated() {
                     let n = data.encodings[i].count
                     rows[i] = Array(out[(r * s * h)..<((r * s + n) * h)])
-                    if let t { let c = t.shape[1]; logits![i] = Array(t.data[(r * c)..<((r + 1) * c)]) }
                 }
             }
         }
         self.rows = rows
-        teacherLogits = logits
+        self.teacherLogits = teacherLogits
     }
 
     /// The public output of examples `indices` padded to `seqLen` (zero rows after each example's tokens),

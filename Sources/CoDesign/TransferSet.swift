@@ -48,13 +48,14 @@ public enum TransferSet {
     }
 
     /// The sentences, tokenized as `like` (maximum length, batch size), each labelled with the teacher's
-    /// argmax (`Evaluation.logits`, no dropout).
+    /// argmax (`Evaluation.logits`, no dropout), and the teacher's logits (for a trainer that keeps them).
     static func labelled(_ texts: [String], teacher: BertForSequenceClassification, tokenizer: WordPieceTokenizer,
-                         like like: Batcher) -> Batcher {
+                         like like: Batcher) -> (examples: Batcher, logits: [[Float]]) {
         let unlabelled = Batcher(examples: texts.map { Example(text: $0, label: 0) }, tokenizer: tokenizer,
                                  maxLength: like.maxLength, batchSize: like.batchSize)
-        let labels = Evaluation.logits(model: teacher, data: unlabelled, batchSize: 64).map(Evaluation.argmax)
-        return Batcher(examples: zip(texts, labels).map { Example(text: $0, label: $1) }, tokenizer: tokenizer,
-                       maxLength: like.maxLength, batchSize: like.batchSize)
+        let logits = Evaluation.logits(model: teacher, data: unlabelled, batchSize: 64)
+        let examples = Batcher(examples: zip(texts, logits.map(Evaluation.argmax)).map { Example(text: $0, label: $1) }, tokenizer: tokenizer,
+                               maxLength: like.maxLength, batchSize: like.batchSize)
+        return (examples, logits)
     }
 }

@@ -45,6 +45,8 @@ struct InspectCommand: ParsableCommand {
             if let d = config.devAccuracy { entry["dev_accuracy"] = d }
             if let t = config.testAccuracy { entry["test_accuracy"] = t }
             if let m = config.maxLength { entry["max_length"] = m }
+            if a.publicLayerCount > 0 { entry["public_layers"] = a.publicLayerCount }
+            if config.hasPublicEmbedding { entry["embedding"] = CheckpointConfig.publicEmbedding }
             if tensors {
                 entry["tensors"] = Dictionary(uniqueKeysWithValues: ckpt.weights.map { ($0.key, $0.value.shape) })
             }
@@ -54,7 +56,9 @@ struct InspectCommand: ParsableCommand {
                       + (a.isPruned ? "pruned: heads per layer \(a.headsPerLayer), "
                             + "widths \(a.intermediatePerLayer) (head width \(a.headDim))"
                             : "heads \(a.heads), intermediate \(a.intermediate)") + ", \(params) parameters")
-                print("  variant softmax=\(config.variant.softmax) activation=\(config.variant.activation); "
+                print("  variant softmax=\(config.variant.softmax) activation=\(config.variant.activation)"
+                      + (a.publicLayerCount > 0 ? " after \(a.publicLayerCount) public exact layers" : "")
+                      + (config.hasPublicEmbedding ? ", public embedding" : "") + "; "
                       + "ring Z_2^\(config.quantization.ringBits), \(config.quantization.fracBits) fractional bits")
                 let acc = [config.devAccuracy.map { String(format: "dev %.2f%%", $0 * 100) },
                            config.testAccuracy.map { String(format: "test %.2f%%", $0 * 100) }].compactMap { $0 }

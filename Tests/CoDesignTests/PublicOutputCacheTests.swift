@@ -25,7 +25,7 @@ import Transformer
         }
         let teacher = BertForSequenceClassification(config: BertConfig(layers: 1, hidden: 16, heads: 2, intermediate: 32, vocabSize: 15,
                                                                       maxPosition: 32, numLabels: 2), rng: SeededGenerator(seed: 2))
-        let cache = PublicOutputCache(model: model, teacher: teacher, data: data)
+        let cache = PublicOutputCache(model: model, teacherLogits: Evaluation.logits(model: teacher, data: data, batchSize: 6), data: data)
         let idx = [3, 17, 0, 9, 12]
         let batch = data.makeBatch(idx).encoded
         for training in [false, true] {
