@@ -43,7 +43,7 @@ import Transformer
             let c = try PoolConfig.load(path: dir.appendingPathComponent(f).path)
             if f.hasPrefix("pool-") {
                 #expect(c.models.count >= 4, "\(f)")
-                #expect(c.models.contains { $0.prune != nil } && c.models.contains { $0.softmax == .twoQuad }, "\(f)")
+                #expect(c.models.contains { $0.prune != nil } && c.models.contains { $0.softmax == .twoQuad || $0.activation == .quad }, "\(f)")
             }
         }
         #expect(Set(files.filter { $0.hasPrefix("pool-") }) == ["pool-mr.yaml", "pool-imdb.yaml", "pool-r8.yaml", "pool-trec.yaml"])
