@@ -133,36 +133,48 @@ import Transformer
         #expect(bytes(grouped) < bytes(separate))
     }
 
-    /// Public embeddings: every member's embedding comes from the client, the router's features are the
-    /// mean public embedding (no MPC cost). Reveal takes the plaintext pipeline's decisions and labels;
-    /// oblivious with select-then-compute (a public group of twins) the same labels.
-    @Test func publicEmbeddingsAndMeanEmbeddingFeatures() throws {
-        let (pipe, shapes, server) = try Self.pool(twins: true, publicEmbedding: true)
-        let (q, buckets) = Self.queries(count: 12)
+    /// Runs 12 queries through `pool` in both modes and checks them against the plaintext pipeline: labels in
+    /// both modes, routing decisions in reveal, on every query whose score margin is clear (near-ties below
+    /// the runtime's fixed-point noise may go either way). Returns each mode's client outcomes.
+    static func agreeWithThePipeline(_ pool: (RoutedPipeline, [SecureBertShape], [String: RingTensor]), seed: UInt64) throws
+        -> [RoutingMode: [RoutedOutcome]]
+    {
+        let (pipe, shapes, server) = pool
+        let (q, buckets) = queries(count: 12)
         let expected = try pipe.decide(q, buckets: buckets)
         #expect(Set(expected.map(\.member)).count >= 2, "the test pool should route to several members: \(expected.map(\.member))")
-        // Near-ties (score margin below the runtime's fixed-point noise) may go either way.
         let clear = expected.indices.filter { expected[$0].margin >= 0.01 }
         #expect(clear.count >= 9, "margins \(expected.map(\.margin))")
+        var out = [RoutingMode: [RoutedOutcome]]()
         for mode in RoutingMode.allCases {
             let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
             #expect(program.problem == nil)
             let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
-                                            options: SessionOptions(seeds: .insecureTest(7)))
+                                            options: SessionOptions(seeds: .insecureTest(seed)))
             let client = try #require(r.client.output ?? nil)
             #expect(clear.map { client[$0].query.label ?? -1 } == clear.map { expected[$0].label }, "\(mode): labels differ from the plaintext pipeline")
-            guard mode == .reveal else { continue }
-            #expect(clear.map { client[$0].model } == clear.map { expected[$0].member }, "routing decisions differ")
-            // (Oblivious mode's embedding section holds the group's selection of its rows.)
-            for o in client {
-                let e = try #require(o.query.sections["embedding"])
-                #expect(e.bytesSent == 0 && e.bytesReceived == 0 && e.rounds == 0, "embedding section \(e)")
-            }
+            if mode == .reveal { #expect(clear.map { client[$0].model } == clear.map { expected[$0].member }, "routing decisions differ") }
+            out[mode] = client
+        }
+        return out
+    }
+
+    /// Public embeddings: every member's embedding comes from the client, the router's features are the
+    /// mean public embedding (no MPC cost). Reveal takes the plaintext pipeline's decisions and labels;
+    /// oblivious with select-then-compute (a public group of twins) the same labels.
+    @Test func publicEmbeddingsAndMeanEmbeddingFeatures() throws {
+        let pool = try Self.pool(twins: true, publicEmbedding: true)
+        let outcomes = try Self.agreeWithThePipeline(pool, seed: 7)
+        // (Oblivious mode's embedding section holds the group's selection of its rows.)
+        for o in try #require(outcomes[.reveal]) {
+            let e = try #require(o.query.sections["embedding"])
+            #expect(e.bytesSent == 0 && e.bytesReceived == 0 && e.rounds == 0, "embedding section \(e)")
         }
         // A private feature member cannot give mean-embedding features.
+        let (pipe, shapes, _) = pool
         var private2 = shapes
         private2[2].embedding = nil
-        #expect(RoutedBertProgram(names: pipe.names, members: private2, router: pipe.router, mode: .reveal, buckets: buckets).problem != nil)
+        #expect(RoutedBertProgram(names: pipe.names, members: private2, router: pipe.router, mode: .reveal, buckets: [16]).problem != nil)
     }
 
     /// A feature member with a public first layer: the router's features are the client's [CLS] row after
@@ -170,28 +182,16 @@ import Transformer
     /// chosen, and reveal and oblivious agree with the plaintext pipeline (which runs the public layer
     /// exactly, as the client does).
     @Test func publicLayersGiveFreeFeatures() throws {
-        let (pipe, shapes, server) = try Self.pool(publicEmbedding: true, publicLayers: true)
+        let pool = try Self.pool(publicEmbedding: true, publicLayers: true)
+        let (pipe, shapes, _) = pool
         #expect(shapes[2].publicLayers == 1 && shapes[2].layers == 1)
-        let (q, buckets) = Self.queries(count: 12)
-        let expected = try pipe.decide(q, buckets: buckets)
-        #expect(Set(expected.map(\.member)).count >= 2, "the test pool should route to several members: \(expected.map(\.member))")
-        let clear = expected.indices.filter { expected[$0].margin >= 0.01 }
-        #expect(clear.count >= 9, "margins \(expected.map(\.margin))")
-        for mode in RoutingMode.allCases {
-            let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: mode, buckets: buckets)
-            #expect(program.problem == nil)
-            let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
-                                            options: SessionOptions(seeds: .insecureTest(8)))
-            let client = try #require(r.client.output ?? nil)
-            #expect(clear.map { client[$0].query.label ?? -1 } == clear.map { expected[$0].label }, "\(mode): labels differ from the plaintext pipeline")
-            if mode == .reveal { #expect(clear.map { client[$0].model } == clear.map { expected[$0].member }, "routing decisions differ") }
-        }
+        _ = try Self.agreeWithThePipeline(pool, seed: 8)
         // The [CLS] after the secure layer too (2) is allowed; past the model (3) is not.
         var router = pipe.router
         router.featureLayers = 3
-        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: buckets).problem != nil)
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem != nil)
         router.featureLayers = 2
-        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: buckets).problem == nil)
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem == nil)
     }
 
     @Test func programRefusesInconsistentPools() throws {
