@@ -137,7 +137,7 @@ public struct Calibration: Codable, Sendable, Equatable {
 
     /// The client's plaintext public layers, timed on the project's 2-core machine (`cost --calibrate`,
     /// docs/benchmarks.md).
-    public static let builtInPerClientMAC = 4.6e-11
+    public static let builtInPerClientMAC = 6.0e-11
 
     static func features(_ c: Cost) -> [Double] { [c.macs, c.dcfLevels, c.words, Double(c.rounds), c.tableMACs] }
 

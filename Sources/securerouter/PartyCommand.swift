@@ -3,6 +3,7 @@ import Deployment
 import Foundation
 import MPC
 import SecureInference
+import Tensor
 
 /// `party --role client|server|dealer`: one process of a multi-host deployment (DESIGN §2, docs/deploy.md).
 struct PartyCommand: ParsableCommand {
@@ -80,6 +81,7 @@ struct PartyCommand: ParsableCommand {
     }
 
     func run() throws {
+        Runtime.configureForParty()
         var security = ChannelSecurity(identity: try IdentityKey.load(key), trusted: try TrustStore(files: trust))
         security.handshakeTimeout = .milliseconds(Int64(handshakeTimeout * 1000))
         let quiet = progress.quiet

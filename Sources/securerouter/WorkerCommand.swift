@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MPC
 import SecureInference
+import Tensor
 
 /// `securerouter mpc-worker`: one process of a secure session (dealer, server or client), started by
 /// `SessionLauncher` (hidden: not part of the user-facing CLI).
@@ -48,6 +49,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        Runtime.configureForParty()
         func endpoint(_ s: String?, _ flag: String) throws -> Endpoint? {
             guard let s else { return nil }
             do { return try Endpoint(parsing: s) } catch { throw ValidationError("\(flag) '\(s)' is not HOST:PORT (e.g. 127.0.0.1:9000)") }
