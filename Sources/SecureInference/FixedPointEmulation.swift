@@ -108,10 +108,8 @@ public struct FixedPointEmulation: Sendable {
         let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
         if model.hasPublicEmbedding {
-            var table = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, hidden: h, eps: model.layerNormEps,
-                                        fixedPoint: FixedPoint(fracBits: model.fracBits))
-            (table.layers, table.heads) = (w.publicLayers, model.heads)
-            x = table.rows(ids, period: n, lengths: [length])
+            x = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, layers: w.publicLayers, model: model)
+                .rows(ids, period: n, lengths: [length])
         } else {
             for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
             x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)

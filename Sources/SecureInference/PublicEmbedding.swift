@@ -19,9 +19,15 @@ struct PublicEmbedding: Sendable {
     let hidden: Int, eps: Double
     let fixedPoint: FixedPoint
     /// The public leading layers (`[in, out]` layout, query not scaled), decoded like the tables; empty: none.
-    var layers: [EncoderWeights.Layer] = []
+    let layers: [EncoderWeights.Layer]
     /// Attention heads of the public layers (unpruned: the model's `heads`).
-    var heads = 1
+    let heads: Int
+
+    /// The tables and public layers of model `m` (`layers` empty without public layers).
+    init(word: [Double], position: [Double], gain: [Double], offset: [Double], layers: [EncoderWeights.Layer], model m: SecureBertShape) {
+        (self.word, self.position, self.gain, self.offset, self.layers) = (word, position, gain, offset, layers)
+        (hidden, eps, heads, fixedPoint) = (m.hidden, m.layerNormEps, m.heads, FixedPoint(fracBits: m.fracBits))
+    }
 
     /// The rows of `ids` after the embedding and the public layers, `[ids.count, H]`, rounded to the
     /// fixed-point grid. `ids` stacks queries of `period` tokens each (the last may be shorter: one

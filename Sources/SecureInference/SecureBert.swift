@@ -64,11 +64,7 @@ struct SecureBert {
                 self = .open(nil)
                 return
             }
-            var table = PublicEmbedding(word: word, position: position, gain: gain, offset: offset, hidden: h,
-                                        eps: model.layerNormEps, fixedPoint: fp)
-            table.heads = model.heads
-            table.layers = layers.compactMap { $0 }
-            self = .open(table)
+            self = .open(PublicEmbedding(word: word, position: position, gain: gain, offset: offset, layers: layers.compactMap { $0 }, model: model))
         }
     }
 
