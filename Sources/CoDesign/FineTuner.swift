@@ -56,8 +56,9 @@ public final class FineTuner {
     /// With `distill.stage1_epochs` > 0 the run first spends that many epochs on layer-wise
     /// distillation (`LayerDistillation`, no dev evaluation), then `epochs` task epochs;
     /// each stage has its own warm-up/decay schedule and fresh AdamW moments. With `qat`,
-    /// the model trains (and is evaluated) with fake quantization and the checkpoint's
-    /// `quantization` block records the ring and fixed point used.
+    /// the model trains (and is evaluated) with fake quantization; with `ptq` it trains in float
+    /// and is evaluated with it; either way the checkpoint's `quantization` block records the
+    /// ring and fixed point used.
     /// - Parameters:
     ///   - model: the initialised model (pretrained or random) with `num_labels` of the task.
     ///   - vocab: the tokenizer vocabulary stored into the checkpoint.
@@ -68,7 +69,15 @@ public final class FineTuner {
     ) throws -> MemberResult {
         let opts = member.training
         let start = Date()
-        model.quantization = member.qat?.fakeQuantization
+        // QAT trains and evaluates with fake quantization; PTQ trains in float and evaluates with it.
+        let trainQuantization = member.qat?.fakeQuantization
+        let evalQuantization = (member.qat ?? member.ptq)?.fakeQuantization
+        model.quantization = trainQuantization
+        func evaluate(_ m: BertForSequenceClassification, _ split: Batcher) -> Double {
+            m.quantization = evalQuantization
+            defer { m.quantization = trainQuantization }
+            return Evaluation.accuracy(model: m, data: split, batchSize: opts.evalBatchSize)
+        }
         let teacher = try member.distill.map { try Teacher.load($0, student: baseConfig, vocab: vocab) }
         var data = taskData
         var transferLogits: [[Float]] = []
@@ -113,7 +122,7 @@ public final class FineTuner {
         var config = baseConfig
         config.name = member.name
         config.maxLength = opts.maxLength ?? data.task.defaultMaxLength
-        if let q = member.qat {
+        if let q = member.qat ?? member.ptq {
             config.quantization = CheckpointConfig.Quantization(ringBits: q.ringBits, fracBits: q.fracBits, weightBits: q.weightBits)
         }
         let tokensInEpoch = data.train.encodings.reduce(0) { $0 + $1.count }
@@ -196,7 +205,7 @@ public final class FineTuner {
             } else if let penalty, model.gates != nil {
                 // Gated: the checkpoint is this epoch's pruned model, measured as pruned; the last epoch is kept.
                 let (pruned, report) = StructurePruning.prune(model)
-                let dev = Evaluation.accuracy(model: pruned, data: data.dev, batchSize: opts.evalBatchSize)
+                let dev = evaluate(pruned, data.dev)
                 let relative = Tensor.withNoGrad { penalty.cost.relativeCost(model.gates!, config: model.config).item }
                 let after = try GateCostPenalty(config: pruned.config, groupSize: 1, bucketWeights: penalty.buckets,
                                                 network: penalty.network, publicEmbedding: penalty.publicEmbedding).full
@@ -216,7 +225,7 @@ public final class FineTuner {
                 config.architecture = pruned.config
                 try Self.checkpoint(model: pruned, config: config, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
             } else {
-                let dev = Evaluation.accuracy(model: model, data: data.dev, batchSize: opts.evalBatchSize)
+                let dev = evaluate(model, data.dev)
                 log.write("epoch", ["epoch": epoch + 1, "dev_accuracy": dev, "train_loss": Double(trainLoss),
                                     "tokens_per_epoch": tokensInEpoch, "seconds": Date().timeIntervalSince(start)])
                 p.devAccuracy = dev
@@ -234,9 +243,8 @@ public final class FineTuner {
         // Test accuracy of the kept (best-dev) weights.
         let best = try ModelCheckpoint.read(from: checkpointURL.path)
         let kept = try BertForSequenceClassification.load(checkpoint: best)
-        kept.quantization = model.quantization  // a QAT model is measured as it was trained
         var final = try CheckpointConfig.decode(best.configJSON, path: checkpointURL.path)
-        let test = data.test.count == 0 ? nil : Evaluation.accuracy(model: kept, data: data.test, batchSize: opts.evalBatchSize)
+        let test = data.test.count == 0 ? nil : evaluate(kept, data.test)  // a QAT or PTQ model is measured on its ring
         final.testAccuracy = test
         try Self.checkpoint(model: kept, config: final, vocab: vocab, doLowerCase: doLowerCase).write(to: checkpointURL.path)
         let seconds = Date().timeIntervalSince(start)

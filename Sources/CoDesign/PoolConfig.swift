@@ -162,6 +162,11 @@ public struct PoolMemberConfig: Equatable, Sendable {
     public var activation: ActivationVariant = .gelu
     /// Quantization-aware training, when set.
     public var qat: QATConfig?
+    /// Post-training quantization, when set: the member trains in float, is evaluated (dev and test)
+    /// with the runtime's fake quantization, and its checkpoint records this ring and fixed point, so
+    /// that the secure runtime runs it there. For a model whose values already fit the ring (docs/codesign.md,
+    /// ablation (a)), this keeps the float training's accuracy. Exclusive with `qat`.
+    public var ptq: QATConfig?
     /// A public pretrained model (Hugging Face directory or checkpoint) whose embedding group
     /// (`bert.embeddings.*`) the member takes and keeps frozen, so that the secure runtime can let the
     /// client embed its own text in plaintext (no table lookup under MPC); nil: trained, private embeddings.
@@ -195,6 +200,7 @@ public struct PoolMemberConfig: Equatable, Sendable {
 ///     distill: {teacher: runs/mr/pool/minilm-l6.h5, alpha: 0.5, temperature: 2.0,
 ///               stage1_epochs: 2, hidden_weight: 1.0, attention_weight: 1.0}   # optional
 ///     qat: {ring_bits: 32, frac_bits: 12, weight_bits: null}                     # optional
+///     ptq: {ring_bits: 32, frac_bits: 12}   # optional, instead of qat: float training, quantized afterwards
 ///     prune: {lambda: 1.0, net: lan, heads: true, ffn: true, layers: true, ffn_group: 64}   # optional
 ///     vocab: checkpoints/pretrained/minilm-l6/vocab.txt   # default (random only)
 ///     public_embedding: checkpoints/pretrained/minilm-l6   # optional: frozen public embeddings
@@ -256,7 +262,7 @@ public struct PoolConfig: Equatable, Sendable {
         let r = YAMLReader(file: file, path: at, node: m)
         try r.checkKeys([
             "name", "init", "from", "vocab", "layers", "hidden", "heads", "intermediate", "softmax", "activation", "distill",
-            "qat", "prune", "training", "public_embedding", "public_layers",
+            "qat", "ptq", "prune", "training", "public_embedding", "public_layers",
         ])
         guard let name = try r.string("name") else { throw ConfigError(path: file, "\(at): missing key 'name'") }
         guard name.range(of: "^[A-Za-z0-9._-]+$", options: .regularExpression) != nil else {
@@ -306,6 +312,13 @@ public struct PoolConfig: Equatable, Sendable {
         if m["qat"] != nil {
             guard let q = try r.mapping("qat") else { throw ConfigError(path: file, "'\(at).qat' must be a mapping") }
             member.qat = try parseQAT(q, at: "\(at).qat", file: file)
+        }
+        if m["ptq"] != nil {
+            guard let q = try r.mapping("ptq") else { throw ConfigError(path: file, "'\(at).ptq' must be a mapping") }
+            guard member.qat == nil else {
+                throw ConfigError(path: file, "\(at): qat and ptq cannot be combined (ptq trains in float and quantizes afterwards)")
+            }
+            member.ptq = try parseQAT(q, at: "\(at).ptq", file: file)
         }
         if m["prune"] != nil {
             guard let p = try r.mapping("prune") else { throw ConfigError(path: file, "'\(at).prune' must be a mapping") }

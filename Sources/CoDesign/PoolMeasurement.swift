@@ -27,6 +27,8 @@ public struct PoolMeasurement {
     /// The `securerouter` binary that runs the parties.
     public var executable: URL
     public var count: Int
+    /// The compute model the predictions use: the built-in one, or one `cost --calibrate` fitted on this machine.
+    public var calibration: Calibration = .default
     public var progress: ((String) -> Void)?
 
     public init(executable: URL, count: Int) {
@@ -47,8 +49,8 @@ public struct PoolMeasurement {
             let c = CostModel.total(shape.predictedCost(seq: b))
             p.onlineBytes += Double(c.bytes) / n
             p.rounds += Double(c.rounds) / n
-            p.secondsNone += CostModel.seconds(c, network: .none) / n
-            p.secondsLan += CostModel.seconds(c, network: .lan) / n
+            p.secondsNone += CostModel.seconds(c, network: .none, calibration: calibration) / n
+            p.secondsLan += CostModel.seconds(c, network: .lan, calibration: calibration) / n
         }
         var m = MeanCost(queries: buckets.count, onlineBytes: 0, rounds: 0, secondsNone: 0, secondsLan: 0)
         for (name, network) in [("none", NetworkProfile.none), ("lan", .lan)] {

@@ -38,13 +38,7 @@ struct CostCommand: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
-    func loadCalibration() throws -> Calibration {
-        guard let calibration else { return .default }
-        guard let data = FileManager.default.contents(atPath: calibration) else { throw ValidationError("cannot read calibration file \(calibration)") }
-        do { return try JSONDecoder().decode(Calibration.self, from: data) } catch {
-            throw ValidationError("\(calibration) is not a calibration written by `cost --calibrate`: \(error)")
-        }
-    }
+    func loadCalibration() throws -> Calibration { try Calibration.load(path: calibration) }
 
     func run() throws {
         if calibrate { return try runCalibration() }
@@ -173,5 +167,16 @@ struct CostCommand: ParsableCommand {
         try json.write(["per_mac": fit.perMAC, "per_dcf_level": fit.perDCFLevel, "per_word": fit.perWord, "per_round": fit.perRound,
                         "per_table_mac": fit.perTableMAC, "per_client_mac": fit.perClientMAC,
                         "worst_relative_error": worst, "samples": samples.count])
+    }
+}
+
+extension Calibration {
+    /// The calibration in the JSON file at `path` (written by `cost --calibrate`), or the built-in one for nil.
+    static func load(path: String?) throws -> Calibration {
+        guard let path else { return .default }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read calibration file \(path)") }
+        do { return try JSONDecoder().decode(Calibration.self, from: data) } catch {
+            throw ValidationError("\(path) is not a calibration written by `cost --calibrate`: \(error)")
+        }
     }
 }

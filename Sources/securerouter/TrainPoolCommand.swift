@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoDesign
+import CostModel
 import Foundation
 import Tensor
 
@@ -33,6 +34,8 @@ struct TrainPoolCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("After training, run each member's first N test sentences under MPC (three processes, --net none and lan) and record `measured` and `predicted_mean` in the summary.", valueName: "N"))
     var measure: Int?
+    @Option(help: ArgumentHelp("With --measure: predict seconds with this calibration (written by `cost --calibrate` on this machine) instead of the built-in one.", valueName: "FILE"))
+    var calibration: String?
 
     @Option(help: ArgumentHelp("Also cross-fit the pool in K folds on train (router labels; see above).", valueName: "K"))
     var crossfit: Int?
@@ -47,9 +50,11 @@ struct TrainPoolCommand: ParsableCommand {
         let trainer = PoolTrainer(config: pool, outDir: URL(fileURLWithPath: outDir))
         let line = ProgressLine(enabled: !progressOptions.quiet)
         trainer.note = { if !progressOptions.quiet { printErr("train-pool: " + $0) } }
+        if calibration != nil && measure == nil { throw ValidationError("--calibration is used only with --measure N") }
         if let n = measure {
             guard n >= 1 else { throw ValidationError("--measure must be at least 1, got \(n)") }
             var m = PoolMeasurement(executable: selfExecutable(), count: n)
+            m.calibration = try Calibration.load(path: calibration)
             m.progress = { line.update($0) }
             trainer.measurement = m
         }

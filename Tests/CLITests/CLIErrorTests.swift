@@ -35,6 +35,17 @@ import Testing
         expectFailure(r, "learning_rat")
     }
 
+    @Test func calibrationNeedsMeasureAndAReadableFile() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config().write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        expectFailure(try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet", "--calibration", "cal.json"], cwd: dir),
+                      "--calibration is used only with --measure")
+        expectFailure(try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet", "--measure", "2",
+                                   "--calibration", "cal.json"], cwd: dir), "cannot read calibration file cal.json")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/pool/tiny.h5").path), "trained before failing")
+    }
+
     @Test func malformedTSVLineNamesTheLine() throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         try TinyTask.write(to: dir)

@@ -5,7 +5,8 @@ import Testing
 /// and a plot; bad inputs give one clear sentence.
 @Suite(.serialized) struct FitRouterTests {
     /// Trains the tiny task's pool in `dir/run`: the 2-layer `tiny` and the 1-layer 2Quad/Quad `one-layer`.
-    static func trainPool(in dir: URL, epochs: Int) throws {
+    /// `oneLayerExtra`: YAML lines added to `one-layer` (indented as its keys).
+    static func trainPool(in dir: URL, epochs: Int, oneLayerExtra: String = "") throws {
         try TinyTask.write(to: dir, trainRows: 160)
         let yaml = TinyTask.config(epochs: epochs) + """
 
@@ -18,7 +19,7 @@ import Testing
                 intermediate: 64
                 softmax: 2quad
                 activation: quad
-            """
+            """ + oneLayerExtra
         try yaml.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
         let t = try CLI.run(["train-pool", "--config", "c.yaml", "--out", "run", "--quiet"], cwd: dir)
         #expect(t.status == 0, "train-pool failed:\n\(t.stderr)")
@@ -49,6 +50,30 @@ import Testing
                                         + "print(sorted(f['weights'].keys())); print(json.loads(f.attrs['config'])['models'])"])
             #expect(keys.contains("router.fc1.weight") && keys.contains("['tiny', 'one-layer']"), "\(keys)")
         }
+    }
+
+    /// A pool whose members use different fixed points (a 32-bit member at 12 fractional bits): export
+    /// keeps the bundle but writes no public description (a deployment runs one fixed point), and
+    /// secure-eval routes it with one session-wide --frac-bits, or says to pass it.
+    @Test(.timeLimit(.minutes(4))) func mixedFixedPointsExportAndRouteWithOneFracBits() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.trainPool(in: dir, epochs: 2, oneLayerExtra: "\n    ptq: {ring_bits: 32, frac_bits: 12}\n")
+        #expect(try CLI.run(["fit-router", "--pool", "run", "--quiet"], cwd: dir).status == 0)
+        let e = try CLI.run(["export", "--pool", "run", "--out", "bundle.h5"], cwd: dir)
+        #expect(e.status == 0 && e.stdout.contains("content hash"), "export failed:\n\(e.stderr)")
+        #expect(e.stderr.contains("no public description written") && e.stderr.contains("--frac-bits 12"), "\(e.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bundle.public.json").path))
+        try "the movie was good .\nthe movie was very awful .\n".write(to: dir.appendingPathComponent("q.txt"), atomically: true, encoding: .utf8)
+        let base = ["secure-eval", "--bundle", "bundle.h5", "--text-file", "q.txt", "--routing", "reveal", "--insecure-test-seed", "3", "--quiet"]
+        let refused = try CLI.run(base, cwd: dir)
+        #expect(refused.status != 0 && refused.stderr.contains("pass --frac-bits"), "\(refused.stderr)")
+        let r = try CLI.run(base + ["--frac-bits", "12", "--json", "r.json"], cwd: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r.json"))) as! [String: Any]
+        let queries = try #require(report["queries"] as? [[String: Any]])
+        #expect(queries.count == 2)
+        #expect(queries.allSatisfy { $0["model"] as! String != $0["plaintext_model"] as! String
+                                     || $0["prediction"] as! Int == $0["plaintext_prediction"] as! Int })
     }
 
     /// Issue 6 acceptance 2 and 3, issue 7's bundle: export, inspect, plaintext routing with `predict

@@ -307,3 +307,28 @@ enum Python {
         #expect(cost.status == 0 && cost.stdout.contains("L=1 after 1 public layers"), "\(cost.stdout)\(cost.stderr)")
     }
 }
+
+/// A `ptq` member trains in float, exactly as the same member without it, and its checkpoint records the
+/// ring it is to run on.
+@Suite struct PostTrainingQuantizationTrainPoolTests {
+    @Test func trainsInFloatAndRecordsTheRing() throws {
+        let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyTask.write(to: dir)
+        try TinyTask.config(epochs: 1).write(to: dir.appendingPathComponent("f.yaml"), atomically: true, encoding: .utf8)
+        try (TinyTask.config(epochs: 1) + "\n    ptq: {ring_bits: 32, frac_bits: 12}\n")
+            .write(to: dir.appendingPathComponent("p.yaml"), atomically: true, encoding: .utf8)
+        for (yaml, out) in [("f.yaml", "float"), ("p.yaml", "post")] {
+            let r = try CLI.run(["train-pool", "--config", yaml, "--out", out, "--quiet"], cwd: dir)
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let float = try ModelCheckpoint.read(from: dir.appendingPathComponent("float/pool/tiny.h5").path)
+        let post = try ModelCheckpoint.read(from: dir.appendingPathComponent("post/pool/tiny.h5").path)
+        #expect(float.weights.count == post.weights.count && !post.weights.isEmpty)
+        for (name, w) in float.weights { #expect(post.weights[name]?.data == w.data, "\(name) differs: ptq must not change training") }
+        func quantization(_ c: ModelCheckpoint) throws -> [String: Int] {
+            (try JSONSerialization.jsonObject(with: Data(c.configJSON.utf8)) as! [String: Any])["quantization"] as! [String: Int]
+        }
+        #expect(try quantization(post) == ["ring_bits": 32, "frac_bits": 12])
+        #expect(try quantization(float) == ["ring_bits": 64, "frac_bits": 16])
+    }
+}

@@ -2,7 +2,7 @@ import CoDesign
 import Testing
 import Transformer
 
-/// The `qat` and extended `distill` keys of a pool member.
+/// The `qat`, `ptq` and extended `distill` keys of a pool member.
 @Suite struct QATAndDistillConfigTests {
     func member(_ extra: String) throws -> PoolMemberConfig {
         try PoolConfig.parse(yaml: "task: mr\nmodels:\n  - name: a\n" + extra, file: "c.yaml").models[0]
@@ -16,6 +16,8 @@ import Transformer
         // frac_bits defaults to the ring's usual precision; `null` weight bits mean none.
         #expect(try member("    qat: {ring_bits: 32, weight_bits: null}\n").qat == QATConfig(ringBits: 32, fracBits: 12))
         #expect(try member("    qat: {}\n").qat == QATConfig(ringBits: 64, fracBits: 16, weightBits: nil))
+        let ptq = try member("    ptq: {ring_bits: 32}\n")
+        #expect(ptq.ptq == QATConfig(ringBits: 32, fracBits: 12) && ptq.qat == nil)
     }
 
     @Test func distillStageOneKeys() throws {
@@ -35,6 +37,9 @@ import Transformer
         ("frac too large for narrow products", "    qat: {ring_bits: 32, frac_bits: 14}\n", "'models[0].qat.frac_bits' must be at most 12 with ring_bits 32"),
         ("weight bits too large", "    qat: {weight_bits: 32}\n", "'models[0].qat.weight_bits' must be in 2...24"),
         ("qat not a mapping", "    qat: true\n", "'models[0].qat' must be a mapping"),
+        ("ptq not a mapping", "    ptq: 32\n", "'models[0].ptq' must be a mapping"),
+        ("ptq ring not 32/64", "    ptq: {ring_bits: 16}\n", "'models[0].ptq.ring_bits' must be 64 or 32"),
+        ("qat and ptq", "    qat: {ring_bits: 32}\n    ptq: {ring_bits: 32}\n", "qat and ptq cannot be combined"),
         ("unknown distill key", "    distill: {teacher: t.h5, stage_1: 2}\n", "unknown key 'models[0].distill.stage_1'"),
         ("negative stage1", "    distill: {teacher: t.h5, stage1_epochs: -1}\n", "'models[0].distill.stage1_epochs' must be at least 0"),
         ("transfer count without a file", "    distill: {teacher: t.h5, transfer_sentences: 100}\n", "transfer_sentences needs 'transfer'"),
