@@ -38,12 +38,9 @@ struct PublicEmbedding: Sendable {
         var out = [Double](repeating: 0, count: ids.count * h)
         for (i, t) in ids.enumerated() {
             let p = i % period
-            let v = (0..<h).map { word[t * h + $0] + position[p * h + $0] }
-            let mean = v.reduce(0, +) / Double(h)
-            let variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h)
-            let inv = 1 / (variance + eps).squareRoot()
-            for j in 0..<h { out[i * h + j] = (v[j] - mean) * inv * gain[j] + offset[j] }
+            for j in 0..<h { out[i * h + j] = word[t * h + j] + position[p * h + j] }
         }
+        out = plainLayerNorm(out, width: h, gain: gain, beta: offset, eps: eps)
         if throughLayers && !layers.isEmpty {
             for (q, start) in stride(from: 0, to: ids.count, by: period).enumerated() {
                 let n = min(period, ids.count - start)
@@ -69,16 +66,7 @@ struct PublicEmbedding: Sendable {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(m), Int32(k), 1, x, Int32(k), w, Int32(m), 1, &y, Int32(m))
             return y
         }
-        func layerNorm(_ x: [Double], _ g: [Double], _ b: [Double]) -> [Double] {
-            var y = x
-            for r in 0..<n {
-                let row = x[(r * h)..<((r + 1) * h)]
-                let mean = row.reduce(0, +) / Double(h)
-                let inv = 1 / (row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h) + eps).squareRoot()
-                for j in 0..<h { y[r * h + j] = (x[r * h + j] - mean) * inv * g[j] + b[j] }
-            }
-            return y
-        }
+        func layerNorm(_ x: [Double], _ g: [Double], _ b: [Double]) -> [Double] { plainLayerNorm(x, width: h, gain: g, beta: b, eps: eps) }
         var x = x0
         let scoreScale = 1 / Double(d).squareRoot()
         for layer in layers {

@@ -493,15 +493,7 @@ extension EncoderProgram {
             return out
         }
         func layerNorm(_ x: [Double], _ g: [Double], _ bt: [Double]) -> [Double] {
-            var out = x
-            for r in 0..<n {
-                let row = x[(r * h)..<((r + 1) * h)]
-                let mean = row.reduce(0, +) / Double(h)
-                let v = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(h)
-                let inv = 1 / (v + s.layerNormEps).squareRoot()
-                for j in 0..<h { out[r * h + j] = (x[r * h + j] - mean) * inv * g[j] + bt[j] }
-            }
-            return out
+            plainLayerNorm(x, width: h, gain: g, beta: bt, eps: s.layerNormEps)
         }
         let valid = s.validLength ?? n
         var x = fp.decode(client["x"]!)
