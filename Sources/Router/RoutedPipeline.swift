@@ -92,16 +92,14 @@ public struct RoutedPipeline {
         return (t.map { (1 + $0) / 2 }, zip(t, c).map { $0 - 2 * router.lambda * $1 })
     }
 
-    /// Routes and answers every query (padded rows at their buckets).
+    /// Routes and answers every query (padded rows at their buckets), in float.
     public func decide(_ q: QueryFile, buckets: [Int]) throws -> [Decision] {
         let f = router.featureMember
         let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
-        var choices = [(member: Int, utilities: [Double], margin: Double)]()
-        for (i, x) in features.enumerated() {
+        let choices = try features.enumerated().map { i, x in
             let (u, s) = try scores(features: x, bucket: buckets[i])
-            let best = s.indices.reduce(0) { s[$1] > s[$0] ? $1 : $0 }
-            let second = s.indices.filter { $0 != best }.map { s[$0] }.max() ?? -.infinity
-            choices.append((best, u, s[best] - second))
+            let (best, margin) = FixedPointRouter.choice(s)
+            return (member: best, utilities: u, margin: margin)
         }
         var logits = [[Float]](repeating: [], count: buckets.count)
         for m in models.indices {
@@ -114,6 +112,34 @@ public struct RoutedPipeline {
         return choices.indices.map {
             Decision(member: choices[$0].member, label: Evaluation.argmax(logits[$0]), logits: logits[$0], utilities: choices[$0].utilities,
                      margin: choices[$0].margin)
+        }
+    }
+
+    /// Routes and answers every query as the secure runtime computes them with the members' `shapes`
+    /// (their fractional bits and ring; one fractional-bit count for the whole pool, as one session runs):
+    /// the feature member's layers and the chosen member by `FixedPointEmulation`, the router by
+    /// `FixedPointRouter`. The reference a secure routed run is compared with up to the truncations'
+    /// random ±1 ulp (`secure-eval`'s `agreement_routing_fixed`, `predict --bundle --fixed-point`).
+    /// - Throws: `RouterError` if the shapes do not match the pool or differ in fractional bits.
+    public func decideFixedPoint(_ q: QueryFile, buckets: [Int], shapes: [SecureBertShape]) throws -> [Decision] {
+        guard shapes.count == models.count else { throw RouterError("\(shapes.count) shapes for \(models.count) members") }
+        guard let bits = shapes.first?.fracBits, shapes.allSatisfy({ $0.fracBits == bits }) else {
+            throw RouterError("the pool members use different fractional bits (\(shapes.map(\.fracBits))); one session runs one fixed point")
+        }
+        var emulations = [Int: FixedPointEmulation]()
+        func emulation(_ m: Int) -> FixedPointEmulation {
+            if let e = emulations[m] { return e }
+            let e = FixedPointEmulation(weights: SecureBertWeights(model: models[m]), model: shapes[m])
+            emulations[m] = e
+            return e
+        }
+        let r = FixedPointRouter(shape: router, weights: weights, fracBits: bits)
+        return try q.ids.indices.map { i in
+            let x = emulation(router.featureMember).routerFeatures(ids: q.ids[i], length: q.lengths[i], layers: router.featureLayers)
+            let (u, s) = try r.scores(features: x, bucket: buckets[i])
+            let (m, margin) = FixedPointRouter.choice(s)
+            let logits = emulation(m).logits(ids: q.ids[i], length: q.lengths[i]).map(Float.init)
+            return Decision(member: m, label: Evaluation.argmax(logits), logits: logits, utilities: u, margin: margin)
         }
     }
 }

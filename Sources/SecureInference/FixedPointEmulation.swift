@@ -104,19 +104,41 @@ public struct FixedPointEmulation: Sendable {
 
     /// Logits of one query: `ids` padded to its bucket, the first `length` real.
     public func logits(ids: [Int], length: Int) -> [Double] {
+        let h = model.hidden
+        let x = hiddenStates(ids: ids, length: length, upTo: model.layers)
+        let pooled = linear(Array(x[0..<h]), m: 1, k: h, w.poolW, w.poolB, n: h).map { q(Approximations.tanh.evaluate($0)) }
+        return linear(pooled, m: 1, k: h, w.encoder.clsW, w.encoder.clsB, n: model.classes)
+    }
+
+    /// The secure router's features of one query (`RoutedBertProgram`): the [CLS] row after the first
+    /// `layers` layers of this model (public layers counted), or with `layers` 0 the mean of its public
+    /// embedding rows over the real tokens, as the client shares it.
+    public func routerFeatures(ids: [Int], length: Int, layers: Int) -> [Double] {
+        guard layers > 0 else {
+            let fp = FixedPoint(fracBits: model.fracBits)
+            return fp.decode(publicEmbedding.ring(mean: ids, length: length, period: ids.count))
+        }
+        return Array(hiddenStates(ids: ids, length: length, upTo: layers - (model.publicLayers ?? 0)).prefix(model.hidden))
+    }
+
+    private var publicEmbedding: PublicEmbedding {
+        PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, layers: w.publicLayers, model: model)
+    }
+
+    /// The `[n, H]` rows after the embedding (and public layers) and the first `end` private layers.
+    func hiddenStates(ids: [Int], length: Int, upTo end: Int) -> [Double] {
         let (n, h, d) = (ids.count, model.hidden, model.hidden / model.heads)
         let shape = model.encoder(seq: n)
         var x = [Double](repeating: 0, count: n * h)
         if model.hasPublicEmbedding {
-            x = PublicEmbedding(word: w.word, position: w.position, gain: w.embG, offset: w.embB, layers: w.publicLayers, model: model)
-                .rows(ids, period: n, lengths: [length])
+            x = publicEmbedding.rows(ids, period: n, lengths: [length])
         } else {
             for (i, t) in ids.enumerated() { for j in 0..<h { x[i * h + j] = w.word[t * h + j] + w.position[i * h + j] } }
             x = layerNorm(x, rows: n, w.embG, w.embB, preShift: BertProgram.embeddingNormShift)
         }
         let fused = model.softmax == .twoQuad && EncoderProgram.fusesQuadAttention(seq: n, headDim: d, narrow: shape.narrowLinear)
         let scoreShift = max(0, model.fracBits - Party.quadAttentionBits)
-        for (l, L) in w.encoder.layers.enumerated() {
+        for (l, L) in w.encoder.layers.prefix(end).enumerated() {
             let (a, aw, ff) = (shape.heads(l), shape.attentionWidth(l), shape.intermediate(l))
             let qkv = linear(x, m: n, k: h, L.qkvW, L.qkvB, n: 3 * aw)
             var ctx = [Double](repeating: 0, count: n * aw)
@@ -160,7 +182,6 @@ public struct FixedPointEmulation: Sendable {
             let f2 = linear(g, m: n, k: ff, L.ffn2W, L.ffn2B, n: h)
             x = layerNorm(zip(x1, f2).map { $0 + $1 }, rows: n, L.ln2G, L.ln2B, preShift: EncoderProgram.layerNormPreShift)
         }
-        let pooled = linear(Array(x[0..<h]), m: 1, k: h, w.poolW, w.poolB, n: h).map { q(Approximations.tanh.evaluate($0)) }
-        return linear(pooled, m: 1, k: h, w.encoder.clsW, w.encoder.clsB, n: model.classes)
+        return x
     }
 }

@@ -20,7 +20,9 @@ struct PredictCommand: ParsableCommand {
             features (the [CLS] state after the first layers of its feature member), its MLP with the runtime's \
             tanh, utility minus lambda times the member's predicted cost at the query's length bucket, then the \
             chosen member on the padded query. Lines show the member that answered; JSON adds "model" and \
-            "utilities" (one per member, in the router's order).
+            "utilities" (one per member, in the router's order). With --fixed-point the router and the members are \
+            emulated on the runtime's grid too (one fractional-bit count for the pool, as one secure session runs: \
+            --frac-bits for a pool of mixed fixed points).
 
             --fixed-point emulates the secure runtime's arithmetic in plaintext (FixedPointEmulation): weights and every value the runtime truncates rounded to its fixed point (frac_bits of the checkpoint's quantization), its approximations (GeLU, exp and tanh splines; reciprocal and inverse square root by octave and Newton steps), its query pre-scaling and its padding to length buckets. It explains secure/plaintext disagreements: what the emulation also predicts is approximation, what it does not is a protocol failure.
             """)
@@ -94,13 +96,19 @@ struct PredictCommand: ParsableCommand {
 
     /// Plaintext routing with the bundle's router (`RoutedPipeline`).
     func runRouted(_ bundle: String) throws {
-        if fixedPoint { throw ValidationError("--fixed-point runs one model: add --model NAME (routing is emulated in float only)") }
-        let (pipe, shapes, source) = try PoolBundle.pipeline(bundle)
+        let (pipe, shapesRead, source) = try PoolBundle.pipeline(bundle)
+        var shapes = shapesRead
+        if fixedPoint {
+            for j in shapes.indices { try overrides.apply(to: &shapes[j], model: pipe.names[j]) }
+            guard Set(shapes.map(\.fracBits)).count == 1 else {
+                throw ValidationError("the pool members use different fractional bits (\(shapes.map(\.fracBits))); pass --frac-bits to emulate them as one session")
+            }
+        }
         let tokenizer = try WordPieceTokenizer(tokens: source.vocab, doLowerCase: source.doLowerCase)
         let lines = try readQueryLines(textFile)
         let (q, buckets, truncated) = LengthBuckets.encode(lines, tokenizer: tokenizer, maxPosition: LengthBuckets.inputLimit(shapes))
         if truncated > 0 { printErr("predict: warning: \(truncated) of \(lines.count) lines truncated to \(buckets.max()!) tokens") }
-        let decisions = try pipe.decide(q, buckets: buckets)
+        let decisions = fixedPoint ? try pipe.decideFixedPoint(q, buckets: buckets, shapes: shapes) : try pipe.decide(q, buckets: buckets)
         let labels = pipe.models[0].config.numLabels
         if !json.usesStdout {
             for (i, d) in decisions.enumerated() {
@@ -111,7 +119,7 @@ struct PredictCommand: ParsableCommand {
             printErr("predict: routed \(decisions.count) queries (\(labels) labels): " + hist.joined(separator: ", "))
         }
         try json.write(["predictions": decisions.map {
-            ["label": $0.label, "logits": $0.logits.map(Double.init), "model": pipe.names[$0.member], "utilities": $0.utilities] as [String: Any]
+            ["label": $0.label, "logits": $0.logits.map(Double.init), "model": pipe.names[$0.member], "utilities": $0.utilities, "routing_margin": $0.margin] as [String: Any]
         }])
     }
 }

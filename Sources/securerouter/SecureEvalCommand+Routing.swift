@@ -61,16 +61,23 @@ extension SecureEvalCommand {
         // it, and the report uses the plaintext router's choice.
         let n = result.client.count
         let ran = (0..<n).map { result.client[$0].model ?? decisions[$0].member }
+        // The fixed-point reference: the routed pipeline emulated on the runtime's grid, and the label of
+        // the member that ran in that emulation (the same unless the decisions differ).
+        let done = QueryFile(ids: Array(queries.ids.prefix(n)), lengths: Array(queries.lengths.prefix(n)))
+        if !progress.quiet { printErr("secure-eval: emulating the routed pipeline in fixed point for the comparison") }
+        let fixedDecisions = try pipe.decideFixedPoint(done, buckets: Array(buckets.prefix(n)), shapes: shapes)
         var emulations = [Int: FixedPointEmulation]()   // one per member that ran (it rounds the whole model)
         let emulated = (0..<n).map { i -> Int in
             let m = ran[i]
+            if m == fixedDecisions[i].member { return fixedDecisions[i].label }
             let emulation = emulations[m] ?? FixedPointEmulation(weights: SecureBertWeights(model: pipe.models[m]), model: shapes[m])
             emulations[m] = emulation
             return Evaluation.argmax(emulation.logits(ids: queries.ids[i], length: queries.lengths[i]).map(Float.init))
         }
         var report = RoutedEvalReport(mode: mode, names: pipe.names, best: best, result: result, decisions: decisions, alone: alone,
-                                      fixed: emulated, ran: ran, predicted: predicted, gold: gold, buckets: buckets,
+                                      fixed: emulated, fixedDecisions: fixedDecisions, ran: ran, predicted: predicted, gold: gold, buckets: buckets,
                                       truncated: truncated, requested: texts.count, network: net)
+        report.fracBits = shapes[0].fracBits
         report.units = mode == .oblivious ? program.obliviousUnits.map { $0.map { pipe.names[$0] } } : nil
         try finishReport(json, report.json, table: report.printTable, failure: result.failure, done: n, requested: texts.count)
     }
@@ -89,6 +96,8 @@ struct RoutedEvalReport {
     var alone: [[Int]]
     /// The fixed-point emulation's label of the member that ran.
     var fixed: [Int]
+    /// The routed pipeline emulated in fixed point (`RoutedPipeline.decideFixedPoint`), per query.
+    var fixedDecisions: [RoutedPipeline.Decision]
     /// The member that ran (reveal: opened; oblivious: the plaintext router's choice).
     var ran: [Int]
     /// Predicted seconds of every member at each query's bucket: `predicted[m][i]`.
@@ -98,12 +107,18 @@ struct RoutedEvalReport {
     var network: String
     /// Oblivious mode: the members run together by select-then-compute (one list per unit).
     var units: [[String]]?
+    /// The session's fractional bits (the router's grid).
+    var fracBits = 16
+    /// A routing flip against the fixed-point emulation whose emulated margin is below this many ulps of
+    /// the router's grid is reported as a near-tie: the truncations' random ±1 ulp in the features (a
+    /// few layers of them) and in the MLP add up to about this much.
+    static let nearTieUlps = 32.0
 
     init(mode: RoutingMode, names: [String], best: Int, result: SecureEvaluation.Outcomes<RoutedOutcome>, decisions: [RoutedPipeline.Decision],
-         alone: [[Int]], fixed: [Int], ran: [Int], predicted: [[Double]], gold: [Int]?, buckets: [Int], truncated: Int, requested: Int,
-         network: String) {
+         alone: [[Int]], fixed: [Int], fixedDecisions: [RoutedPipeline.Decision], ran: [Int], predicted: [[Double]], gold: [Int]?,
+         buckets: [Int], truncated: Int, requested: Int, network: String) {
         (self.mode, self.names, self.best, self.result, self.decisions, self.alone) = (mode, names, best, result, decisions, alone)
-        (self.fixed, self.ran, self.predicted, self.gold, self.buckets) = (fixed, ran, predicted, gold, buckets)
+        (self.fixed, self.fixedDecisions, self.ran, self.predicted, self.gold, self.buckets) = (fixed, fixedDecisions, ran, predicted, gold, buckets)
         (self.truncated, self.requested, self.network) = (truncated, requested, network)
         labels = result.client.map { $0.query.label ?? -1 }
     }
@@ -122,6 +137,8 @@ struct RoutedEvalReport {
             var q: [String: Any] = [
                 "index": i, "prediction": o.query.label ?? -1, "plaintext_prediction": decisions[i].label,
                 "fixed_point_prediction": fixed[i], "model": names[ran[i]], "plaintext_model": names[decisions[i].member],
+                "fixed_point_model": names[fixedDecisions[i].member], "fixed_point_routed_prediction": fixedDecisions[i].label,
+                "fixed_point_routing_margin": fixedDecisions[i].margin,
                 "bucket": buckets[i], "seconds": o.query.cost.seconds, "online_bytes": online(o.query.cost),
                 "offline_bytes": offline(i),
                 "rounds": o.query.cost.rounds, "router_seconds": o.router.seconds, "router_online_bytes": online(o.router),
@@ -139,6 +156,7 @@ struct RoutedEvalReport {
             "n": n, "completed": n, "requested": requested, "truncated": truncated, "routing": mode.rawValue, "network": network,
             "agreement_float": fraction((0..<n).filter { labels[$0] == decisions[$0].label }.count),
             "agreement_fixed": fraction((0..<n).filter { labels[$0] == fixed[$0] }.count),
+            "agreement_fixed_routed": fraction((0..<n).filter { labels[$0] == fixedDecisions[$0].label }.count),
             "latency_mean": mean(secs), "latency_p50": SecureEvalReport.percentile(secs, 0.5), "latency_p95": SecureEvalReport.percentile(secs, 0.95),
             "online_bytes_mean": mean(result.client.map { Double(online($0.query.cost)) }),
             "offline_bytes_mean": mean((0..<n).map { Double(offline($0)) }),
@@ -158,6 +176,15 @@ struct RoutedEvalReport {
             s["routing_disagreements"] = (0..<n).filter { ran[$0] != decisions[$0].member }.map {
                 ["index": $0, "model": names[ran[$0]], "plaintext_model": names[decisions[$0].member], "routing_margin": decisions[$0].margin,
                  "kind": decisions[$0].margin < 0.02 ? "near-tie" : "disagreement"] as [String: Any]
+            }
+            // Against the fixed-point emulation only the truncations' random ±1 ulp differs: a flip is a
+            // near-tie when the emulated margin is within a few ulps of the router's grid.
+            s["agreement_routing_fixed"] = fraction((0..<n).filter { ran[$0] == fixedDecisions[$0].member }.count)
+            let ulp = 1 / Double(1 << fracBits)
+            s["routing_disagreements_fixed"] = (0..<n).filter { ran[$0] != fixedDecisions[$0].member }.map {
+                ["index": $0, "model": names[ran[$0]], "fixed_point_model": names[fixedDecisions[$0].member],
+                 "fixed_point_routing_margin": fixedDecisions[$0].margin, "margin_ulps": fixedDecisions[$0].margin / ulp,
+                 "kind": fixedDecisions[$0].margin < Self.nearTieUlps * ulp ? "near-tie" : "disagreement"] as [String: Any]
             }
         } else {
             s["routing_source"] = "oblivious mode opens no choice: routing_histogram and model are the plaintext router's"
@@ -216,6 +243,8 @@ struct RoutedEvalReport {
         }
         print("accuracy \(pct("accuracy")) (plaintext routed \(pct("plaintext_accuracy"))), agreement with the plaintext routed pipeline \(pct("agreement_float"))"
               + (mode == .reveal ? ", routing decisions \(pct("agreement_routing"))" : "") + ", with the chosen member's fixed point \(pct("agreement_fixed"))")
+        print("against the routed pipeline emulated in fixed point: labels \(pct("agreement_fixed_routed"))"
+              + (mode == .reveal ? ", routing decisions \(pct("agreement_routing_fixed"))" : ""))
         print(String(format: "latency mean %.3f s (p50 %.3f, p95 %.3f); router %.3f s (%.1f%% of it), %@ and %.0f rounds per query",
                      s["latency_mean"] as! Double, s["latency_p50"] as! Double, s["latency_p95"] as! Double, s["router_seconds_mean"] as! Double,
                      100 * (s["router_share"] as! Double), formatBytes(Int(s["online_bytes_mean"] as! Double)), s["rounds_mean"] as! Double))

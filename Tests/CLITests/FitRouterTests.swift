@@ -99,6 +99,11 @@ import Testing
         let p = try CLI.run(["predict", "--bundle", "bundle.h5", "--text-file", "q.txt", "--json", "plain.json"], cwd: dir)
         #expect(p.status == 0, "predict --bundle failed:\n\(p.stderr)")
         let plain = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("plain.json"))) as! [String: Any])["predictions"] as? [[String: Any]])
+        // The same routing emulated on the runtime's grid: secure-eval's fixed-point reference.
+        let pf = try CLI.run(["predict", "--bundle", "bundle.h5", "--text-file", "q.txt", "--fixed-point", "--json", "fixed.json"], cwd: dir)
+        #expect(pf.status == 0, "predict --bundle --fixed-point failed:\n\(pf.stderr)")
+        let fixed = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("fixed.json"))) as! [String: Any])["predictions"] as? [[String: Any]])
+        #expect(fixed.count == 16 && fixed.allSatisfy { $0["model"] is String && ($0["utilities"] as? [Double])?.count == 2 })
         var labels = [String: [Int]]()
         let names = ["tiny", "one-layer"]
         for mode in ["reveal", "oblivious"] {
@@ -122,8 +127,14 @@ import Testing
                                          || $0["prediction"] as! Int == $0["plaintext_prediction"] as! Int })
             #expect((summary["routing_histogram"] as? [String: Int])?.values.reduce(0, +) == 16)
             #expect((summary["router_seconds_mean"] as? Double ?? 0) > 0 && summary["baselines"] != nil)
+            #expect(queries.map { $0["fixed_point_model"] as! String } == fixed.map { $0["model"] as! String }, "the fixed-point reference is predict --bundle --fixed-point")
+            #expect(queries.map { $0["fixed_point_routed_prediction"] as! Int } == fixed.map { $0["label"] as! Int })
             if mode == "reveal" {
                 #expect((summary["agreement_routing"] as? Double ?? 0) >= 0.875, "routing decisions: \(summary["agreement_routing"] ?? "-")")
+                // Against the fixed-point emulation, only near-ties of a few ulps may go the other way.
+                let off = try #require(summary["routing_disagreements_fixed"] as? [[String: Any]])
+                #expect(off.allSatisfy { $0["kind"] as? String == "near-tie" }, "fixed-point routing disagreements: \(off)")
+                #expect((summary["agreement_routing_fixed"] as? Double ?? 0) >= 0.875)
                 labels["reveal-models"] = queries.map { names.firstIndex(of: $0["model"] as! String)! }
             }
         }

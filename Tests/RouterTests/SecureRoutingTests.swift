@@ -33,7 +33,8 @@ import Transformer
     /// router's features are member 2's mean embedding (`featureLayers` 0).
     /// With `publicLayers` (and `publicEmbedding`), member 2's first layer is public (the client computes it) and
     /// the router's features are the [CLS] row after it (`featureLayers` 1: the client's rows, no MPC cost).
-    static func pool(twins: Bool = false, publicEmbedding: Bool = false, publicLayers: Bool = false) throws
+    /// `fracBits`: the session's fixed point (every member's shape and the server's encoding).
+    static func pool(twins: Bool = false, publicEmbedding: Bool = false, publicLayers: Bool = false, fracBits: Int = 16) throws
         -> (RoutedPipeline, [SecureBertShape], [String: RingTensor])
     {
         var models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
@@ -43,7 +44,9 @@ import Transformer
         let shapes = try models.map { model in
             var c = CheckpointConfig(architecture: model.config, task: "t", labels: ["a", "b", "c"])
             if publicEmbedding || model.config.publicLayerCount > 0 { c.embedding = CheckpointConfig.publicEmbedding }
-            return try SecureBertWeights.shape(of: c)
+            var shape = try SecureBertWeights.shape(of: c)
+            shape.fracBits = fracBits
+            return shape
         }
         let m = models.count
         let net = UtilityNetwork(features: 8, hidden: 6, members: m, seed: 4)
@@ -58,7 +61,7 @@ import Transformer
         let costs = twins ? ["16": [0.1, 0.4, 0.2, 0.05], "32": [0.2, 0.8, 0.3, 0.1]] : ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]]
         let router = SecureRouterShape(featureMember: 2, featureLayers: publicEmbedding && !publicLayers ? 0 : 1, hidden: 6, lambda: 0.3, costs: costs)
         let pipe = RoutedPipeline(names: Array(["big", "quad", "small", "twin"].prefix(m)), models: models, router: router, weights: weights)
-        var server = weights.ringInputs(fixedPoint: FixedPoint())
+        var server = weights.ringInputs(fixedPoint: FixedPoint(fracBits: fracBits))
         for (j, (m, s)) in zip(models, shapes).enumerated() {
             for (k, v) in SecureBertWeights(model: m).ringInputs(s, rows: 32) { server["m\(j).\(k)"] = v }
         }
@@ -192,6 +195,35 @@ import Transformer
         #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem != nil)
         router.featureLayers = 2
         #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem == nil)
+    }
+
+    /// The routed pipeline emulated on the runtime's grid (`decideFixedPoint`, the reference of `secure-eval`'s
+    /// `agreement_routing_fixed`) takes the secure reveal run's decision and label on every query, at 16 and
+    /// at 12 fractional bits and with each kind of features; its utilities stay within 0.02 of the float
+    /// pipeline's (the fixed point's error, not another router).
+    @Test(arguments: [16, 12]) func fixedPointEmulationReproducesTheSecureRouter(fracBits: Int) throws {
+        let (q, buckets) = Self.queries(count: 12)
+        for (k, kind) in [(false, false), (true, false), (true, true)].enumerated() {
+            let (pipe, shapes, server) = try Self.pool(publicEmbedding: kind.0, publicLayers: kind.1, fracBits: fracBits)
+            let float = try pipe.decide(q, buckets: buckets)
+            let fixed = try pipe.decideFixedPoint(q, buckets: buckets, shapes: shapes)
+            let gap = zip(float, fixed).map { a, b in zip(a.utilities, b.utilities).map { abs($0 - $1) }.max()! }.max()!
+            #expect(gap < 0.02, "pool \(k): utilities \(gap) from the float pipeline's")
+            #expect(Set(fixed.map(\.member)).count >= 2, "pool \(k) routes to one member: \(fixed.map(\.member))")
+            let program = RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: .reveal, buckets: buckets)
+            let r = try Session.runInMemory(program, clientInputs: try q.ringInputs(buckets: buckets), serverInputs: server,
+                                            options: SessionOptions(seeds: .insecureTest(20 + UInt64(k))))
+            let client = try #require(r.client.output ?? nil)
+            // Every margin here is clear of the truncations' random ±1 ulp (a margin of a few ulps goes either way).
+            #expect(fixed.allSatisfy { $0.margin * Double(1 << fracBits) > 32 }, "pool \(k): emulated margins \(fixed.map(\.margin))")
+            #expect(client.map(\.model) == fixed.map(\.member), "pool \(k), f = \(fracBits): decisions, emulated margins \(fixed.map(\.margin))")
+            #expect(client.map { $0.query.label ?? -1 } == fixed.map(\.label), "pool \(k), f = \(fracBits): labels")
+        }
+        // One session runs one fixed point: shapes of mixed fractional bits are refused.
+        let (pipe, shapes, _) = try Self.pool()
+        var mixed = shapes
+        mixed[1].fracBits = 12
+        #expect(throws: RouterError.self) { try pipe.decideFixedPoint(q, buckets: buckets, shapes: mixed) }
     }
 
     @Test func programRefusesInconsistentPools() throws {

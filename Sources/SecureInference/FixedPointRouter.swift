@@ -1,0 +1,55 @@
+import CBLAS
+import Foundation
+import MPC
+
+/// The secure router's decision (`RoutedBertProgram`), emulated in plaintext on the runtime's fixed-point
+/// grid: the MLP's weights as the server encodes them, each product rounded where the runtime truncates
+/// it, the tanh spline's output rounded, the public cost offsets encoded, the argmax's tie rule (lowest
+/// index). With features from `FixedPointEmulation.routerFeatures`, it is the plaintext reference for the
+/// routing decision that differs from the secure one only by the truncations' random ±1 ulp, where a
+/// float reference also differs by the features' approximation error.
+public struct FixedPointRouter: Sendable {
+    public let shape: SecureRouterShape
+    public let fixedPoint: FixedPoint
+    private let fc1W: [Double], fc1B: [Double], diffW: [Double], diffB: [Double]
+    private let features: Int, hidden: Int, members: Int
+
+    /// Takes the weights exactly as `SecureRouterWeights.ringInputs` encodes them, decoded back to reals.
+    public init(shape: SecureRouterShape, weights: SecureRouterWeights, fracBits: Int) {
+        self.shape = shape
+        let fp = FixedPoint(fracBits: fracBits)
+        fixedPoint = fp
+        let ring = weights.ringInputs(fixedPoint: fp)
+        func v(_ name: String) -> [Double] { fp.decode(input: name, ring[name]!) }
+        (fc1W, fc1B, diffW, diffB) = (v("router.fc1.w"), v("router.fc1.b"), v("router.fc2.w"), v("router.fc2.b"))
+        (features, hidden, members) = (weights.features, weights.hidden, weights.members)
+    }
+
+    private func q(_ x: Double) -> Double { (x * fixedPoint.scale).rounded() / fixedPoint.scale }
+
+    /// `x · W + b` with the product rounded to the grid (the runtime's truncation after a weight product).
+    private func linear(_ x: [Double], k: Int, _ w: [Double], _ b: [Double], n: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: n)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, Int32(n), Int32(k), 1, x, Int32(k), w, Int32(n), 0, &out, Int32(n))
+        return (0..<n).map { q(out[$0]) + b[$0] }
+    }
+
+    /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row
+    /// (`features` values, on the grid), as the runtime computes them.
+    /// - Throws: `SecureInferenceError` if the router has no cost row for `bucket`.
+    public func scores(features x: [Double], bucket: Int) throws -> (utilities: [Double], scores: [Double]) {
+        precondition(x.count == features, "\(x.count) features for a router of \(features)")
+        let h = linear(x, k: features, fc1W, fc1B, n: hidden).map { Swift.max(0, $0) }
+        let t = linear(h, k: hidden, diffW, diffB, n: members).map { q(Approximations.tanhWide.evaluate($0)) }
+        let offsets = try shape.offsets(bucket: bucket, members: members).map(q)
+        return (t.map { (1 + $0) / 2 }, zip(t, offsets).map { $0 + $1 })
+    }
+
+    /// The index of the largest score, the lowest on a tie (the secure argmax's rule), and its margin over
+    /// the second largest.
+    public static func choice(_ scores: [Double]) -> (member: Int, margin: Double) {
+        let best = scores.indices.reduce(0) { scores[$1] > scores[$0] ? $1 : $0 }
+        let second = scores.indices.filter { $0 != best }.map { scores[$0] }.max() ?? -.infinity
+        return (best, scores[best] - second)
+    }
+}
