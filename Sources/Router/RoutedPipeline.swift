@@ -118,8 +118,9 @@ public struct RoutedPipeline {
     /// Routes and answers every query as the secure runtime computes them with the members' `shapes`
     /// (their fractional bits and ring; one fractional-bit count for the whole pool, as one session runs):
     /// the feature member's layers and the chosen member by `FixedPointEmulation`, the router by
-    /// `FixedPointRouter`. The reference a secure routed run is compared with up to the truncations'
-    /// random ±1 ulp (`secure-eval`'s `agreement_routing_fixed`, `predict --bundle --fixed-point`).
+    /// `FixedPointRouter` (`predict --bundle --fixed-point`; `secure-eval`'s `agreement_routing_fixed`).
+    /// Decisions whose margin here is a few ulps of the grid go either way in the runtime (see
+    /// `FixedPointRouter`); the float `decide` is the runtime's expectation and stays the reference.
     /// - Throws: `RouterError` if the shapes do not match the pool or differ in fractional bits.
     public func decideFixedPoint(_ q: QueryFile, buckets: [Int], shapes: [SecureBertShape]) throws -> [Decision] {
         guard shapes.count == models.count else { throw RouterError("\(shapes.count) shapes for \(models.count) members") }

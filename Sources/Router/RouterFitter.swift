@@ -30,6 +30,10 @@ public struct RouterFitOptions: Sendable {
     /// Add the pool's cross-fitted training rows (`<pool>/crossfit.json`, `train-pool --crossfit`) to dev's
     /// when the file exists (`train_labels`).
     public var trainLabels = true
+    /// Route over these pool members only (`members`, in pool order; nil: all). A pool whose members use
+    /// different fixed points can give a router for the members that share one (a routed session runs
+    /// one), or a smaller pool to compare.
+    public var members: [String]?
 
     public init() {}
 }
@@ -115,7 +119,7 @@ public final class RouterFitter {
     /// Fits and returns the router (folded weights) and its config.
     public func run() throws -> (network: UtilityNetwork, config: RouterConfig) {
         let o = options
-        let pool = try LoadedPool.load(poolDir: poolDir, dataDir: dataDir, network: o.network)
+        let pool = try LoadedPool.load(poolDir: poolDir, dataDir: dataDir, network: o.network, only: o.members)
         let dev = try pool.read("dev"), test = try pool.read("test")
         let fi = try pool.featureMember(named: o.featureMember, layers: o.featureLayers)
         let devCorrect = pool.correctness(dev, split: "dev", note: note), testCorrect = pool.correctness(test, split: "test", note: note)
@@ -203,14 +207,22 @@ struct LoadedPool {
     /// Predicted seconds of member i at bucket b: `table[i][b]`.
     var table: [[Int: Double]]
 
-    static func load(poolDir: URL, dataDir: String, network name: String) throws -> LoadedPool {
+    /// `only`: the members to keep (names; nil keeps all).
+    static func load(poolDir: URL, dataDir: String, network name: String, only: [String]? = nil) throws -> LoadedPool {
         let summaryURL = poolDir.appendingPathComponent("pool_summary.json")
         guard let data = FileManager.default.contents(atPath: summaryURL.path) else {
             throw RouterError("\(summaryURL.path) not found: --pool must be a train-pool output directory")
         }
-        let summary: PoolSummary
+        var summary: PoolSummary
         do { summary = try JSONDecoder().decode(PoolSummary.self, from: data) } catch {
             throw RouterError("\(summaryURL.path) is not a pool summary: \(error)")
+        }
+        if let only {
+            let names = summary.models.map(\.name)
+            if let bad = only.first(where: { !names.contains($0) }) {
+                throw RouterError("members: '\(bad)' is not in \(summaryURL.path) (\(names.joined(separator: ", ")))")
+            }
+            summary.models = summary.models.filter { only.contains($0.name) }
         }
         guard summary.models.count >= 2 else { throw RouterError("the pool has \(summary.models.count) member(s); routing needs at least 2") }
         let members = try summary.models.map { e -> Member in

@@ -5,9 +5,14 @@ import MPC
 /// The secure router's decision (`RoutedBertProgram`), emulated in plaintext on the runtime's fixed-point
 /// grid: the MLP's weights as the server encodes them, each product rounded where the runtime truncates
 /// it, the tanh spline's output rounded, the public cost offsets encoded, the argmax's tie rule (lowest
-/// index). With features from `FixedPointEmulation.routerFeatures`, it is the plaintext reference for the
-/// routing decision that differs from the secure one only by the truncations' random ±1 ulp, where a
-/// float reference also differs by the features' approximation error.
+/// index). With features from `FixedPointEmulation.routerFeatures`, it shows what the runtime's grid makes
+/// of a decision: its margin in ulps, and the ties that appear where two members' scores differ by less
+/// than one ulp (cost offsets closer than 2^−f round to the same value).
+///
+/// It is not a better predictor of the secure decision than float near a tie: the runtime's truncations
+/// round up or down at random in proportion, so the secure scores scatter around the float ones by a few
+/// ulps, while this emulation rounds to nearest and settles ties on the lowest index. Margins of a few
+/// ulps go either way in the runtime.
 public struct FixedPointRouter: Sendable {
     public let shape: SecureRouterShape
     public let fixedPoint: FixedPoint

@@ -22,7 +22,8 @@ struct FitRouterCommand: ParsableCommand {
             --out (default <pool>/router.h5) with the whole lambda sweep on dev and test, the members
             alone and the oracle router in its config, and prints a table. See docs/router.md.
             Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, net,
-            feature_layers, feature_member, seed, train_labels.
+            feature_layers, feature_member, seed, train_labels, members (route over these pool members only; \
+            default all: e.g. the members that share one fixed point, since a routed session runs one).
             """)
 
     @Option(help: "A train-pool output directory (with pool_summary.json).")
@@ -97,7 +98,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed", "train_labels"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed", "train_labels", "members"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -134,6 +135,10 @@ struct FitRouterCommand: ParsableCommand {
         if let v = m["train_labels"] {
             guard let b = v as? Bool else { throw ValidationError("\(path): 'train_labels' must be true or false") }
             o.trainLabels = b
+        }
+        if let v = m["members"] {
+            guard let list = v as? [Any], !list.isEmpty else { throw ValidationError("\(path): 'members' must be a list of pool member names") }
+            o.members = list.map { "\($0)" }
         }
         return o
     }

@@ -110,8 +110,8 @@ struct RoutedEvalReport {
     /// The session's fractional bits (the router's grid).
     var fracBits = 16
     /// A routing flip against the fixed-point emulation whose emulated margin is below this many ulps of
-    /// the router's grid is reported as a near-tie: the truncations' random ±1 ulp in the features (a
-    /// few layers of them) and in the MLP add up to about this much.
+    /// the router's grid is reported as a near-tie: the truncations' random ±1 ulp in the features and the
+    /// MLP scatter the secure scores by a few ulps (the flips measured on `mr`: 0 to 2 ulps), with room.
     static let nearTieUlps = 32.0
 
     init(mode: RoutingMode, names: [String], best: Int, result: SecureEvaluation.Outcomes<RoutedOutcome>, decisions: [RoutedPipeline.Decision],
@@ -177,8 +177,8 @@ struct RoutedEvalReport {
                 ["index": $0, "model": names[ran[$0]], "plaintext_model": names[decisions[$0].member], "routing_margin": decisions[$0].margin,
                  "kind": decisions[$0].margin < 0.02 ? "near-tie" : "disagreement"] as [String: Any]
             }
-            // Against the fixed-point emulation only the truncations' random ±1 ulp differs: a flip is a
-            // near-tie when the emulated margin is within a few ulps of the router's grid.
+            // Against the routed pipeline emulated on the grid (round to nearest, ties to the lowest index):
+            // a flip is a near-tie when the emulated margin is within the truncations' random scatter.
             s["agreement_routing_fixed"] = fraction((0..<n).filter { ran[$0] == fixedDecisions[$0].member }.count)
             let ulp = 1 / Double(1 << fracBits)
             s["routing_disagreements_fixed"] = (0..<n).filter { ran[$0] != fixedDecisions[$0].member }.map {

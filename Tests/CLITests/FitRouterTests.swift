@@ -50,6 +50,20 @@ import Testing
                                         + "print(sorted(f['weights'].keys())); print(json.loads(f.attrs['config'])['models'])"])
             #expect(keys.contains("router.fc1.weight") && keys.contains("['tiny', 'one-layer']"), "\(keys)")
         }
+        // `members` picks the pool members to route over (kept in pool order); names outside the pool and
+        // fewer than two are refused in one sentence.
+        func fit(members: String) throws -> CLIResult {
+            try "members: \(members)\n".write(to: dir.appendingPathComponent("m.yaml"), atomically: true, encoding: .utf8)
+            return try CLI.run(["fit-router", "--pool", "run", "--config", "m.yaml", "--out", "m.h5", "--json", "m.json", "--quiet"], cwd: dir)
+        }
+        let both = try fit(members: "[one-layer, tiny]")
+        #expect(both.status == 0, "\(both.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("m.json"))) as! [String: Any]
+        #expect((m["members"] as? [[String: Any]])?.map { $0["name"] as? String } == ["tiny", "one-layer"])
+        let unknown = try fit(members: "[tiny, huge]")
+        #expect(unknown.status != 0 && unknown.stderr.contains("members: 'huge' is not in"), "\(unknown.stderr)")
+        let one = try fit(members: "[tiny]")
+        #expect(one.status != 0 && one.stderr.contains("routing needs at least 2"), "\(one.stderr)")
     }
 
     /// A pool whose members use different fixed points (a 32-bit member at 12 fractional bits): export
