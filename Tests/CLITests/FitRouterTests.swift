@@ -88,6 +88,14 @@ import Testing
         #expect(queries.count == 2)
         #expect(queries.allSatisfy { $0["model"] as! String != $0["plaintext_model"] as! String
                                      || $0["prediction"] as! Int == $0["plaintext_prediction"] as! Int })
+        // The routing emulated on the grid needs the one fixed point too, and is secure-eval's fixed-point reference.
+        let predict = ["predict", "--bundle", "bundle.h5", "--text-file", "q.txt", "--fixed-point"]
+        let notOne = try CLI.run(predict, cwd: dir)
+        #expect(notOne.status != 0 && notOne.stderr.contains("pass --frac-bits"), "\(notOne.stderr)")
+        let p = try CLI.run(predict + ["--frac-bits", "12", "--json", "p.json"], cwd: dir)
+        #expect(p.status == 0, "\(p.stderr)")
+        let fixed = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("p.json"))) as! [String: Any])["predictions"] as? [[String: Any]])
+        #expect(fixed.map { $0["model"] as! String } == queries.map { $0["fixed_point_model"] as! String })
     }
 
     /// Issue 6 acceptance 2 and 3, issue 7's bundle: export, inspect, plaintext routing with `predict
