@@ -77,19 +77,12 @@ public struct RoutedPipeline {
         public var margin: Double
     }
 
-    /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row.
+    /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row, in float.
+    /// - Throws: `RouterError` if the router has no cost row for `bucket`.
     public func scores(features x: [Float], bucket: Int) throws -> (utilities: [Double], scores: [Double]) {
-        let w = weights
-        var hidden = w.fc1B
-        for i in 0..<w.features where x[i] != 0 { for j in 0..<w.hidden { hidden[j] += Double(x[i]) * w.fc1W[i * w.hidden + j] } }
-        hidden = hidden.map { Swift.max(0, $0) }
-        var z = w.diffB
-        for j in 0..<w.hidden where hidden[j] != 0 { for m in 0..<w.members { z[m] += hidden[j] * w.diffW[j * w.members + m] } }
-        let t = z.map { Approximations.tanhWide.evaluate($0) }
-        guard let c = router.costs["\(bucket)"], c.count == w.members else {
-            throw RouterError("the router has no cost row for bucket \(bucket)")
+        do { return try RouterScoring(shape: router, weights: weights).scores(features: x.map(Double.init), bucket: bucket) } catch let e as SecureInferenceError {
+            throw RouterError(e.description)
         }
-        return (t.map { (1 + $0) / 2 }, zip(t, c).map { $0 - 2 * router.lambda * $1 })
     }
 
     /// Routes and answers every query (padded rows at their buckets), in float.
@@ -98,7 +91,7 @@ public struct RoutedPipeline {
         let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
         let choices = try features.enumerated().map { i, x in
             let (u, s) = try scores(features: x, bucket: buckets[i])
-            let (best, margin) = FixedPointRouter.choice(s)
+            let (best, margin) = RouterScoring.choice(s)
             return (member: best, utilities: u, margin: margin)
         }
         var logits = [[Float]](repeating: [], count: buckets.count)
@@ -118,9 +111,9 @@ public struct RoutedPipeline {
     /// Routes and answers every query as the secure runtime computes them with the members' `shapes`
     /// (their fractional bits and ring; one fractional-bit count for the whole pool, as one session runs):
     /// the feature member's layers and the chosen member by `FixedPointEmulation`, the router by
-    /// `FixedPointRouter` (`predict --bundle --fixed-point`; `secure-eval`'s `agreement_routing_fixed`).
+    /// `RouterScoring` (`predict --bundle --fixed-point`; `secure-eval`'s `agreement_routing_fixed`).
     /// Decisions whose margin here is a few ulps of the grid go either way in the runtime (see
-    /// `FixedPointRouter`); the float `decide` is the runtime's expectation and stays the reference.
+    /// `RouterScoring`); the float `decide` is the runtime's expectation and stays the reference.
     /// - Throws: `RouterError` if the shapes do not match the pool or differ in fractional bits.
     public func decideFixedPoint(_ q: QueryFile, buckets: [Int], shapes: [SecureBertShape]) throws -> [Decision] {
         guard shapes.count == models.count else { throw RouterError("\(shapes.count) shapes for \(models.count) members") }
@@ -134,11 +127,11 @@ public struct RoutedPipeline {
             emulations[m] = e
             return e
         }
-        let r = FixedPointRouter(shape: router, weights: weights, fracBits: bits)
+        let r = RouterScoring(shape: router, weights: weights, fracBits: bits)
         return try q.ids.indices.map { i in
             let x = emulation(router.featureMember).routerFeatures(ids: q.ids[i], length: q.lengths[i], layers: router.featureLayers)
             let (u, s) = try r.scores(features: x, bucket: buckets[i])
-            let (m, margin) = FixedPointRouter.choice(s)
+            let (m, margin) = RouterScoring.choice(s)
             let logits = emulation(m).logits(ids: q.ids[i], length: q.lengths[i]).map(Float.init)
             return Decision(member: m, label: Evaluation.argmax(logits), logits: logits, utilities: u, margin: margin)
         }
