@@ -120,7 +120,11 @@ func frame(_ payload: [UInt8]) -> [UInt8] {
         server.start()
         let ch = try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "server", deadline: .now + .seconds(10))
         let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(10))
-        try conn.send(frame: big)
+        // A large frame is queued without a copy (`send(owned:)`); changing the array afterwards changes
+        // only the sender's copy of it, not what goes out.
+        var mine = big
+        try conn.send(frame: mine)
+        for i in mine.indices { mine[i] = ~mine[i] }
         #expect(try conn.receiveFrame() == big)
         #expect(try conn.receiveFrame() == big)
         try conn.send(frame: [])

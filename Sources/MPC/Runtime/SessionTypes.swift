@@ -204,6 +204,7 @@ final class RenamedChannel: ByteChannel, @unchecked Sendable {
     init(_ base: ByteChannel, peerName: String) { self.base = base; self.peerName = peerName }
 
     func send(_ bytes: UnsafeRawBufferPointer) throws { try rename { try base.send(bytes) } }
+    func send(owned bytes: [UInt8]) throws { try rename { try base.send(owned: bytes) } }
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws {
         try rename { try base.receive(into: buffer, deadline: deadline) }
     }

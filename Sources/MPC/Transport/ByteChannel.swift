@@ -11,6 +11,9 @@ public protocol ByteChannel: AnyObject, Sendable {
     /// Queues all of `bytes` for delivery, in order. Does not wait for the peer to read them.
     /// - Throws: `TransportError.peerClosed` if the peer is gone.
     func send(_ bytes: UnsafeRawBufferPointer) throws
+    /// Queues `bytes` as `send` does; a channel that queues its sends can keep the array itself instead of a
+    /// copy (dealer records are tens of MB).
+    func send(owned bytes: [UInt8]) throws
     /// Fills all of `buffer` with the next bytes from the peer, waiting at most until `deadline`.
     /// - Throws: `TransportError.timeout` at the deadline; `.peerClosed` if the stream ends first.
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws
@@ -21,6 +24,9 @@ public protocol ByteChannel: AnyObject, Sendable {
 extension ByteChannel {
     /// Sends an array of bytes.
     public func send(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try send($0) } }
+
+    /// Default: a copy, as `send`.
+    public func send(owned bytes: [UInt8]) throws { try send(bytes) }
 
     /// Receives exactly `count` bytes before `deadline`.
     public func receive(exactly count: Int, deadline: ContinuousClock.Instant) throws -> [UInt8] {

@@ -57,16 +57,9 @@ public final class FramedConnection: @unchecked Sendable {
 
     /// Sends one frame, after the emulated network delay.
     public func send(frame payload: UnsafeRawBufferPointer) throws {
+        if payload.count >= Self.largeFrameBytes { return try sendLarge(count: payload.count) { try channel.send(payload) } }
         if !network.isNone { emulateDelay(bytes: payload.count + 8) }
         var header = UInt64(payload.count).littleEndian
-        if payload.count >= 1 << 20 {
-            // Large frames (dealer records): header and payload in two writes instead of a copy.
-            try withUnsafeBytes(of: &header) { try channel.send($0) }
-            try channel.send(payload)
-            counters.payloadBytesSent += payload.count
-            counters.framesSent += 1
-            return
-        }
         var framed = [UInt8](repeating: 0, count: 8 + payload.count)
         framed.withUnsafeMutableBytes { dst in
             withUnsafeBytes(of: &header) { dst.copyMemory(from: $0) }
@@ -77,8 +70,24 @@ public final class FramedConnection: @unchecked Sendable {
         counters.framesSent += 1
     }
 
-    /// Sends one frame of bytes.
-    public func send(frame payload: [UInt8]) throws { try payload.withUnsafeBytes { try send(frame: $0) } }
+    /// Sends one frame of bytes (a large one without copying the array: `ByteChannel.send(owned:)`).
+    public func send(frame payload: [UInt8]) throws {
+        if payload.count >= Self.largeFrameBytes { return try sendLarge(count: payload.count) { try channel.send(owned: payload) } }
+        try payload.withUnsafeBytes { try send(frame: $0) }
+    }
+
+    /// Frames at least this long (dealer records) go as two writes, header then payload, instead of a copy.
+    static let largeFrameBytes = 1 << 20
+
+    /// A large frame: the delay, the header, then `payload()` sends the `count` bytes.
+    private func sendLarge(count: Int, _ payload: () throws -> Void) throws {
+        if !network.isNone { emulateDelay(bytes: count + 8) }
+        var header = UInt64(count).littleEndian
+        try withUnsafeBytes(of: &header) { try channel.send($0) }
+        try payload()
+        counters.payloadBytesSent += count
+        counters.framesSent += 1
+    }
 
     /// Receives the next frame before `now + receiveTimeout`.
     /// - Throws: `TransportError.badFrame` for a length above `maxFrameBytes`; `.timeout`, `.peerClosed`.

@@ -65,14 +65,20 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer) throws {
+    public func send(_ bytes: UnsafeRawBufferPointer) throws { try enqueue(count: bytes.count) { Array(bytes) } }
+
+    /// Queues the array itself (no copy; arrays are values, so the caller cannot change what is queued).
+    public func send(owned bytes: [UInt8]) throws { try enqueue(count: bytes.count) { bytes } }
+
+    /// Waits for room in the queue, then appends `chunk()` for the writer thread.
+    private func enqueue(count: Int, _ chunk: () -> [UInt8]) throws {
         cond.lock(); defer { cond.unlock() }
         if let e = writeError { throw e }
         if closing { throw TransportError.peerClosed(peer: peerName, detail: "send after close") }
-        while queuedBytes > 0 && queuedBytes + bytes.count > Self.maxQueuedBytes && writeError == nil && !closing { cond.wait() }
+        while queuedBytes > 0 && queuedBytes + count > Self.maxQueuedBytes && writeError == nil && !closing { cond.wait() }
         if let e = writeError { throw e }
-        queue.append(Array(bytes))
-        queuedBytes += bytes.count
+        queue.append(chunk())
+        queuedBytes += count
         cond.broadcast()
     }
 
