@@ -138,6 +138,37 @@ func frame(_ payload: [UInt8]) -> [UInt8] {
         ch.close()
     }
 
+    /// A frame of a header and word arrays (how the dealer sends a record: the payload words are queued
+    /// without a copy when the frame is large) arrives as the header's bytes, then each array's words
+    /// little-endian, in order, small or large, over TCP and in memory.
+    @Test func framesOfHeaderAndWords() throws {
+        let header: [UInt8] = [1, 2, 3, 4, 5]
+        let small: [[UInt64]] = [[0x0102_0304_0506_0708, 9], [], [UInt64.max]]
+        let large: [[UInt64]] = [(0..<200_000).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }, [42]]
+        func expected(_ words: [[UInt64]]) -> [UInt8] { header + words.flatMap { w in w.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } } } }
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        let port = listener.port
+        let sender = Thread {
+            guard let ch = try? listener.accept(peerName: "reader", deadline: .now + .seconds(10)) else { return }
+            let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(10))
+            var mine = large
+            try? conn.send(frame: header, words: small)
+            try? conn.send(frame: header, words: mine)
+            mine[0][0] = 7   // after the send: not what was queued
+            _ = try? conn.receiveFrame()
+        }
+        sender.start()
+        let ch = try TCPChannel.connect(host: "127.0.0.1", port: port, peerName: "sender", deadline: .now + .seconds(10))
+        let conn = FramedConnection(channel: ch, receiveTimeout: .seconds(10))
+        #expect(try conn.receiveFrame() == expected(small))
+        #expect(try conn.receiveFrame() == expected(large))
+        try conn.send(frame: [])
+        ch.close()
+        let (a, b) = InMemoryChannel.pair()
+        try FramedConnection(channel: a).send(frame: header, words: large)
+        #expect(try FramedConnection(channel: b, receiveTimeout: .seconds(5)).receiveFrame() == expected(large))
+    }
+
     @Test func tcpConnectionRefusedAtDeadline() throws {
         let port: Int
         do { let l = try TCPListener(port: 0); port = l.port; l.close() }  // a port nobody listens on now

@@ -92,16 +92,9 @@ struct DealerRecord: Equatable {
 
     var tag: String { "\(kind)\(shape)" }
 
-    func encoded() -> [UInt8] {
-        var out = DealerRecord.magic + [kind.rawValue, UInt8(shape.count), 0, 0]
-        out.reserveCapacity(8 + 8 * shape.count + 8 * payload.count)
-        out += WordCoding.bytes(shape.map { UInt64($0) })
-        #if _endian(big)
-        out += WordCoding.bytes(payload)
-        #else
-        payload.withUnsafeBytes { out.append(contentsOf: $0) }  // one copy: records can be hundreds of MB
-        #endif
-        return out
+    /// The bytes before the payload: magic, kind, rank, two zero bytes, the shape's words.
+    var header: [UInt8] {
+        DealerRecord.magic + [kind.rawValue, UInt8(shape.count), 0, 0] + WordCoding.bytes(shape.map { UInt64($0) })
     }
 
     static func decode(_ bytes: [UInt8]) throws -> DealerRecord {

@@ -43,12 +43,10 @@ extension Dealer {
             beta[i] = 1 &- 2 &* top
             msb1[i] = top &- msb0[i]
         }
-        var record = DealerRecord(kind: kind, shape: shape,
-                                  payload: DCF.generate(bits: w - 1, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1,
-                                                        extraCapacity: n))
+        let record = DealerRecord(kind: kind, shape: shape,
+                                  payload: DCF.generate(bits: w - 1, alpha: alpha, beta: beta, roots0: roots0, roots1: roots1))
         try emit(.client, record)
-        record.payload += msb1
-        try emit(.server, record)
+        try emit(.server, record, extra: msb1)
     }
 }
 

@@ -36,9 +36,9 @@ public final class Dealer: @unchecked Sendable {
     /// Draws `count` words from the PRG shared with `party`, exactly as that party's stream will.
     func draw(_ party: PartyID, _ count: Int) -> [UInt64] { prgs[party.rawValue].next(count) }
 
-    /// Sends one tagged record to `party`.
-    func emit(_ party: PartyID, _ record: DealerRecord) throws {
-        try links[party.rawValue].send(frame: record.encoded())
+    /// Sends one tagged record to `party`, its payload followed by `extra` words, without copying them.
+    func emit(_ party: PartyID, _ record: DealerRecord, extra: [UInt64] = []) throws {
+        try links[party.rawValue].send(frame: record.header, words: [record.payload, extra])
     }
 
     /// Closes the program's records: sends the `end` record to both parties.

@@ -52,14 +52,10 @@ enum DCF {
     ///   - alpha: thresholds, each `< 2^bits`.
     ///   - beta: payloads.
     ///   - roots0, roots1: root seeds of party 0 and party 1 (2 words per element; low bit ignored).
-    ///   - extraCapacity: words to reserve after the corrections (the caller appends to the array).
-    static func generate(bits: Int, alpha: [UInt64], beta: [UInt64], roots0: [UInt64], roots1: [UInt64],
-                         extraCapacity: Int = 0) -> [UInt64] {
+    static func generate(bits: Int, alpha: [UInt64], beta: [UInt64], roots0: [UInt64], roots1: [UInt64]) -> [UInt64] {
         let n = alpha.count
         precondition(bits >= 1 && bits <= 64 && beta.count == n && roots0.count == 2 * n && roots1.count == 2 * n)
-        var cw = [UInt64]()
-        cw.reserveCapacity(correctionWords(bits: bits) * n + extraCapacity)
-        cw.append(contentsOf: repeatElement(0, count: correctionWords(bits: bits) * n))
+        var cw = [UInt64](repeating: 0, count: correctionWords(bits: bits) * n)
         let aes = FixedKeyAES(key: fixedKey)
         let c = min(chunk, max(n, 1))
         var buf = [UInt64](repeating: 0, count: 12 * c), scratch = buf

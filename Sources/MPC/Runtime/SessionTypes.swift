@@ -205,6 +205,7 @@ final class RenamedChannel: ByteChannel, @unchecked Sendable {
 
     func send(_ bytes: UnsafeRawBufferPointer) throws { try rename { try base.send(bytes) } }
     func send(owned bytes: [UInt8]) throws { try rename { try base.send(owned: bytes) } }
+    func send(owned words: [UInt64]) throws { try rename { try base.send(owned: words) } }
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws {
         try rename { try base.receive(into: buffer, deadline: deadline) }
     }

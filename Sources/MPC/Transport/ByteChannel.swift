@@ -14,6 +14,8 @@ public protocol ByteChannel: AnyObject, Sendable {
     /// Queues `bytes` as `send` does; a channel that queues its sends can keep the array itself instead of a
     /// copy (dealer records are tens of MB).
     func send(owned bytes: [UInt8]) throws
+    /// Queues the little-endian bytes of `words`, as `send(owned:)` does with bytes.
+    func send(owned words: [UInt64]) throws
     /// Fills all of `buffer` with the next bytes from the peer, waiting at most until `deadline`.
     /// - Throws: `TransportError.timeout` at the deadline; `.peerClosed` if the stream ends first.
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant) throws
@@ -27,6 +29,9 @@ extension ByteChannel {
 
     /// Default: a copy, as `send`.
     public func send(owned bytes: [UInt8]) throws { try send(bytes) }
+
+    /// Default: a copy of the words' little-endian bytes.
+    public func send(owned words: [UInt64]) throws { try send(WordCoding.bytes(words)) }
 
     /// Receives exactly `count` bytes before `deadline`.
     public func receive(exactly count: Int, deadline: ContinuousClock.Instant) throws -> [UInt8] {

@@ -76,6 +76,25 @@ public final class FramedConnection: @unchecked Sendable {
         try payload.withUnsafeBytes { try send(frame: $0) }
     }
 
+    /// Sends one frame made of `header` followed by the little-endian bytes of each of `words` (a dealer
+    /// record and its payload): a large one without copying the words (`ByteChannel.send(owned:)`).
+    public func send(frame header: [UInt8], words: [[UInt64]]) throws {
+        let count = header.count + 8 * words.reduce(0) { $0 + $1.count }
+        guard count >= Self.largeFrameBytes else {
+            var frame = header
+            frame.reserveCapacity(count)
+            for w in words { frame += WordCoding.bytes(w) }
+            return try send(frame: frame)
+        }
+        if !network.isNone { emulateDelay(bytes: count + 8) }
+        var prefix = WordCoding.bytes([UInt64(count)])
+        prefix += header
+        try channel.send(owned: prefix)
+        for w in words where !w.isEmpty { try channel.send(owned: w) }
+        counters.payloadBytesSent += count
+        counters.framesSent += 1
+    }
+
     /// Frames at least this long (dealer records) go as two writes, header then payload, instead of a copy.
     static let largeFrameBytes = 1 << 20
 

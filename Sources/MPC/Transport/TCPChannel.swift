@@ -16,7 +16,7 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
     public let peerName: String
     private let fd: Int32
     private let cond = NSCondition()
-    private var queue: [[UInt8]] = []
+    private var queue: [Chunk] = []
     private var queuedBytes = 0
     /// Bytes the writer may hold before `send` waits (the socket's own buffers come on top).
     public static let maxQueuedBytes = 64 << 20
@@ -65,13 +65,33 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
         }
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer) throws { try enqueue(count: bytes.count) { Array(bytes) } }
+    public func send(_ bytes: UnsafeRawBufferPointer) throws { try enqueue(count: bytes.count) { .bytes(Array(bytes)) } }
 
     /// Queues the array itself (no copy; arrays are values, so the caller cannot change what is queued).
-    public func send(owned bytes: [UInt8]) throws { try enqueue(count: bytes.count) { bytes } }
+    public func send(owned bytes: [UInt8]) throws { try enqueue(count: bytes.count) { .bytes(bytes) } }
+
+    /// Queues the words themselves, written as they lie in memory (little-endian hosts; a copy otherwise).
+    public func send(owned words: [UInt64]) throws {
+        #if _endian(big)
+        try send(owned: WordCoding.bytes(words))
+        #else
+        try enqueue(count: 8 * words.count) { .words(words) }
+        #endif
+    }
+
+    /// What the writer thread sends next: bytes, or words as they lie in memory.
+    private enum Chunk {
+        case bytes([UInt8]), words([UInt64])
+        func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            switch self {
+            case let .bytes(b): return try b.withUnsafeBytes(body)
+            case let .words(w): return try w.withUnsafeBytes(body)
+            }
+        }
+    }
 
     /// Waits for room in the queue, then appends `chunk()` for the writer thread.
-    private func enqueue(count: Int, _ chunk: () -> [UInt8]) throws {
+    private func enqueue(count: Int, _ chunk: () -> Chunk) throws {
         cond.lock(); defer { cond.unlock() }
         if let e = writeError { throw e }
         if closing { throw TransportError.peerClosed(peer: peerName, detail: "send after close") }
@@ -91,20 +111,21 @@ public final class TCPChannel: ByteChannel, @unchecked Sendable {
             cond.unlock()
             var off = 0
             var failure: TransportError?
-            chunk.withUnsafeBytes { p in
+            let length = chunk.withUnsafeBytes { p -> Int in
                 while off < p.count {
                     let n = Glibc.send(fd, p.baseAddress! + off, p.count - off, Int32(MSG_NOSIGNAL))
                     if n > 0 { off += n; continue }
                     if n < 0 && errno == EINTR { continue }
                     failure = .peerClosed(peer: peerName, detail: "write failed, errno \(errno)")
-                    return
+                    break
                 }
+                return p.count
             }
             if let f = failure {
                 cond.lock(); writeError = f; queue.removeAll(); queuedBytes = 0; writerDone = true; cond.broadcast(); cond.unlock()
                 return
             }
-            cond.lock(); queuedBytes -= chunk.count; cond.broadcast(); cond.unlock()
+            cond.lock(); queuedBytes -= length; cond.broadcast(); cond.unlock()
         }
     }
 
