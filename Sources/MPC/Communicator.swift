@@ -81,9 +81,16 @@ enum WordCoding {
     }
 
     static func bytes(_ words: [UInt64]) -> [UInt8] {
+        var out = [UInt8]()
+        append(words, to: &out)
+        return out
+    }
+
+    /// Appends the little-endian bytes of `words` to `out` (one copy).
+    static func append(_ words: [UInt64], to out: inout [UInt8]) {
         #if _endian(big)
         let words = words.map { $0.littleEndian }
         #endif
-        return words.withUnsafeBytes { Array($0) }
+        words.withUnsafeBytes { out.append(contentsOf: $0) }
     }
 }

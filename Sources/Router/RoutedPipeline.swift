@@ -80,17 +80,21 @@ public struct RoutedPipeline {
     /// Utilities `(1 + tanh(z_m))/2` and scores `tanh(z_m) − 2·lambda·cost_m(bucket)` of one feature row, in float.
     /// - Throws: `RouterError` if the router has no cost row for `bucket`.
     public func scores(features x: [Float], bucket: Int) throws -> (utilities: [Double], scores: [Double]) {
-        do { return try RouterScoring(shape: router, weights: weights).scores(features: x.map(Double.init), bucket: bucket) } catch let e as SecureInferenceError {
-            throw RouterError(e.description)
-        }
+        try Self.scores(RouterScoring(shape: router, weights: weights), x.map(Double.init), bucket: bucket)
+    }
+
+    /// `r`'s utilities and scores, its missing cost row reported as a `RouterError`.
+    static func scores(_ r: RouterScoring, _ x: [Double], bucket: Int) throws -> (utilities: [Double], scores: [Double]) {
+        do { return try r.scores(features: x, bucket: bucket) } catch let e as SecureInferenceError { throw RouterError(e.description) }
     }
 
     /// Routes and answers every query (padded rows at their buckets), in float.
     public func decide(_ q: QueryFile, buckets: [Int]) throws -> [Decision] {
         let f = router.featureMember
         let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
+        let r = RouterScoring(shape: router, weights: weights)
         let choices = try features.enumerated().map { i, x in
-            let (u, s) = try scores(features: x, bucket: buckets[i])
+            let (u, s) = try Self.scores(r, x.map(Double.init), bucket: buckets[i])
             let (best, margin) = RouterScoring.choice(s)
             return (member: best, utilities: u, margin: margin)
         }
@@ -130,7 +134,7 @@ public struct RoutedPipeline {
         let r = RouterScoring(shape: router, weights: weights, fracBits: bits)
         return try q.ids.indices.map { i in
             let x = emulation(router.featureMember).routerFeatures(ids: q.ids[i], length: q.lengths[i], layers: router.featureLayers)
-            let (u, s) = try r.scores(features: x, bucket: buckets[i])
+            let (u, s) = try Self.scores(r, x, bucket: buckets[i])
             let (m, margin) = RouterScoring.choice(s)
             let logits = emulation(m).logits(ids: q.ids[i], length: q.lengths[i]).map(Float.init)
             return Decision(member: m, label: Evaluation.argmax(logits), logits: logits, utilities: u, margin: margin)

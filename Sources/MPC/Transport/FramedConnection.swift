@@ -83,22 +83,19 @@ public final class FramedConnection: @unchecked Sendable {
         guard count >= Self.largeFrameBytes else {
             var frame = header
             frame.reserveCapacity(count)
-            for w in words { frame += WordCoding.bytes(w) }
+            for w in words { WordCoding.append(w, to: &frame) }
             return try send(frame: frame)
         }
-        if !network.isNone { emulateDelay(bytes: count + 8) }
-        var prefix = WordCoding.bytes([UInt64(count)])
-        prefix += header
-        try channel.send(owned: prefix)
-        for w in words where !w.isEmpty { try channel.send(owned: w) }
-        counters.payloadBytesSent += count
-        counters.framesSent += 1
+        try sendLarge(count: count) {
+            try channel.send(owned: header)
+            for w in words where !w.isEmpty { try channel.send(owned: w) }
+        }
     }
 
     /// Frames at least this long (dealer records) go as two writes, header then payload, instead of a copy.
     static let largeFrameBytes = 1 << 20
 
-    /// A large frame: the delay, the header, then `payload()` sends the `count` bytes.
+    /// A large frame: the delay, the length prefix, then `payload()` sends the `count` bytes.
     private func sendLarge(count: Int, _ payload: () throws -> Void) throws {
         if !network.isNone { emulateDelay(bytes: count + 8) }
         var header = UInt64(count).littleEndian
