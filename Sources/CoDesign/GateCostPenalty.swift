@@ -45,7 +45,7 @@ public struct GateCostPenalty {
             var layerSum = 0.0
             for l in 0..<c.layers {
                 func layer(_ a: Int, _ i: Int) -> Double {
-                    seconds(CostModel.encoderLayer(shape(heads: [a], widths: [i]), layer: 0, secretMask: true))
+                    seconds(CostModel.encoderLayer(shape(heads: [a], widths: [i]), layer: 0, secretMask: true, firstTokenOnly: l == c.layers - 1))
                 }
                 let base = layer(1, groupSize), head = layer(2, groupSize) - base, group = layer(1, 2 * groupSize) - base
                 fixed[l] += weight * (base - head - group)

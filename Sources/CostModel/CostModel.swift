@@ -16,24 +16,26 @@ public enum CostModel {
 
     /// Encoder layer `layer` (its own head count and width when pruned) on `batch` sequences of the shape's
     /// length, with private-length masks (`secretMask`: 2Quad first multiplies the scores by the client's
-    /// key flags, `Party.multiplyByClientKeys`).
-    public static func encoderLayer(_ s: EncoderShape, layer l: Int = 0, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
+    /// key flags, `Party.multiplyByClientKeys`). With `firstTokenOnly` the layer computes each sequence's
+    /// first row alone after its keys and values (`EncoderProgram.encoderLayer(firstTokenOnly:)`).
+    public static func encoderLayer(_ s: EncoderShape, layer l: Int = 0, batch b: Int = 1, secretMask: Bool = false,
+                                    firstTokenOnly: Bool = false) -> [String: Cost] {
         let (n, h, a, d, i, aw) = (s.seq, s.hidden, s.heads(l), s.headDim, s.intermediate(l), s.attentionWidth(l))
-        let rows = b * n, narrow = s.narrowLinear
+        let m = firstTokenOnly ? 1 : n, rows = b * m, narrow = s.narrowLinear                  // m: query rows per sequence
         var out = [String: Cost]()
-        out["attention linear"] = Ops.matmulWeight(m: rows, k: h, n: 3 * aw, narrow: narrow) + Ops.matmul(batch: b * a, m: n, k: d, n: n, narrow: narrow)
+        out["attention linear"] = Ops.matmulWeight(m: b * n, k: h, n: 3 * aw, narrow: narrow) + Ops.matmul(batch: b * a, m: m, k: d, n: n, narrow: narrow)
             + Ops.matmulWeight(m: rows, k: aw, n: h, narrow: narrow)
-        let context = Ops.matmul(batch: b * a, m: n, k: n, n: d, narrow: narrow)
+        let context = Ops.matmul(batch: b * a, m: m, k: n, n: d, narrow: narrow)
         // 2Quad with private lengths first multiplies the scores by the client's key flags.
-        let privateKeys = secretMask ? Ops.clientKeys(count: b * a * n * n, keys: b * n) : Cost()
+        let privateKeys = secretMask ? Ops.clientKeys(count: b * a * m * n, keys: b * n) : Cost()
         switch s.softmax {
         case .exact:
-            out["softmax"] = Ops.softmax(rows: b * a * n, n: n)
+            out["softmax"] = Ops.softmax(rows: b * a * m, n: n)
             out["attention linear"]! += context
         case .twoQuad where EncoderProgram.fusesQuadAttention(seq: n, headDim: d, narrow: narrow):
-            out["softmax"] = privateKeys + Ops.quadAttention(batch: b * a, m: n, n: secretMask ? n : s.validLength ?? n, d: d)
+            out["softmax"] = privateKeys + Ops.quadAttention(batch: b * a, m: m, n: secretMask ? n : s.validLength ?? n, d: d)
         case .twoQuad:
-            out["softmax"] = privateKeys + Ops.quadSoftmax(rows: b * a * n, n: n)
+            out["softmax"] = privateKeys + Ops.quadSoftmax(rows: b * a * m, n: n)
             out["attention linear"]! += context
         }
         out["norm"] = 2 * Ops.layerNorm(rows: rows, h: h)
@@ -55,23 +57,28 @@ public enum CostModel {
         return out
     }
 
-    /// Every encoder layer of `s`, summed section by section.
-    static func layers(_ s: EncoderShape, batch b: Int = 1, secretMask: Bool = false) -> [String: Cost] {
+    /// Every encoder layer of `s`, summed section by section; with `lastFirstTokenOnly` the last layer
+    /// computes the first token's row alone (a classifier's, `BertProgram`).
+    static func layers(_ s: EncoderShape, batch b: Int = 1, secretMask: Bool = false, lastFirstTokenOnly: Bool = false) -> [String: Cost] {
         var out = [String: Cost]()
         for l in 0..<s.layers {
-            for (k, v) in encoderLayer(s, layer: l, batch: b, secretMask: secretMask) { out[k, default: Cost()] = out[k, default: Cost()] + v }
+            let first = lastFirstTokenOnly && l == s.layers - 1
+            for (k, v) in encoderLayer(s, layer: l, batch: b, secretMask: secretMask, firstTokenOnly: first) {
+                out[k, default: Cost()] = out[k, default: Cost()] + v
+            }
         }
         return out
     }
 
     /// One batch of `batch` queries of a BERT classifier (`BertProgram`) whose encoder is `s` with `s.seq` the
-    /// length bucket and `vocab` rows of embeddings: embedding lookup and LayerNorm, the layers, pooler (tanh),
+    /// length bucket and `vocab` rows of embeddings: embedding lookup and LayerNorm, the layers (the last one
+    /// for the [CLS] row alone), pooler (tanh),
     /// classifier, argmax opened to the client. Costs of the whole batch. With `publicEmbedding` the client
     /// embeds its text in plaintext and shares it from the common PRG: the embedding costs nothing online.
     public static func bertQuery(_ s: EncoderShape, vocab: Int, publicEmbedding: Bool = false, batch b: Int = 1,
                                  revealLogits: Bool = false) -> [String: Cost] {
         let (hidden, classes, seq) = (s.hidden, s.classes, s.seq)
-        var out = layers(s, batch: b, secretMask: true)
+        var out = layers(s, batch: b, secretMask: true, lastFirstTokenOnly: true)
         out["embedding"] = publicEmbedding ? Cost() : Ops.lookupRows(m: b * seq, v: vocab, h: hidden) + Ops.layerNorm(rows: b * seq, h: hidden)
         out["head"] = Ops.matmulWeight(m: b, k: hidden, n: hidden, narrow: s.narrowLinear) + Ops.tanh(b * hidden)
             + Ops.matmulWeight(m: b, k: hidden, n: classes, narrow: s.narrowLinear)

@@ -33,6 +33,8 @@ struct SecureBert {
         let queries: [Int], seq: Int
         /// Layers applied so far.
         var layer: Int
+        /// `x` holds only each query's first-token row `[g, H]`: the model's last layer computed nothing else.
+        var firstTokensOnly = false
     }
 
     /// A model's embedding tables for a session.
@@ -98,7 +100,9 @@ struct SecureBert {
         }
     }
 
-    /// Runs encoder layers `state.layer ..< upTo` (padding hidden as `BertProgram` describes).
+    /// Runs encoder layers `state.layer ..< upTo` (padding hidden as `BertProgram` describes). The model's
+    /// last layer computes the [CLS] rows alone (`EncoderProgram.encoderLayer(firstTokenOnly:)`), all that
+    /// the pooler reads.
     func encode(_ state: State, upTo end: Int, on b: some SecureBackend) throws -> State {
         try encode(state, upTo: end, with: layers, on: b)
     }
@@ -131,7 +135,9 @@ struct SecureBert {
             let a = encoder.shape.heads(l)
             let layout = layouts[a] ?? EncoderProgram.HeadLayout(encoder.shape, heads: a, batch: g)
             layouts[a] = layout
-            state.x = try encoder.encoderLayer(state.x, layers[l], index: l, heads: layout, mask: mask(a), on: b)
+            let last = l == model.layers - 1
+            state.x = try encoder.encoderLayer(state.x, layers[l], index: l, heads: layout, mask: mask(a), firstTokenOnly: last, on: b)
+            state.firstTokensOnly = last
         }
         state.layer = end
         return state
@@ -139,6 +145,7 @@ struct SecureBert {
 
     /// The [CLS] rows `[g, H]` of a state.
     func firstTokens(_ state: State, on b: some SecureBackend) -> SecureTensor {
+        if state.firstTokensOnly { return state.x }
         let (s, h) = (state.seq, model.hidden)
         return b.rearrange(state.x, to: [state.queries.count, h], source: (0..<state.queries.count).flatMap { q in (0..<h).map { q * s * h + $0 } })
     }

@@ -35,6 +35,16 @@ public struct AttentionMask {
     }
 }
 
+extension AttentionMask {
+    /// The mask of the first query row of each of `blocks` score blocks `[S, keys]` (`encoderLayer(firstTokenOnly:)`):
+    /// per-element client keys keep each block's first row; per-key and private masks do not depend on rows.
+    func firstQueryRows(blocks: Int, keys n: Int) -> AttentionMask {
+        guard let k = clientKeys, k.count != n else { return self }
+        precondition(k.count == blocks * n * n, "firstQueryRows: \(k.count) key flags for \(blocks) blocks of \(n)×\(n)")
+        return AttentionMask(publicKeys: publicKeys, clientKeys: (0..<blocks).flatMap { k[($0 * n * n)..<($0 * n * n + n)] }, privateKeys: privateKeys)
+    }
+}
+
 /// Which keys of G stacked sequences are real tokens, known to the client alone (`Party.multiplyByClientKeys`).
 public struct PrivateKeys {
     /// `G·S` flags on the client (`true` = real token); nil on the server and the dealer.
@@ -282,23 +292,29 @@ public struct EncoderProgram: SecureProgram, Equatable {
         }
     }
 
-    /// One post-LN encoder layer on `x [S, H]` (sections: attention linear, softmax, norm, ffn, activation);
+    /// One post-LN encoder layer on `x [B·S, H]` (sections: attention linear, softmax, norm, ffn, activation);
     /// `heads` must be the layout of this layer's head count. `w`: one model's layer, or a secretly
     /// selected member's (`SelectedLayer`).
+    ///
+    /// With `firstTokenOnly` the layer returns only each sequence's first ([CLS]) row, `[B, H]`: keys and
+    /// values come from every token, but the query, the softmax, the output map, the LayerNorms and the
+    /// feed-forward run on one row per sequence. A classifier's last layer needs nothing else (rows do not
+    /// mix after attention), and that row is the same computation as in the full layer.
     public func encoderLayer(_ x: SecureTensor, _ w: some EncoderLayerParameters, index l: Int, heads: HeadLayout, mask: AttentionMask,
-                             on b: some SecureBackend) throws -> SecureTensor {
+                             firstTokenOnly: Bool = false, on b: some SecureBackend) throws -> SecureTensor {
         let s = shape
         let (n, a, d, width) = (s.seq, s.heads(l), s.headDim, s.attentionWidth(l))
         precondition(heads.heads == a, "encoderLayer: head layout for \(heads.heads) heads, layer \(l) has \(a)")
+        let ba = heads.batch * a, m = firstTokenOnly ? 1 : n                                    // m: query rows per sequence
         let (q, kT, v) = try b.section(Section.attentionLinear) {
             let qkv = try w.linear(.qkv, x, layer: l, on: b)                                    // [S, 3·A·D]
-            // Q [A, S, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
-            let ba = heads.batch * a
-            return (b.rearrange(qkv, to: [ba, n, d], source: heads.q), b.rearrange(qkv, to: [ba, d, n], source: heads.kT),
-                    b.rearrange(qkv, to: [ba, n, d], source: heads.v))
+            // Q [A, m, D], Kᵀ [A, D, S], V [A, S, D] (local rearrangements of the shares).
+            return (b.rearrange(qkv, to: [ba, m, d], source: firstTokenOnly ? heads.firstQ : heads.q),
+                    b.rearrange(qkv, to: [ba, d, n], source: heads.kT), b.rearrange(qkv, to: [ba, n, d], source: heads.v))
         }
-        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift, narrow: s.narrowLinear) }   // [A, S, S]
-        let ctx: SecureTensor                                                                     // [A, S, D]
+        let scores = try b.section(Section.attentionLinear) { try b.matmul(q, kT, rightShift: EncoderProgram.keyShift, narrow: s.narrowLinear) }   // [A, m, S]
+        let mask = firstTokenOnly ? mask.firstQueryRows(blocks: ba, keys: n) : mask
+        let ctx: SecureTensor                                                                     // [A, m, D]
         // 2Quad with private lengths: (x + c)·k first, padded keys exact zeros, then c = 0 below.
         let (quadScores, c) = try mask.privateKeys.map { keys in
             (try b.section(Section.softmax) { try b.multiplyByClientKeys(scores, keys: keys, c: Self.quadShift) }, 0.0)
@@ -315,11 +331,12 @@ public struct EncoderProgram: SecureProgram, Equatable {
             ctx = try b.section(Section.attentionLinear) { try b.matmul(p, v, narrow: s.narrowLinear) }
         }
         let attended = try b.section(Section.attentionLinear) { () throws -> SecureTensor in
-            let merged = b.rearrange(ctx, to: [heads.batch * n, width], source: heads.merge)
+            let merged = b.rearrange(ctx, to: [heads.batch * m, width], source: firstTokenOnly ? heads.firstMerge : heads.merge)
             return try w.linear(.out, merged, layer: l, on: b)
         }
+        let residual = firstTokenOnly ? b.rearrange(x, to: [heads.batch, s.hidden], source: heads.firstRows) : x
         let (g1, b1) = w.norm(afterFFN: false), (g2, b2) = w.norm(afterFFN: true)
-        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(x, attended), gain: g1, beta: b1, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
+        let x1 = try b.section(Section.norm) { try b.layerNorm(b.add(residual, attended), gain: g1, beta: b1, eps: s.layerNormEps, preShift: EncoderProgram.layerNormPreShift) }
         let f1 = try b.section(Section.ffn) { try w.linear(.ffn1, x1, layer: l, on: b) }
         let g = try b.section(Section.activation) {
             switch s.activation {
@@ -339,6 +356,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
         /// Sources of Q `[B·A, S, D]`, Kᵀ `[B·A, D, S]`, V `[B·A, S, D]` in `qkv [B·S, 3·A·D]`, and of
         /// `[B·S, A·D]` in `[B·A, S, D]`.
         let q: [Int], kT: [Int], v: [Int], merge: [Int]
+        /// The same for the first token of each sequence alone (`encoderLayer(firstTokenOnly:)`): Q `[B·A, 1, D]`,
+        /// `[B, A·D]` from `[B·A, 1, D]`, and the rows `[B, H]` of `x [B·S, H]`.
+        let firstQ: [Int], firstMerge: [Int], firstRows: [Int]
         /// Sequences stacked.
         public let batch: Int
         /// Heads A of the layers this layout serves.
@@ -353,6 +373,9 @@ public struct EncoderProgram: SecureProgram, Equatable {
             kT = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: aw, width: w, transposed: true), stride: n * w)
             v = stacked(EncoderProgram.headIndices(a: a, n: n, d: d, offset: 2 * aw, width: w, transposed: false), stride: n * w)
             merge = stacked(EncoderProgram.mergeIndices(a: a, n: n, d: d), stride: a * n * d)
+            firstQ = stacked(EncoderProgram.headIndices(a: a, n: 1, d: d, offset: 0, width: w, transposed: false), stride: n * w)
+            firstMerge = stacked(EncoderProgram.mergeIndices(a: a, n: 1, d: d), stride: a * d)
+            firstRows = stacked(Array(0..<s.hidden), stride: n * s.hidden)
         }
     }
 
