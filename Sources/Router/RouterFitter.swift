@@ -20,6 +20,9 @@ public struct RouterFitOptions: Sendable {
     public var folds = 5
     /// Routed dev accuracy may be at most this far below the best member's (`max_drop`, 0.005 = 0.5 points).
     public var maxDrop = 0.005
+    /// Use this lambda instead of choosing one on dev (`lambda`, per second; nil: chosen by `maxDrop`). The
+    /// dev and test sweeps are written either way, so a user can pick a point of the sweep and refit.
+    public var lambda: Double?
     /// Network whose predicted seconds price the members (`net`: none, lan, wan).
     public var network = "lan"
     /// Features: the [CLS] state after this many layers (`feature_layers`) of this member (`feature_member`,
@@ -57,6 +60,8 @@ public struct RouterReport: Codable, Sendable {
     public var folds: Int
     /// Cross-fitted training rows added to dev's (0: dev alone).
     public var trainRows: Int?
+    /// The lambda was given (`lambda` config key, `--lambda`), not chosen on dev (nil: chosen).
+    public var lambdaSet: Bool?
     /// Out-of-fold dev sweep (what lambda was chosen on) and the final router's test sweep.
     public var devSweep: [SweepPoint], testSweep: [SweepPoint]
     /// The chosen lambda on test, the oracle router and the most accurate (on dev) member on test.
@@ -65,7 +70,7 @@ public struct RouterReport: Codable, Sendable {
     public var bestMember: String
 
     enum CodingKeys: String, CodingKey {
-        case task, members, network, lambda, folds, chosen, trainRows = "train_rows"
+        case task, members, network, lambda, folds, chosen, trainRows = "train_rows", lambdaSet = "lambda_set"
         case featureMember = "feature_member", featureLayers = "feature_layers", maxDrop = "max_drop"
         case devSweep = "dev_sweep", testSweep = "test_sweep", oracleAccuracy = "oracle_accuracy"
         case oracleSeconds = "oracle_seconds", bestMember = "best_member"
@@ -164,8 +169,10 @@ public final class RouterFitter {
                   + "information about who is right; try another feature_member or feature_layers in the router config")
         }
         let fitData = RoutingData(correct: rows.correct, costs: rows.costs, utilities: calibrated)
-        let (lambda, devSweep) = LambdaChoice.choose(fitData, maxDrop: o.maxDrop)
-        note?("fitting the final predictor on all \(count) examples; lambda = \(lambda)")
+        let (devChoice, devSweep) = LambdaChoice.choose(fitData, maxDrop: o.maxDrop)
+        let lambda = o.lambda ?? devChoice
+        note?("fitting the final predictor on all \(count) examples; lambda = \(lambda)"
+              + (o.lambda == nil ? "" : " (set; the dev rule would choose \(devChoice))"))
         let final = fit(Array(0..<count)).folded()
         final.calibrate(platt)
         let devData = RoutingData(correct: devCorrect, costs: Array(rows.costs.prefix(dev.count)), utilities: Array(calibrated.prefix(dev.count)))
@@ -173,6 +180,7 @@ public final class RouterFitter {
         var config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
                                        featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds, network: o.network)
         config.report.trainRows = trainRows
+        if o.lambda != nil { config.report.lambdaSet = true }
         return (final, config)
     }
 

@@ -21,7 +21,9 @@ struct FitRouterCommand: ParsableCommand {
             train_labels: false to ignore it). Writes the router (DESIGN §4) to
             --out (default <pool>/router.h5) with the whole lambda sweep on dev and test, the members
             alone and the oracle router in its config, and prints a table. See docs/router.md.
-            Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, net,
+            --lambda (or the config key lambda) fixes lambda instead: e.g. a point read off the sweep of an
+            earlier fit; the dev rule's choice is still reported.
+            Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, lambda, net,
             feature_layers, feature_member, seed, train_labels, members (route over these pool members only; \
             default all: e.g. the members that share one fixed point, since a routed session runs one).
             """)
@@ -44,6 +46,9 @@ struct FitRouterCommand: ParsableCommand {
     @Option(help: "Largest routed dev accuracy loss accepted, as a fraction (0.005 = 0.5 points; overrides the config).")
     var maxDrop: Double?
 
+    @Option(help: "Use this lambda (per second, >= 0) instead of choosing one on dev (overrides the config).")
+    var lambda: Double?
+
     @Option(help: "Also write the accuracy/latency plot as SVG to this path.")
     var plot: String?
 
@@ -59,6 +64,10 @@ struct FitRouterCommand: ParsableCommand {
         if let maxDrop {
             guard (0...1).contains(maxDrop) else { throw ValidationError("--max-drop must be a fraction in [0, 1], got \(maxDrop)") }
             options.maxDrop = maxDrop
+        }
+        if let lambda {
+            guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda must be a number >= 0 (per second), got \(lambda)") }
+            options.lambda = lambda
         }
         let fitter = RouterFitter(poolDir: URL(fileURLWithPath: pool), dataDir: dataDir, options: options)
         fitter.note = { if !progressOptions.quiet { printErr("fit-router: " + $0) } }
@@ -84,8 +93,8 @@ struct FitRouterCommand: ParsableCommand {
                   + String(format: " %6.2f  %6.2f   %.3f", m.devAccuracy * 100, m.testAccuracy * 100, m.testSeconds))
         }
         let best = r.members.first { $0.name == r.bestMember }!
-        print(String(format: "routed (lambda %.4g)    test %.2f%%, %.3f s/query: %.2fx cheaper than %@ (test %.2f%%, %.3f s)",
-                     r.lambda, r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
+        print(String(format: "routed (lambda %.4g%@)    test %.2f%%, %.3f s/query: %.2fx cheaper than %@ (test %.2f%%, %.3f s)",
+                     r.lambda, r.lambdaSet == true ? ", set" : "", r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
                      best.name, best.testAccuracy * 100, best.testSeconds))
         print("  routing histogram (test): " + zip(r.members, r.chosen.histogram).map { "\($0.name) \($1)" }.joined(separator: ", "))
         if let n = r.trainRows, n > 0 { print("  fitted on dev and \(n) cross-fitted training examples") }
@@ -98,7 +107,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "net", "feature_layers", "feature_member", "seed", "train_labels", "members"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "lambda", "net", "feature_layers", "feature_member", "seed", "train_labels", "members"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -125,6 +134,10 @@ struct FitRouterCommand: ParsableCommand {
         }
         if let v = try int("folds", min: 2) { o.folds = v }
         if let v = try number("max_drop") { o.maxDrop = v }
+        if let v = try number("lambda") {
+            guard v.isFinite, v >= 0 else { throw ValidationError("\(path): 'lambda' must be a number >= 0 (per second)") }
+            o.lambda = v
+        }
         if let v = m["net"] {
             guard let s = v as? String, ["none", "lan", "wan"].contains(s) else { throw ValidationError("\(path): 'net' must be none, lan or wan") }
             o.network = s

@@ -64,6 +64,15 @@ import Testing
         #expect(unknown.status != 0 && unknown.stderr.contains("members: 'huge' is not in"), "\(unknown.stderr)")
         let one = try fit(members: "[tiny]")
         #expect(one.status != 0 && one.stderr.contains("routing needs at least 2"), "\(one.stderr)")
+        // --lambda fixes lambda: the chosen point is the test sweep's at that lambda, and the report says it was set.
+        let point = try #require(sweep.first { ($0["lambda"] as? Double ?? 0) > 0.5 })
+        let fixed = try #require(point["lambda"] as? Double)
+        let set = try CLI.run(["fit-router", "--pool", "run", "--out", "l.h5", "--json", "l.json", "--lambda", "\(fixed)", "--quiet"], cwd: dir)
+        #expect(set.status == 0, "\(set.stderr)")
+        let l = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("l.json"))) as! [String: Any]
+        #expect(l["lambda"] as? Double == fixed && l["lambda_set"] as? Bool == true && report["lambda_set"] == nil)
+        let lChosen = try #require(l["chosen"] as? [String: Any])
+        #expect(lChosen["histogram"] as? [Int] == point["histogram"] as? [Int] && lChosen["accuracy"] as? Double == point["accuracy"] as? Double)
     }
 
     /// A pool whose members use different fixed points (a 32-bit member at 12 fractional bits): export
@@ -218,6 +227,8 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("unknown key 'layers'"), "\(bad.stderr)")
         let net = try CLI.run(["fit-router", "--pool", "nowhere", "--net", "dsl"], cwd: dir)
         #expect(net.status != 0 && net.stderr.contains("--net must be none, lan or wan"), "\(net.stderr)")
+        let lambda = try CLI.run(["fit-router", "--pool", "nowhere", "--lambda=-1"], cwd: dir)
+        #expect(lambda.status != 0 && lambda.stderr.contains("--lambda must be a number >= 0"), "\(lambda.stderr)")
         let export = try CLI.run(["export", "--pool", "nowhere", "--out", "b.h5"], cwd: dir)
         #expect(export.status != 0 && export.stderr.contains("no such router file"), "\(export.stderr)")
     }
