@@ -16,6 +16,8 @@ let package = Package(
         // System libraries (Debian: libopenblas-dev, libhdf5-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+        // The AVX-512 ring matmul kernel (C, chosen at run time on CPUs that have it).
+        .target(name: "CRingKernel", path: "Sources/CRingKernel"),
 
         .target(
             name: "Tensor", dependencies: ["CBLAS"],
@@ -29,6 +31,7 @@ let package = Package(
         .target(
             name: "MPC",
             dependencies: [
+                "CRingKernel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

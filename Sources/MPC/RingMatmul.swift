@@ -1,4 +1,6 @@
+import CRingKernel
 import Dispatch
+import Foundation
 
 /// The 64-bit ring matrix product `C = A·B mod 2^64`, the hot path of every linear layer.
 ///
@@ -7,8 +9,30 @@ import Dispatch
 /// into blocks of `kBlock` so a 4-row panel of A stays in L1 while columns of Bt stream from L2; a 4×2 register tile of wrapping multiply-adds
 /// (8 accumulators, 6 loads per 8 products) is the inner kernel. Rows of C are split into panels spread
 /// over the cores with `DispatchQueue.concurrentPerform`. There is no 64-bit SIMD multiply on the
-/// baseline x86-64 target, so the scalar multiplier bounds throughput at about one product per cycle per core.
+/// baseline x86-64 target, so the scalar multiplier bounds throughput at about one product per cycle per core;
+/// on CPUs with AVX-512 DQ (checked at run time) a C kernel multiplies eight lanes at once (`Kernel.avx512`,
+/// 4x4 tiles of dot products along k). Both give the same words: sums mod 2^64 do not depend on their order.
 public enum RingMatmul {
+    /// The inner kernel of a product.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// Portable Swift, 4x2 register tiles.
+        case scalar
+        /// AVX-512 F/DQ `vpmullq` (C, `Sources/CRingKernel`).
+        case avx512
+    }
+
+    /// The kernels this CPU runs.
+    public static let available: [Kernel] = sr_ring_avx512_available() != 0 ? [.scalar, .avx512] : [.scalar]
+
+    /// The kernel products use: the fastest available, or the one named by the environment variable
+    /// `SECUREROUTER_RING_KERNEL` (`scalar` or `avx512`, if available) for comparisons.
+    public static let defaultKernel: Kernel = {
+        if let name = ProcessInfo.processInfo.environment["SECUREROUTER_RING_KERNEL"], let k = Kernel(rawValue: name), available.contains(k) {
+            return k
+        }
+        return available.last!
+    }()
+
     /// Columns of the k dimension processed per block.
     static let kBlock = 256
     /// Below this many products the work runs on the calling thread.
@@ -56,14 +80,15 @@ public enum RingMatmul {
     }
 
     /// Returns `A·B mod 2^64` for A [m, k] and B [k, n] (row-major).
-    public static func multiply(_ a: [UInt64], _ b: [UInt64], m: Int, k: Int, n: Int) -> [UInt64] {
+    public static func multiply(_ a: [UInt64], _ b: [UInt64], m: Int, k: Int, n: Int, kernel: Kernel = defaultKernel) -> [UInt64] {
         precondition(a.count == m * k && b.count == k * n, "ring matmul: operand sizes do not match [\(m),\(k)]x[\(k),\(n)]")
         if m == 0 || n == 0 || k == 0 { return [UInt64](repeating: 0, count: m * n) }
-        return multiply(a, RightOperand(b, k: k, n: n), m: m)
+        return multiply(a, RightOperand(b, k: k, n: n), m: m, kernel: kernel)
     }
 
     /// Returns `A·B mod 2^64` for A [m, k] and a prepared B.
-    public static func multiply(_ a: [UInt64], _ b: RightOperand, m: Int) -> [UInt64] {
+    public static func multiply(_ a: [UInt64], _ b: RightOperand, m: Int, kernel: Kernel = defaultKernel) -> [UInt64] {
+        precondition(available.contains(kernel), "ring matmul: the \(kernel) kernel does not run on this CPU")
         let (k, n) = (b.k, b.n)
         precondition(a.count == m * k, "ring matmul: operand sizes do not match [\(m),\(a.count / max(m, 1))]x[\(k),\(n)]")
         var c = [UInt64](repeating: 0, count: m * n)
@@ -77,14 +102,14 @@ public enum RingMatmul {
                     let work = m * n * k
                     let tasks = work < parallelThreshold ? 1 : min(panels, 8)
                     if tasks == 1 {
-                        kernel(C, A, T, rows: 0..<m, k: k, n: n)
+                        run(kernel, C, A, T, rows: 0..<m, k: k, n: n)
                     } else {
                         let per = (panels + tasks - 1) / tasks
                         // Pointers are shared read-only (A, Bt) or written in disjoint row ranges (C).
                         nonisolated(unsafe) let (sA, sT, sC) = (A, T, C)
                         DispatchQueue.concurrentPerform(iterations: tasks) { t in
                             let lo = min(m, t * per * 4), hi = min(m, (t + 1) * per * 4)
-                            if lo < hi { kernel(sC, sA, sT, rows: lo..<hi, k: k, n: n) }
+                            if lo < hi { run(kernel, sC, sA, sT, rows: lo..<hi, k: k, n: n) }
                         }
                     }
                 }
@@ -93,7 +118,16 @@ public enum RingMatmul {
         return c
     }
 
-    /// C[rows, :] += A[rows, :]·Bt^T, blocked over k.
+    /// C[rows, :] += A[rows, :]·Bt^T with `kernel`.
+    static func run(_ kernel: Kernel, _ C: UnsafeMutablePointer<UInt64>, _ A: UnsafePointer<UInt64>, _ T: UnsafePointer<UInt64>,
+                    rows: Range<Int>, k: Int, n: Int) {
+        switch kernel {
+        case .scalar: Self.kernel(C, A, T, rows: rows, k: k, n: n)
+        case .avx512: sr_ring_kernel_avx512(C, A, T, Int64(rows.lowerBound), Int64(rows.upperBound), Int64(k), Int64(n))
+        }
+    }
+
+    /// C[rows, :] += A[rows, :]·Bt^T, blocked over k (the portable kernel).
     @inline(__always)
     static func kernel(_ C: UnsafeMutablePointer<UInt64>, _ A: UnsafePointer<UInt64>, _ T: UnsafePointer<UInt64>,
                        rows: Range<Int>, k: Int, n: Int) {

@@ -6,7 +6,71 @@ import Tensor
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self, Secure.self])
+        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self, Secure.self, Ring.self])
+
+    struct Ring: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Throughput of the 64-bit ring matrix product (every secure linear layer and the dealer's triples), per kernel.",
+            discussion: """
+                Times RingMatmul.multiply with a prepared right operand (as a session weight is) on random words,
+                for each kernel this CPU runs (scalar, and avx512 where the CPU has AVX-512 DQ), checks that
+                the kernels give the same words, and prints multiply-adds per second. Default shapes: MiniLM's
+                linear layers on 32 and 64 tokens, one [CLS] row, and an attention product.
+                """)
+
+        @Option(help: "Shapes m x k x n, comma-separated (e.g. 32x384x1536,1x384x384).")
+        var shapes = "32x384x1152,32x384x1536,32x1536x384,64x384x1536,1x384x1536,32x32x32"
+        @Option(help: "Seconds to spend per shape and kernel (at least one product).") var seconds = 1.0
+        @OptionGroup var json: JSONOutputOptions
+
+        func parsed() throws -> [(m: Int, k: Int, n: Int)] {
+            try shapes.split(separator: ",").map { part in
+                let d = part.split(separator: "x").compactMap { Int($0) }
+                guard d.count == 3, d.allSatisfy({ $0 >= 1 }) else {
+                    throw ValidationError("--shapes: '\(part)' is not m x k x n with positive integers (e.g. 32x384x1536)")
+                }
+                return (d[0], d[1], d[2])
+            }
+        }
+
+        func validate() throws {
+            _ = try parsed()
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            var rows = [[String: Any]]()
+            var g = SyntheticData(seed: 1)
+            for (m, k, n) in try parsed() {
+                let a = (0..<(m * k)).map { _ in g.next() }, b = RingMatmul.RightOperand((0..<(k * n)).map { _ in g.next() }, k: k, n: n)
+                var results = [RingMatmul.Kernel: [UInt64]]()
+                var row: [String: Any] = ["m": m, "k": k, "n": n]
+                var line = String(format: "%5d x %5d x %5d", m, k, n)
+                for kernel in RingMatmul.available {
+                    results[kernel] = RingMatmul.multiply(a, b, m: m, kernel: kernel)   // warm-up
+                    var count = 0
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    var elapsed = 0.0
+                    repeat {
+                        _ = RingMatmul.multiply(a, b, m: m, kernel: kernel)
+                        count += 1
+                        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    } while elapsed < seconds
+                    let rate = Double(m * k * n) * Double(count) / elapsed
+                    row[kernel.rawValue + "_macs_per_second"] = rate
+                    line += String(format: "   %@ %6.2f G/s (%.3f ms)", kernel.rawValue, rate / 1e9, elapsed / Double(count) * 1e3)
+                }
+                let same = results.values.allSatisfy { $0 == results[.scalar] }
+                guard same else { throw ValidationError("the ring matmul kernels disagree on \(m)x\(k)x\(n)") }
+                if let s = row["scalar_macs_per_second"] as? Double, let v = row["avx512_macs_per_second"] as? Double {
+                    line += String(format: "   %.2fx", v / s)
+                }
+                rows.append(row)
+                if !json.usesStdout { print(line) }
+            }
+            try json.write(["kernels": RingMatmul.available.map(\.rawValue), "default": RingMatmul.defaultKernel.rawValue, "shapes": rows])
+        }
+    }
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(

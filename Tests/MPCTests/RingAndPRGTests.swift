@@ -65,4 +65,20 @@ import Testing
             #expect(prepared.rowMajor() == b && prepared[k - 1, n - 1] == b[k * n - 1] && prepared[0, n - 1] == b[n - 1])
         }
     }
+
+    /// Every kernel this CPU runs gives the naive product's words, on shapes that leave every kind of tail:
+    /// rows and columns not multiples of the 4x4 tile, k not a multiple of the 8 lanes or of the k block
+    /// (512), and products large enough to be split over threads.
+    @Test(arguments: RingMatmul.Kernel.allCases) func everyKernelMatchesNaive(kernel: RingMatmul.Kernel) throws {
+        try #require(RingMatmul.available.contains(kernel) || kernel == .avx512, "the scalar kernel always runs")
+        guard RingMatmul.available.contains(kernel) else { return }   // no AVX-512 on this CPU: nothing to compare
+        var rng = TestData(seed: 11)
+        let shapes = [(1, 1, 1), (1, 7, 3), (4, 8, 4), (5, 9, 6), (3, 513, 5), (8, 1030, 9), (7, 512, 4), (33, 384, 70), (64, 700, 130)]
+        for (m, k, n) in shapes {
+            let a = (0..<m * k).map { _ in rng.next() }, b = (0..<k * n).map { _ in rng.next() }
+            var ref = [UInt64](repeating: 0, count: m * n)
+            for i in 0..<m { for p in 0..<k { for j in 0..<n { ref[i * n + j] &+= a[i * k + p] &* b[p * n + j] } } }
+            #expect(RingMatmul.multiply(a, b, m: m, k: k, n: n, kernel: kernel) == ref, "\(kernel) m=\(m) k=\(k) n=\(n)")
+        }
+    }
 }
