@@ -98,6 +98,8 @@ public enum Ops {
     public static func mul(_ n: Int) -> Cost { exchange(2 * n) + Cost(words: Double(3 * n)) }
     /// `square` of n elements.
     public static func square(_ n: Int) -> Cost { exchange(n) + Cost(words: Double(2 * n)) }
+    /// `squareAndProducts` of n elements with `partners` partners: x opened once for all the products.
+    public static func squareFan(_ n: Int, partners j: Int) -> Cost { exchange((1 + j) * n) + Cost(words: Double((2 + 3 * j) * n)) }
     /// `stepBits`: n elements against `thresholds` public values on a `width`-bit comparison key.
     public static func stepBits(_ n: Int, width: Int, thresholds: Int) -> Cost {
         exchange((n * width + 63) / 64) + Cost(dcfLevels: Double(n * thresholds * (width - 1)))
@@ -108,7 +110,7 @@ public enum Ops {
     public static func truncateExact(_ n: Int) -> Cost { exchange((n + 63) / 64) + Cost(words: Double(2 * n)) }
     /// `piecewisePolynomial` of degree 3 (select-then-compute) with `breakpoints` on coarse 18-bit comparisons.
     public static func cubicSpline(_ n: Int, breakpoints: Int, width: Int = 18) -> Cost {
-        stepBits(n, width: width, thresholds: breakpoints) + mul(2 * n) + truncateExact(2 * n) + mul(2 * n) + truncateExact(n)
+        stepBits(n, width: width, thresholds: breakpoints) + squareFan(n, partners: 2) + truncateExact(2 * n) + mul(n) + truncateExact(n)
     }
     /// Octave normalisation of `reciprocal` and `inverseSqrt`.
     static func octave(_ n: Int) -> Cost {

@@ -62,6 +62,32 @@ import Testing
         expectUniformView(Array(r1.3.prefix(2)), plaintext: x.data + y.data, seed: seed)
     }
 
+    /// `squareAndProducts`: x² and x·y_j exactly in the ring (untruncated), in one round, x opened once: each
+    /// party sends 8·(1 + J) bytes per element, and what it receives is uniform.
+    @Test(arguments: [UInt64(13), 14])
+    func squareAndFanProducts(seed: UInt64) throws {
+        var rng = TestData(seed: seed)
+        let n = 4096
+        let x = (0..<n).map { _ in rng.next() }, y1 = (0..<n).map { _ in rng.next() }, y2 = (0..<n).map { _ in rng.next() }
+        let (r0, r1, _) = try runTwoParties(seed: seed, deal: { d in try d.squareFan(count: n, partners: 2) }) { p in
+            func shared(_ v: [UInt64], _ owner: PartyID) -> ArithmeticShare {
+                p.share(p.id == owner ? RingTensor(shape: [n], data: v) : nil, owner: owner, shape: [n])
+            }
+            let (sx, s1, s2) = (shared(x, .client), shared(y1, .server), shared(y2, .client))
+            let before = p.peer.bytesSent
+            let (sq, fan) = try p.squareAndProducts(sx.tensor.data, [s1.tensor.data, s2.tensor.data])
+            let sent = p.peer.bytesSent - before, rounds = p.rounds
+            let views = p.peer.connection.receivedLog!
+            let opened = try p.revealToBoth([sq, fan[0], fan[1]].map { ArithmeticShare(RingTensor(shape: [n], data: $0)) })
+            return (opened, sent, rounds, views)
+        }
+        #expect(r0.0 == r1.0)
+        #expect(r0.0[0].data == x.map { $0 &* $0 } && r0.0[1].data == zip(x, y1).map { $0 &* $1 } && r0.0[2].data == zip(x, y2).map { $0 &* $1 })
+        #expect(r0.1 == 8 * 3 * n && r1.1 == 8 * 3 * n && r0.2 == 1 && r1.2 == 1)
+        expectUniformView(Array(r0.3.prefix(1)), plaintext: x + y1 + y2, seed: seed)
+        expectUniformView(Array(r1.3.prefix(1)), plaintext: x + y1 + y2, seed: seed)
+    }
+
     @Test(arguments: [UInt64(21), 22])
     func matmulBatchedAndPlain(seed: UInt64) throws {
         var rng = TestData(seed: seed)

@@ -36,6 +36,10 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
     /// server, a mask b [G·n] for the client, and shares of a ⊙ b (b broadcast over each group's R rows), so
     /// that one round multiplies shared scores by 0/1 key flags that only the client holds.
     case keyFlags = 12
+    /// Square-and-fan correlation (`Party.squareAndProducts`), shape = [N, J]: a mask a [N] of x, masks b [J·N]
+    /// of J partners y_j, and shares of a ⊙ a and of each a ⊙ b_j, so that one opening of `x − a` and every
+    /// `y_j − b_j` gives `x ⊙ x` and every `x ⊙ y_j` (x's mask is opened once for all of them).
+    case squareFan = 13
     /// Session mask B [k,n] of a server-owned weight (server draws it from its PRG), shape = [k, n].
     case weightMask = 16
     /// Per-query correlation for `x · W` with a masked weight: A [m,k] (client PRG) and shares of A·B,
@@ -69,6 +73,7 @@ public enum CorrelationKind: UInt8, Sendable, CustomStringConvertible {
         case .normScaleGain: return "normScaleGain"
         case .quadAttention: return "quadAttention"
         case .keyFlags: return "keyFlags"
+        case .squareFan: return "squareFan"
         case .weightMask: return "weightMask"
         case .maskedWeightTriple: return "maskedWeightTriple"
         case .maskedWeightGroup: return "maskedWeightGroup"

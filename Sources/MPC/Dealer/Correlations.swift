@@ -16,6 +16,12 @@ public struct SquarePair: Sendable {
     public var a: RingTensor, c: RingTensor
 }
 
+/// One party's share of a square-and-fan correlation for N elements and J partners: a [N] (x's mask), b [J·N]
+/// (partner j's mask at `j·N + i`), and c [(1 + J)·N]: `a ⊙ a` first, then `a ⊙ b_j` for each j.
+public struct SquareFan: Sendable {
+    public var a: [UInt64], b: [UInt64], c: [UInt64]
+}
+
 /// One party's share of a LayerNorm correlation: a [R, h], b [h], c [R], and, over [R, h] (b broadcast over
 /// rows, c over columns), `sq = a ⊙ a`, `ab = a ⊙ b`, `cb = c ⊙ b`, `ca = c ⊙ a`, `cab = c ⊙ a ⊙ b`. One
 /// opening of `x − a` and `γ − b` gives `x ⊙ x` and `x ⊙ γ`; one of `s − c` (a value per row) then gives
@@ -48,6 +54,20 @@ extension Dealer {
             for i in 0..<sc { c1[t * sc + i] = c[i] &- c0[t * sc + i] }
         }
         try emitCorrection(.matmulTriple, shape: [batch, m, k, n], correction: c1)
+    }
+
+    /// Deals a square-and-fan correlation (`Party.squareAndProducts`) for `count` elements and `partners`
+    /// partners. Offline cost: 8·(1 + partners) bytes per element to party 1.
+    public func squareFan(count n: Int, partners j: Int) throws {
+        let a0 = draw(.client, n), b0 = draw(.client, j * n), c0 = draw(.client, (j + 1) * n)
+        let a1 = draw(.server, n), b1 = draw(.server, j * n)
+        var c1 = [UInt64](repeating: 0, count: (j + 1) * n)
+        for i in 0..<n {
+            let a = a0[i] &+ a1[i]
+            c1[i] = a &* a &- c0[i]
+            for p in 0..<j { c1[(p + 1) * n + i] = a &* (b0[p * n + i] &+ b1[p * n + i]) &- c0[(p + 1) * n + i] }
+        }
+        try emitCorrection(.squareFan, shape: [n, j], correction: c1)
     }
 
     /// Deals a square pair of `shape`. Offline cost: 8 bytes per element to party 1.
@@ -119,6 +139,13 @@ extension DealerStream {
         let c = party == .client ? draw(batch * m * n) : payload
         return MatmulTriple(a: RingTensor(shape: [batch, m, k], data: a), b: RingTensor(shape: [batch, k, n], data: b),
                             c: RingTensor(shape: [batch, m, n], data: c))
+    }
+
+    /// Next record must be `squareFan([count, partners])`.
+    public func squareFan(count n: Int, partners j: Int) throws -> SquareFan {
+        let payload = try next(.squareFan, shape: [n, j], payloadCount: party == .client ? 0 : (j + 1) * n)
+        let a = draw(n), b = draw(j * n)
+        return SquareFan(a: a, b: b, c: party == .client ? draw((j + 1) * n) : payload)
     }
 
     /// Next record must be `squarePair(shape)`.

@@ -281,13 +281,14 @@ extension Party {
     /// bits' adjacent differences are the one-hot segment selector, so the segment's center and
     /// coefficients are `table[0] + Σ_j s_j·Δtable_j` (public tables: local); (2) `t = x − center` (local)
     /// and one polynomial of degree D with secret coefficients: D = 1: `c0 + c1·t` (1 mul round);
-    /// D = 2: `c0 + (c1 + c2·t)·t` (2 rounds); D = 3: round A `t², u = c3·t`, round B
-    /// `(c2 + u)·t² + c1·t` (2 rounds). Every product is truncated exactly (`truncateExact`, one more
-    /// round each time): a failed local truncation here would reach the output directly. Records
-    /// (`Dealer.piecewisePolynomial`): the comparison keys, then `triple([N])`, `bitProduct([N])` (D = 1),
-    /// that twice (D = 2), or `triple([2N])`, `bitProduct([2N])`, `triple([2N])`, `bitProduct([N])` (D = 3).
+    /// D = 2: `c0 + (c1 + c2·t)·t` (2 rounds); D = 3: round A `t², u = c3·t` and `c1·t` with t opened once
+    /// (`squareAndProducts`), round B `(c2 + u)·t² + c1·t` (2 rounds). Every product is truncated exactly
+    /// (`truncateExact`, one more round each time): a failed local truncation here would reach the output
+    /// directly. Records (`Dealer.piecewisePolynomial`): the comparison keys, then `triple([N])`,
+    /// `bitProduct([N])` (D = 1), that twice (D = 2), or `squareFan([N, 2])`, `bitProduct([2N])`, `triple([N])`,
+    /// `bitProduct([N])` (D = 3).
     ///
-    /// Rounds: 1 (D = 0), 3 (D = 1), 5 (D = 2, 3). Online bytes per element, each party: w/8 + 16·{0,1,2,4}
+    /// Rounds: 1 (D = 0), 3 (D = 1), 5 (D = 2, 3). Online bytes per element, each party: w/8 + 8·{0,2,4,5}
     /// + {0,1,2,3}/8 for D = 0...3 (w = 38 or 18 comparison bits), whatever k. Offline per element:
     /// 8·(3(w − 1) + 4) + 8·{0,1,2,4} + 8·{0,1,2,3}. Compute: k DCF evaluations of w − 1 levels per element. Opened: the comparison-masked input and
     /// Beaver-masked values only, all uniform; neither party learns the segment.
@@ -310,9 +311,13 @@ extension Party {
             let u = try mulManyExact([(c[2], t)])[0]
             raw = try mulRawMany([(zip(c[1], u).map { $0 &+ $1 }, t)])[0]
         default:
-            let r = try mulManyExact([(t, t), (c[3], t)])
-            let v = try mulRawMany([(zip(c[2], r[1]).map { $0 &+ $1 }, r[0]), (c[1], t)])
-            raw = zip(v[0], v[1]).map { $0 &+ $1 }
+            // Round A: t², c3·t and c1·t with t opened once; t² and c3·t truncated exactly, c1·t kept raw.
+            let (square, fan) = try squareAndProducts(t, [c[3], c[1]])
+            let r = Party.split(try truncateExact(ArithmeticShare(RingTensor(shape: [2 * t.count], data: square + fan[0])),
+                                                  bits: fp.fracBits).tensor.data, counts: [t.count, t.count])
+            // Round B: (c2 + c3·t)·t², plus c1·t.
+            let v = try mulRawMany([(zip(c[2], r[1]).map { $0 &+ $1 }, r[0])])[0]
+            raw = zip(v, fan[1]).map { $0 &+ $1 }
         }
         let tail = try truncateExact(ArithmeticShare(RingTensor(shape: x.shape, data: raw)), bits: fp.fracBits)
         return add(tail, ArithmeticShare(RingTensor(shape: x.shape, data: c[0])))
@@ -339,7 +344,7 @@ extension Dealer {
         case 0: break
         case 1: try triple(shape: [n]); try bitProduct(count: n)
         case 2: try triple(shape: [n]); try bitProduct(count: n); try triple(shape: [n]); try bitProduct(count: n)
-        default: try triple(shape: [2 * n]); try bitProduct(count: 2 * n); try triple(shape: [2 * n]); try bitProduct(count: n)
+        default: try squareFan(count: n, partners: 2); try bitProduct(count: 2 * n); try triple(shape: [n]); try bitProduct(count: n)
         }
     }
 
