@@ -94,11 +94,18 @@ extension Party {
         var z = t.c.data
         let isClient = id == .client
         for i in 0..<n {
-            let e = mine[i] &+ theirs[i], f = mine[n + i] &+ theirs[n + i]
-            z[i] = z[i] &+ e &* t.b.data[i] &+ f &* t.a.data[i]
-            if isClient { z[i] = z[i] &+ e &* f }
+            z[i] = Party.beaverShare(c: z[i], e: mine[i] &+ theirs[i], f: mine[n + i] &+ theirs[n + i], a: t.a.data[i], b: t.b.data[i],
+                                     publicPart: isClient)
         }
         return ArithmeticShare(RingTensor(shape: x.shape, data: z))
+    }
+
+    /// One party's share of `x·y` from the opened `e = x − a`, `f = y − b` and its shares of a, b and
+    /// `c = a·b`: `c + e·b + f·a`, plus the public `e·f` on party 0 (`publicPart`).
+    @inline(__always)
+    static func beaverShare(c: UInt64, e: UInt64, f: UInt64, a: UInt64, b: UInt64, publicPart: Bool) -> UInt64 {
+        let z = c &+ e &* b &+ f &* a
+        return publicPart ? z &+ e &* f : z
     }
 
     /// Fixed-point elementwise product: `mulRaw` then `truncate(fracBits)`.
@@ -141,13 +148,10 @@ extension Party {
         let square = squareShares(opened: e, a: r.a, aa: Array(r.c[0..<n]))
         let isClient = id == .client
         let products = (0..<j).map { p -> [UInt64] in
-            var z = Array(r.c[((p + 1) * n)..<((p + 2) * n)])
-            for i in 0..<n {
-                let f = mine[(p + 1) * n + i] &+ theirs[(p + 1) * n + i]
-                z[i] = z[i] &+ e[i] &* r.b[p * n + i] &+ f &* r.a[i]
-                if isClient { z[i] = z[i] &+ e[i] &* f }
+            (0..<n).map { i in
+                Party.beaverShare(c: r.c[(p + 1) * n + i], e: e[i], f: mine[(p + 1) * n + i] &+ theirs[(p + 1) * n + i], a: r.a[i],
+                                  b: r.b[p * n + i], publicPart: isClient)
             }
-            return z
         }
         return (square, products)
     }
