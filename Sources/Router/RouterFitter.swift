@@ -33,6 +33,12 @@ public struct RouterFitOptions: Sendable {
     /// Add the pool's cross-fitted training rows (`<pool>/crossfit.json`, `train-pool --crossfit`) to dev's
     /// when the file exists (`train_labels`).
     public var trainLabels = true
+    /// Where the features of those training rows come from (`train_features`): `fold`, the copy of the
+    /// feature member that fold held the row out of (`<pool>/crossfit/fold<k>/pool/`), so that the
+    /// features, like the labels, are those of a model that never saw the row, as on a new query; or
+    /// `final`, the pool's own feature member, which trained on every row.
+    public var trainFeatures = TrainFeatures.fold
+    public enum TrainFeatures: String, Sendable, CaseIterable { case fold, final }
     /// Route over these pool members only (`members`, in pool order; nil: all). A pool whose members use
     /// different fixed points can give a router for the members that share one (a routed session runs
     /// one), or a smaller pool to compare.
@@ -60,6 +66,8 @@ public struct RouterReport: Codable, Sendable {
     public var folds: Int
     /// Cross-fitted training rows added to dev's (0: dev alone).
     public var trainRows: Int?
+    /// Where those rows' features came from: `fold` (the fold copies of the feature member) or `final`.
+    public var trainFeatures: String?
     /// The lambda was given (`lambda` config key, `--lambda`), not chosen on dev (nil: chosen).
     public var lambdaSet: Bool?
     /// Out-of-fold dev sweep (what lambda was chosen on) and the final router's test sweep.
@@ -71,6 +79,7 @@ public struct RouterReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case task, members, network, lambda, folds, chosen, trainRows = "train_rows", lambdaSet = "lambda_set"
+        case trainFeatures = "train_features"
         case featureMember = "feature_member", featureLayers = "feature_layers", maxDrop = "max_drop"
         case devSweep = "dev_sweep", testSweep = "test_sweep", oracleAccuracy = "oracle_accuracy"
         case oracleSeconds = "oracle_seconds", bestMember = "best_member"
@@ -137,7 +146,13 @@ public final class RouterFitter {
             let train = try pool.read("train")
             let correct = try pool.crossFitCorrectness(labels, train: train)
             note?("adding \(train.count) training examples with cross-fitted labels (\(labels.folds) folds, \(CrossFitLabels.fileName))")
-            rows.features += pool.features(train, member: fi, layers: o.featureLayers, split: "train", note: note)
+            switch o.trainFeatures {
+            case .fold:
+                rows.features += try pool.foldFeatures(train, member: fi, layers: o.featureLayers, folds: labels.folds,
+                                                       poolDir: poolDir, note: note)
+            case .final:
+                rows.features += pool.features(train, member: fi, layers: o.featureLayers, split: "train", note: note)
+            }
             rows.correct += correct
             rows.costs += pool.costs(train)
             trainRows = train.count
@@ -180,6 +195,7 @@ public final class RouterFitter {
         var config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
                                        featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds, network: o.network)
         config.report.trainRows = trainRows
+        if trainRows > 0 { config.report.trainFeatures = o.trainFeatures.rawValue }
         if o.lambda != nil { config.report.lambdaSet = true }
         return (final, config)
     }
@@ -335,6 +351,31 @@ struct LoadedPool {
     func features(_ xs: [Example], member fi: Int, layers: Int, split: String, note: ((String) -> Void)?) -> [[Float]] {
         note?("router features on \(split): " + RouterFeatures.describe(layers: layers, member: members[fi].name))
         return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: layers)
+    }
+
+    /// Router features of the training rows, each from the copy of member `fi` that its cross-fitting fold
+    /// trained without it (`<pool>/crossfit/fold<k>/pool/<name>.h5`, row i in fold i % folds).
+    /// - Throws: `RouterError` when a fold's copy is missing or has another architecture.
+    func foldFeatures(_ xs: [Example], member fi: Int, layers: Int, folds: Int, poolDir: URL,
+                      note: ((String) -> Void)?) throws -> [[Float]] {
+        let name = members[fi].name
+        note?("router features on train: " + RouterFeatures.describe(layers: layers, member: name) + ", each row from the fold that held it out")
+        var out = [[Float]](repeating: [], count: xs.count)
+        for k in 0..<folds {
+            let path = poolDir.appendingPathComponent("crossfit/fold\(k)/pool/\(name).h5").path
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw RouterError("\(path) not found: train_features: fold needs every fold's copy of the feature member \(name) "
+                                  + "(rerun `train-pool --crossfit \(folds) --resume`, or set train_features: final)")
+            }
+            let model = try BertForSequenceClassification.load(checkpoint: try ModelCheckpoint.read(from: path), path: path)
+            guard model.config == members[fi].model.config else {
+                throw RouterError("\(path) has another architecture than the pool's \(name); rerun `train-pool --crossfit \(folds) --resume`")
+            }
+            let held = xs.indices.filter { CrossFitLabels.heldOut($0, fold: k, folds: folds) }
+            let rows = RouterFeatures.extract(model: model, data: batcher(held.map { xs[$0] }, member: fi), layers: layers)
+            for (i, f) in zip(held, rows) { out[i] = f }
+        }
+        return out
     }
 
     /// The router file's config and report from the dev data (what lambda was chosen on) and test data.

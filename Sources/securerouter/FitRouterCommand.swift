@@ -18,13 +18,14 @@ struct FitRouterCommand: ParsableCommand {
             dev accuracy is within --max-drop of the best member's. When the pool was trained with
             `train-pool --crossfit K`, its <pool>/crossfit.json adds every training example, labelled by the
             fold that did not train on it, to dev's rows (for the predictor and for lambda;
-            train_labels: false to ignore it). Writes the router (DESIGN §4) to
+            train_labels: false to ignore it; their features come from the fold's copy of the feature member,
+            which never saw the row, or with train_features: final from the pool's own). Writes the router (DESIGN §4) to
             --out (default <pool>/router.h5) with the whole lambda sweep on dev and test, the members
             alone and the oracle router in its config, and prints a table. See docs/router.md.
             --lambda (or the config key lambda) fixes lambda instead: e.g. a point read off the sweep of an
             earlier fit; the dev rule's choice is still reported.
             Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, lambda, net,
-            feature_layers, feature_member, seed, train_labels, members (route over these pool members only; \
+            feature_layers, feature_member, seed, train_labels, train_features (fold or final), members (route over these pool members only; \
             default all: e.g. the members that share one fixed point, since a routed session runs one).
             """)
 
@@ -97,7 +98,9 @@ struct FitRouterCommand: ParsableCommand {
                      r.lambda, r.lambdaSet == true ? ", set" : "", r.chosen.accuracy * 100, r.chosen.seconds, best.testSeconds / max(r.chosen.seconds, 1e-12),
                      best.name, best.testAccuracy * 100, best.testSeconds))
         print("  routing histogram (test): " + zip(r.members, r.chosen.histogram).map { "\($0.name) \($1)" }.joined(separator: ", "))
-        if let n = r.trainRows, n > 0 { print("  fitted on dev and \(n) cross-fitted training examples") }
+        if let n = r.trainRows, n > 0 {
+            print("  fitted on dev and \(n) cross-fitted training examples (features: \(r.trainFeatures ?? "final"))")
+        }
         print(String(format: "oracle router          test %.2f%%, %.3f s/query", r.oracleAccuracy * 100, r.oracleSeconds))
     }
 
@@ -107,7 +110,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "lambda", "net", "feature_layers", "feature_member", "seed", "train_labels", "members"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "lambda", "net", "feature_layers", "feature_member", "seed", "train_labels", "train_features", "members"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -148,6 +151,12 @@ struct FitRouterCommand: ParsableCommand {
         if let v = m["train_labels"] {
             guard let b = v as? Bool else { throw ValidationError("\(path): 'train_labels' must be true or false") }
             o.trainLabels = b
+        }
+        if let v = m["train_features"] {
+            guard let s = v as? String, let f = RouterFitOptions.TrainFeatures(rawValue: s) else {
+                throw ValidationError("\(path): 'train_features' must be fold or final")
+            }
+            o.trainFeatures = f
         }
         if let v = m["members"] {
             guard let list = v as? [Any], !list.isEmpty else { throw ValidationError("\(path): 'members' must be a list of pool member names") }

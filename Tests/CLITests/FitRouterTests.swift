@@ -203,11 +203,30 @@ import Testing
         let r = try CLI.run(["fit-router", "--pool", "run", "--json", "report.json", "--quiet"], cwd: dir)
         #expect(r.status == 0 && r.stdout.contains("fitted on dev and 160 cross-fitted training examples"), "\(r.stdout)\n\(r.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report.json"))) as! [String: Any]
-        #expect(report["train_rows"] as? Int == 160)
+        #expect(report["train_rows"] as? Int == 160 && report["train_features"] as? String == "fold")
+        // The training rows' features come from the fold copies by default; the pool's own member gives others.
+        try "train_features: final\n".write(to: dir.appendingPathComponent("f.yaml"), atomically: true, encoding: .utf8)
+        let f = try CLI.run(["fit-router", "--pool", "run", "--config", "f.yaml", "--json", "final.json", "--quiet"], cwd: dir)
+        #expect(f.status == 0 && f.stdout.contains("(features: final)"), "\(f.stdout)\n\(f.stderr)")
+        let final = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("final.json"))) as! [String: Any]
+        #expect(final["train_features"] as? String == "final")
+        let sweep = { (r: [String: Any]) in (r["dev_sweep"] as! [[String: Any]]).map { $0["accuracy"] as! Double } }
+        #expect(sweep(final) != sweep(report), "fold and final features gave the same out-of-fold sweep")
+        try "train_features: latest\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
+        let badKey = try CLI.run(["fit-router", "--pool", "run", "--config", "bad.yaml"], cwd: dir)
+        #expect(badKey.status != 0 && badKey.stderr.contains("'train_features' must be fold or final"), "\(badKey.stderr)")
         try "train_labels: false\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
         #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--json", "dev.json", "--quiet"], cwd: dir).status == 0)
         let devOnly = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dev.json"))) as! [String: Any]
         #expect(devOnly["train_rows"] as? Int == 0)
+        // A missing fold copy of the feature member is named, with the way out.
+        let feature = try #require(report["feature_member"] as? String)
+        let copy = dir.appendingPathComponent("run/crossfit/fold1/pool/\(feature).h5")
+        try FileManager.default.moveItem(at: copy, to: dir.appendingPathComponent("moved.h5"))
+        let gone = try CLI.run(["fit-router", "--pool", "run"], cwd: dir)
+        #expect(gone.status != 0 && gone.stderr.contains("fold1/pool/\(feature).h5 not found") && gone.stderr.contains("train_features: final"),
+                "\(gone.stderr)")
+        try FileManager.default.moveItem(at: dir.appendingPathComponent("moved.h5"), to: copy)
         // Labels for another training split (one gold label changed) are refused in one sentence.
         var tampered = labels
         tampered["gold"] = [1 - gold[0]] + gold.dropFirst()
