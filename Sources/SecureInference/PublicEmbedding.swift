@@ -20,12 +20,15 @@ struct PublicEmbedding: Sendable {
     let fixedPoint: FixedPoint
     /// The public leading layers (`[in, out]` layout, query not scaled), decoded like the tables; empty: none.
     let layers: [EncoderWeights.Layer]
+    /// The same layers in single precision (`prefix`).
+    let floatLayers: [FloatLayer]
     /// Attention heads of the public layers (unpruned: the model's `heads`).
     let heads: Int
 
     /// The tables and public layers of model `m` (`layers` empty without public layers).
     init(word: [Double], position: [Double], gain: [Double], offset: [Double], layers: [EncoderWeights.Layer], model m: SecureBertShape) {
         (self.word, self.position, self.gain, self.offset, self.layers) = (word, position, gain, offset, layers)
+        floatLayers = layers.map(FloatLayer.init)
         (hidden, eps, heads, fixedPoint) = (m.hidden, m.layerNormEps, m.heads, FixedPoint(fracBits: m.fracBits))
     }
 
@@ -57,47 +60,66 @@ struct PublicEmbedding: Sendable {
         return Double(layers) * Double(n) * Double(perToken)
     }
 
-    /// The public layers on one query's `[n, H]` embedding rows, keys from `length` on masked.
+    /// A public layer's weights in single precision (what `prefix` multiplies with).
+    struct FloatLayer: Sendable {
+        let qkvW: [Float], qkvB: [Float], outW: [Float], outB: [Float], ffn1W: [Float], ffn1B: [Float], ffn2W: [Float], ffn2B: [Float]
+        let ln1G: [Double], ln1B: [Double], ln2G: [Double], ln2B: [Double]
+
+        init(_ l: EncoderWeights.Layer) {
+            func f(_ x: [Double]) -> [Float] { x.map { Float($0) } }
+            (qkvW, qkvB, outW, outB) = (f(l.qkvW), f(l.qkvB), f(l.outW), f(l.outB))
+            (ffn1W, ffn1B, ffn2W, ffn2B) = (f(l.ffn1W), f(l.ffn1B), f(l.ffn2W), f(l.ffn2B))
+            (ln1G, ln1B, ln2G, ln2B) = (l.ln1G, l.ln1B, l.ln2G, l.ln2B)
+        }
+    }
+
+    /// The public layers on one query's `[n, H]` embedding rows, keys from `length` on masked. The client's
+    /// plaintext work, in single precision like the float model it reproduces (the result is then rounded
+    /// to the fixed-point grid, 2^−f, far coarser than Float's rounding); LayerNorms in Double.
     private func prefix(_ x0: [Double], seq n: Int, length: Int) -> [Double] {
         let h = hidden, a = heads, d = h / a
-        func linear(_ x: [Double], k: Int, _ w: [Double], _ b: [Double], out m: Int) -> [Double] {
-            var y = [Double](repeating: 0, count: n * m)
-            for r in 0..<n { for c in 0..<m { y[r * m + c] = b[c] } }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(m), Int32(k), 1, x, Int32(k), w, Int32(m), 1, &y, Int32(m))
+        func linear(_ x: [Float], k: Int, _ w: [Float], _ b: [Float], out m: Int) -> [Float] {
+            var y = [Float](repeating: 0, count: n * m)
+            for r in 0..<n { y.withUnsafeMutableBufferPointer { p in for c in 0..<m { p[r * m + c] = b[c] } } }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(m), Int32(k), 1, x, Int32(k), w, Int32(m), 1, &y, Int32(m))
             return y
         }
-        func layerNorm(_ x: [Double], _ g: [Double], _ b: [Double]) -> [Double] { plainLayerNorm(x, width: h, gain: g, beta: b, eps: eps) }
-        var x = x0
-        let scoreScale = 1 / Double(d).squareRoot()
-        for layer in layers {
+        func layerNorm(_ x: [Float], _ g: [Double], _ b: [Double]) -> [Double] {
+            plainLayerNorm(x.map { Double($0) }, width: h, gain: g, beta: b, eps: eps)
+        }
+        var x = x0.map { Float($0) }
+        let scoreScale = 1 / Float(d).squareRoot()
+        var p = [Float](repeating: 0, count: n * length)
+        for layer in floatLayers {
             let qkv = linear(x, k: h, layer.qkvW, layer.qkvB, out: 3 * h)
-            var context = [Double](repeating: 0, count: n * h)
-            var p = [Double](repeating: 0, count: n)
-            for head in 0..<a {
-                for i in 0..<n {
-                    var top = -Double.infinity
-                    for j in 0..<length {
-                        var s = 0.0
-                        for c in 0..<d { s += qkv[i * 3 * h + head * d + c] * qkv[j * 3 * h + h + head * d + c] }
-                        p[j] = s * scoreScale
-                        top = max(top, p[j])
+            var context = [Float](repeating: 0, count: n * h)
+            qkv.withUnsafeBufferPointer { q in
+                for head in 0..<a {
+                    // Scores Q_h·K_hᵀ/√d over the real keys, [n, length], then a row softmax and the context P·V_h.
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(length), Int32(d), scoreScale,
+                                q.baseAddress! + head * d, Int32(3 * h), q.baseAddress! + h + head * d, Int32(3 * h),
+                                0, &p, Int32(length))
+                    for i in 0..<n {
+                        var top = -Float.infinity
+                        for j in 0..<length { top = max(top, p[i * length + j]) }
+                        var sum: Float = 0
+                        for j in 0..<length { p[i * length + j] = expf(p[i * length + j] - top); sum += p[i * length + j] }
+                        for j in 0..<length { p[i * length + j] /= sum }
                     }
-                    var sum = 0.0
-                    for j in 0..<length { p[j] = exp(p[j] - top); sum += p[j] }
-                    for j in 0..<length {
-                        let wgt = p[j] / sum
-                        for c in 0..<d { context[i * h + head * d + c] += wgt * qkv[j * 3 * h + 2 * h + head * d + c] }
+                    context.withUnsafeMutableBufferPointer { c in
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(length), 1,
+                                    p, Int32(length), q.baseAddress! + 2 * h + head * d, Int32(3 * h), 0, c.baseAddress! + head * d, Int32(h))
                     }
                 }
             }
             let attended = linear(context, k: h, layer.outW, layer.outB, out: h)
-            let x1 = layerNorm(zip(x, attended).map { $0 + $1 }, layer.ln1G, layer.ln1B)
+            let x1 = layerNorm(zip(x, attended).map { $0 + $1 }, layer.ln1G, layer.ln1B).map { Float($0) }
             let inner = linear(x1, k: h, layer.ffn1W, layer.ffn1B, out: layer.ffn1B.count)
-                .map { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
+                .map { 0.5 * $0 * (1 + erff($0 * Float(0.5).squareRoot())) }
             let out = linear(inner, k: layer.ffn1B.count, layer.ffn2W, layer.ffn2B, out: h)
-            x = layerNorm(zip(x1, out).map { $0 + $1 }, layer.ln2G, layer.ln2B)
+            x = layerNorm(zip(x1, out).map { $0 + $1 }, layer.ln2G, layer.ln2B).map { Float($0) }
         }
-        return x
+        return x.map { Double($0) }
     }
 
     /// `rows` encoded in the ring, `[ids.count, H]`.
