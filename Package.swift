@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
         // The AVX-512 ring matmul kernel (C, chosen at run time on CPUs that have it).
         .target(name: "CRingKernel", path: "Sources/CRingKernel"),
+        // The AES-NI DCF kernels (C, chosen at run time on CPUs that have AES-NI).
+        .target(name: "CFSSKernel", path: "Sources/CFSSKernel"),
 
         .target(
             name: "Tensor", dependencies: ["CBLAS"],
@@ -32,6 +34,7 @@ let package = Package(
             name: "MPC",
             dependencies: [
                 "CRingKernel",
+                "CFSSKernel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -57,7 +60,7 @@ let package = Package(
         .testTarget(name: "RouterTests", dependencies: ["Router", "Tensor", "Transformer", "MPC", "SecureInference", "Checkpoint"]),
         .testTarget(name: "CoDesignTests", dependencies: ["CoDesign", "Transformer", "Tensor", "CostModel", "MPC"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Checkpoint", "Transformer", "Tensor", "TextData"]),
-        .testTarget(name: "MPCTests", dependencies: ["MPC"]),
+        .testTarget(name: "MPCTests", dependencies: ["MPC", "CFSSKernel"]),
         .testTarget(name: "SecureInferenceTests", dependencies: ["SecureInference", "MPC", "Transformer", "Tensor", "Checkpoint", "CostModel", "TextData"]),
         .testTarget(name: "CLITests", dependencies: ["securerouter", "Checkpoint", "MPC"]),
     ]

@@ -6,7 +6,7 @@ import Tensor
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self, Secure.self, Ring.self])
+        commandName: "bench", abstract: "Benchmarks (release builds give meaningful numbers).", subcommands: [Train.self, Secure.self, Ring.self, DCFKeys.self])
 
     struct Ring: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -69,6 +69,67 @@ struct BenchCommand: ParsableCommand {
                 if !json.usesStdout { print(line) }
             }
             try json.write(["kernels": RingMatmul.available.map(\.rawValue), "default": RingMatmul.defaultKernel.rawValue, "shapes": rows])
+        }
+    }
+
+    struct DCFKeys: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dcf",
+            abstract: "Throughput of DCF key generation (the dealer) and evaluation (each party), per kernel.",
+            discussion: """
+                Every comparison (GeLU, exp and tanh splines, the octaves of reciprocal and inverse square root,
+                ReLU, max, argmax) evaluates distributed comparison functions: each party walks one AES tree
+                path per point, and the dealer generates both parties' trees. Times both for each kernel this
+                CPU runs (swift, and aesni where the CPU has AES-NI), checks that the kernels agree, and prints
+                keys and evaluations per second. Default widths: 17 bits (the splines' coarse comparisons, 5
+                points per key), 31 (octaves, 22 points per key) and 63 (ReLU, 1 point).
+                """)
+
+        @Option(help: "Cases bits:pointsPerKey, comma-separated.") var cases = "17:5,31:22,63:1"
+        @Option(help: "Keys per batch.") var count = 4096
+        @Option(help: "Seconds per measurement (at least one batch).") var seconds = 1.0
+        @OptionGroup var json: JSONOutputOptions
+
+        func parsed() throws -> [(bits: Int, points: Int)] {
+            try cases.split(separator: ",").map { part in
+                let d = part.split(separator: ":").compactMap { Int($0) }
+                guard d.count == 2, (1...64).contains(d[0]), d[1] >= 1 else {
+                    throw ValidationError("--cases: '\(part)' is not bits:points with 1 <= bits <= 64 and points >= 1 (e.g. 17:5)")
+                }
+                return (d[0], d[1])
+            }
+        }
+
+        func validate() throws {
+            _ = try parsed()
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+            guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        }
+
+        func run() throws {
+            var rows = [[String: Any]]()
+            for (bits, points) in try parsed() {
+                var row: [String: Any] = ["bits": bits, "points_per_key": points, "count": count]
+                var line = String(format: "%2d bits, %2d points/key", bits, points)
+                var outputs = [DCF.Kernel: [UInt64]]()
+                for kernel in DCF.available {
+                    let t = DCF.benchmark(bits: bits, count: count, pointsPerKey: points, kernel: kernel, seconds: seconds)
+                    outputs[kernel] = t.outputs
+                    row[kernel.rawValue + "_keys_per_second"] = t.keysPerSecond
+                    row[kernel.rawValue + "_evaluations_per_second"] = t.evaluationsPerSecond
+                    line += String(format: "   %@: keygen %6.3f M/s, eval %6.3f M/s", kernel.rawValue, t.keysPerSecond / 1e6, t.evaluationsPerSecond / 1e6)
+                }
+                guard outputs.values.allSatisfy({ $0 == outputs[.swift] }) else {
+                    throw ValidationError("the DCF kernels disagree on \(bits)-bit keys")
+                }
+                if let s = row["swift_evaluations_per_second"] as? Double, let a = row["aesni_evaluations_per_second"] as? Double,
+                   let sk = row["swift_keys_per_second"] as? Double, let ak = row["aesni_keys_per_second"] as? Double {
+                    line += String(format: "   (%.2fx keygen, %.2fx eval)", ak / sk, a / s)
+                }
+                rows.append(row)
+                if !json.usesStdout { print(line) }
+            }
+            try json.write(["kernels": DCF.available.map(\.rawValue), "default": DCF.defaultKernel.rawValue, "cases": rows])
         }
     }
 

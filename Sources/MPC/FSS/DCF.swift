@@ -25,6 +25,9 @@
 //   cwOut [N]      final payload correction
 // (3n + 3) words = 24n + 24 bytes per element, sent to each party.
 
+import CFSSKernel
+import Foundation
+
 /// One party's keys for a batch of DCFs over n-bit inputs with payloads in Z_2^64.
 struct DCFKeys: Sendable {
     /// Input width n in bits (1 ... 64).
@@ -37,7 +40,30 @@ struct DCFKeys: Sendable {
     let corrections: [UInt64]
 }
 
-enum DCF {
+/// DCF key generation and evaluation. Two kernels compute the same words: portable Swift, and AES-NI in
+/// C (`Sources/CFSSKernel`), which interleaves the AES rounds of several tree paths and keeps each path's
+/// state in registers; the parties' evaluations are on the online path of every comparison.
+public enum DCF {
+    /// The implementations of `generate` and `evaluate`.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// Swift over BoringSSL's batched AES (`FixedKeyAES`).
+        case swift
+        /// AES-NI intrinsics in C.
+        case aesni
+    }
+
+    /// The kernels this CPU runs.
+    public static let available: [Kernel] = sr_aesni_available() != 0 ? [.swift, .aesni] : [.swift]
+
+    /// The kernel used: the fastest available, or the one named by the environment variable
+    /// `SECUREROUTER_FSS_KERNEL` (`swift` or `aesni`, if available) for comparisons.
+    public static let defaultKernel: Kernel = {
+        if let name = ProcessInfo.processInfo.environment["SECUREROUTER_FSS_KERNEL"], let k = Kernel(rawValue: name), available.contains(k) {
+            return k
+        }
+        return available.last!
+    }()
+
     /// The fixed public AES key of the MMO hash: hex digits of π (nothing up the sleeve).
     static let fixedKey: [UInt8] = [0x24, 0x3f, 0x6a, 0x88, 0x85, 0xa3, 0x08, 0xd3,
                                     0x13, 0x19, 0x8a, 0x2e, 0x03, 0x70, 0x73, 0x44]
@@ -52,10 +78,16 @@ enum DCF {
     ///   - alpha: thresholds, each `< 2^bits`.
     ///   - beta: payloads.
     ///   - roots0, roots1: root seeds of party 0 and party 1 (2 words per element; low bit ignored).
-    static func generate(bits: Int, alpha: [UInt64], beta: [UInt64], roots0: [UInt64], roots1: [UInt64]) -> [UInt64] {
+    static func generate(bits: Int, alpha: [UInt64], beta: [UInt64], roots0: [UInt64], roots1: [UInt64],
+                         kernel: Kernel = defaultKernel) -> [UInt64] {
         let n = alpha.count
         precondition(bits >= 1 && bits <= 64 && beta.count == n && roots0.count == 2 * n && roots1.count == 2 * n)
+        precondition(available.contains(kernel), "DCF: the \(kernel) kernel does not run on this CPU")
         var cw = [UInt64](repeating: 0, count: correctionWords(bits: bits) * n)
+        if kernel == .aesni {
+            sr_dcf_generate(Int32(bits), Int64(n), alpha, beta, roots0, roots1, fixedKey, &cw)
+            return cw
+        }
         let aes = FixedKeyAES(key: fixedKey)
         let c = min(chunk, max(n, 1))
         var buf = [UInt64](repeating: 0, count: 12 * c), scratch = buf
@@ -148,15 +180,22 @@ extension DCFKeys {
     /// Evaluates this party's share of `f_{α_j, β_j}(x_j)` for every element j (only the low `bits`
     /// bits of `x_j` are read). Party 0's and party 1's outputs add up to `β_j · 1{x_j < α_j}`.
     /// Cost: 2 fixed-key AES blocks per level per element, no communication.
-    func evaluate(party: PartyID, _ x: [UInt64]) -> [UInt64] { evaluate(party: party, x, pointsPerKey: 1) }
+    func evaluate(party: PartyID, _ x: [UInt64], kernel: DCF.Kernel = DCF.defaultKernel) -> [UInt64] {
+        evaluate(party: party, x, pointsPerKey: 1, kernel: kernel)
+    }
 
     /// Evaluates every key at `pointsPerKey` consecutive points: point `p` of `x` uses key `p / pointsPerKey`
     /// (many thresholds of one masked input share one key). Cost: 2 AES blocks per level per point.
-    func evaluate(party: PartyID, _ x: [UInt64], pointsPerKey k: Int) -> [UInt64] {
+    func evaluate(party: PartyID, _ x: [UInt64], pointsPerKey k: Int, kernel: DCF.Kernel = DCF.defaultKernel) -> [UInt64] {
         let n = count
         precondition(k >= 1 && x.count == n * k && roots.count == 2 * n && corrections.count == DCF.correctionWords(bits: bits) * n)
+        precondition(DCF.available.contains(kernel), "DCF: the \(kernel) kernel does not run on this CPU")
         let points = n * k
         var out = [UInt64](repeating: 0, count: points)
+        if kernel == .aesni {
+            sr_dcf_evaluate(Int32(bits), Int64(n), Int64(k), roots, corrections, x, party == .server ? 1 : 0, DCF.fixedKey, &out)
+            return out
+        }
         let aes = FixedKeyAES(key: DCF.fixedKey)
         let c = min(DCF.chunk, max(points, 1))
         var buf = [UInt64](repeating: 0, count: 4 * c), scratch = buf
