@@ -26,12 +26,7 @@ public enum RingMatmul {
 
     /// The kernel products use: the fastest available, or the one named by the environment variable
     /// `SECUREROUTER_RING_KERNEL` (`scalar` or `avx512`, if available) for comparisons.
-    public static let defaultKernel: Kernel = {
-        if let name = ProcessInfo.processInfo.environment["SECUREROUTER_RING_KERNEL"], let k = Kernel(rawValue: name), available.contains(k) {
-            return k
-        }
-        return available.last!
-    }()
+    public static let defaultKernel: Kernel = preferredKernel(environment: "SECUREROUTER_RING_KERNEL", available: available)
 
     /// Columns of the k dimension processed per block.
     static let kBlock = 256
@@ -180,4 +175,11 @@ public enum RingMatmul {
             p0 += kb
         }
     }
+}
+
+/// The kernel named by the environment variable `variable` when this CPU runs it, else the last (fastest) of
+/// `available` (the ring product's and the DCF's kernel choice).
+func preferredKernel<K: RawRepresentable & Equatable>(environment variable: String, available: [K]) -> K where K.RawValue == String {
+    if let name = ProcessInfo.processInfo.environment[variable], let k = K(rawValue: name), available.contains(k) { return k }
+    return available.last!
 }

@@ -57,12 +57,7 @@ public enum DCF {
 
     /// The kernel used: the fastest available, or the one named by the environment variable
     /// `SECUREROUTER_FSS_KERNEL` (`swift` or `aesni`, if available) for comparisons.
-    public static let defaultKernel: Kernel = {
-        if let name = ProcessInfo.processInfo.environment["SECUREROUTER_FSS_KERNEL"], let k = Kernel(rawValue: name), available.contains(k) {
-            return k
-        }
-        return available.last!
-    }()
+    public static let defaultKernel: Kernel = preferredKernel(environment: "SECUREROUTER_FSS_KERNEL", available: available)
 
     /// The fixed public AES key of the MMO hash: hex digits of π (nothing up the sleeve).
     static let fixedKey: [UInt8] = [0x24, 0x3f, 0x6a, 0x88, 0x85, 0xa3, 0x08, 0xd3,
