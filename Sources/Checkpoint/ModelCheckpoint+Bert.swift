@@ -59,8 +59,10 @@ extension BertForSequenceClassification {
             throw CheckpointError.invalid(
                 path: path, "its vocabulary has \(checkpoint.vocab.count) tokens but the embedding table has \(config.architecture.vocabSize) rows")
         }
-        let rng = SeededGenerator(seed: 0)
-        let model = BertForSequenceClassification(config: config.architecture, rng: rng)
+        // Every tensor comes from the checkpoint (a strict load), so the layers need no random start.
+        let model = Tensor.$drawsInitialValues.withValue(false) {
+            BertForSequenceClassification(config: config.architecture, rng: SeededGenerator(seed: 0))
+        }
         var weights: [String: (shape: [Int], data: [Float])] = [:]
         for (k, v) in checkpoint.weights { weights[k] = (v.shape, v.data) }
         do {

@@ -4,6 +4,18 @@ import _TestSupport
 import Tensor
 
 @Suite struct ForwardValueTests {
+    /// With `drawsInitialValues` off (a model about to be loaded), `randn` and `uniform` give zeros of the
+    /// right shape and leave the generator alone; on, they draw.
+    @Test func initialValuesCanBeSkipped() {
+        let rng = SeededGenerator(seed: 3)
+        let (n, u) = Tensor.$drawsInitialValues.withValue(false) {
+            (Tensor.randn([3, 4], std: 2, rng: rng), Tensor.uniform([5], low: 1, high: 2, rng: rng))
+        }
+        #expect(n.shape == [3, 4] && n.data.allSatisfy { $0 == 0 } && u.shape == [5] && u.data.allSatisfy { $0 == 0 })
+        let drawn = Tensor.randn([3, 4], std: 2, rng: rng), fresh = Tensor.randn([3, 4], std: 2, rng: SeededGenerator(seed: 3))
+        #expect(drawn.data == fresh.data && drawn.data.contains { $0 != 0 })
+    }
+
     @Test func matmulValues() {
         let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
         let b = Tensor(shape: [3, 2], data: [7, 8, 9, 10, 11, 12])
