@@ -47,18 +47,11 @@ struct BenchCommand: ParsableCommand {
                 var row: [String: Any] = ["m": m, "k": k, "n": n]
                 var line = String(format: "%5d x %5d x %5d", m, k, n)
                 for kernel in RingMatmul.available {
-                    results[kernel] = RingMatmul.multiply(a, b, m: m, kernel: kernel)   // warm-up
-                    var count = 0
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    var elapsed = 0.0
-                    repeat {
-                        _ = RingMatmul.multiply(a, b, m: m, kernel: kernel)
-                        count += 1
-                        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                    } while elapsed < seconds
-                    let rate = Double(m * k * n) * Double(count) / elapsed
+                    results[kernel] = RingMatmul.multiply(a, b, m: m, kernel: kernel)
+                    let calls = callsPerSecond(seconds: seconds) { _ = RingMatmul.multiply(a, b, m: m, kernel: kernel) }
+                    let rate = Double(m * k * n) * calls
                     row[kernel.rawValue + "_macs_per_second"] = rate
-                    line += String(format: "   %@ %6.2f G/s (%.3f ms)", kernel.rawValue, rate / 1e9, elapsed / Double(count) * 1e3)
+                    line += String(format: "   %@ %6.2f G/s (%.3f ms)", kernel.rawValue, rate / 1e9, 1e3 / calls)
                 }
                 let same = results.values.allSatisfy { $0 == results[.scalar] }
                 guard same else { throw ValidationError("the ring matmul kernels disagree on \(m)x\(k)x\(n)") }

@@ -21,6 +21,25 @@ import Testing
         #expect(profile["softmax"] != nil && profile["activation"] != nil && profile["norm"] != nil)
     }
 
+    /// `bench ring` and `bench dcf` time every kernel this CPU runs (they fail if the kernels disagree) and
+    /// refuse a malformed case in one sentence.
+    @Test func kernelBenchmarksReportEveryKernel() throws {
+        let ring = try CLI.run(["bench", "ring", "--shapes", "3x17x5", "--seconds", "0.01", "--json", "-"])
+        #expect(ring.status == 0, "stderr: \(ring.stderr)")
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(ring.stdout.utf8)) as? [String: Any])
+        let ringRow = try #require((r["shapes"] as? [[String: Any]])?.first)
+        for k in RingMatmul.available { #expect((ringRow[k.rawValue + "_macs_per_second"] as? Double ?? 0) > 0) }
+        let dcf = try CLI.run(["bench", "dcf", "--cases", "9:3", "--count", "37", "--seconds", "0.01", "--json", "-"])
+        #expect(dcf.status == 0, "stderr: \(dcf.stderr)")
+        let d = try #require(try JSONSerialization.jsonObject(with: Data(dcf.stdout.utf8)) as? [String: Any])
+        let dcfRow = try #require((d["cases"] as? [[String: Any]])?.first)
+        for k in DCF.available {
+            #expect((dcfRow[k.rawValue + "_keys_per_second"] as? Double ?? 0) > 0 && (dcfRow[k.rawValue + "_evaluations_per_second"] as? Double ?? 0) > 0)
+        }
+        let bad = try CLI.run(["bench", "dcf", "--cases", "70:1"])
+        #expect(bad.status != 0 && bad.stderr.contains("is not bits:points"), "stderr: \(bad.stderr)")
+    }
+
     @Test func badShapeIsOneClearError() throws {
         let r = try CLI.run(["bench", "secure", "--hidden", "10", "--heads", "3"])
         #expect(r.status != 0)

@@ -20,23 +20,28 @@ extension DCF {
         let alpha = (0..<n).map { _ in g.next() & mask }, beta = (0..<n).map { _ in g.next() }
         let r0 = (0..<(2 * n)).map { _ in g.next() }, r1 = (0..<(2 * n)).map { _ in g.next() }
         let xs = (0..<(n * k)).map { _ in g.next() & mask }
-        func timed(_ body: () -> Void) -> Double {
-            body()   // warm-up
-            var count = 0, elapsed = 0.0
-            let start = DispatchTime.now().uptimeNanoseconds
-            repeat {
-                body()
-                count += 1
-                elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            } while elapsed < seconds
-            return Double(count) / elapsed
-        }
         var cw: [UInt64] = []
-        let keyRate = timed { cw = generate(bits: bits, alpha: alpha, beta: beta, roots0: r0, roots1: r1, kernel: kernel) } * Double(n)
+        let keyRate = callsPerSecond(seconds: seconds) {
+            cw = generate(bits: bits, alpha: alpha, beta: beta, roots0: r0, roots1: r1, kernel: kernel)
+        } * Double(n)
         let key0 = DCFKeys(bits: bits, count: n, roots: r0, corrections: cw), key1 = DCFKeys(bits: bits, count: n, roots: r1, corrections: cw)
-        let evalRate = timed { _ = key0.evaluate(party: .client, xs, pointsPerKey: k, kernel: kernel) } * Double(n * k)
+        let evalRate = callsPerSecond(seconds: seconds) { _ = key0.evaluate(party: .client, xs, pointsPerKey: k, kernel: kernel) } * Double(n * k)
         let outputs = zip(key0.evaluate(party: .client, xs, pointsPerKey: k, kernel: kernel),
                           key1.evaluate(party: .server, xs, pointsPerKey: k, kernel: kernel)).map { $0 &+ $1 }
         return Throughput(keysPerSecond: keyRate, evaluationsPerSecond: evalRate, outputs: outputs)
     }
+}
+
+/// Calls `body` once to warm up, then repeatedly for at least `seconds` (at least once), and returns the calls
+/// per second (the `bench ring` and `bench dcf` timings).
+public func callsPerSecond(seconds: Double, _ body: () -> Void) -> Double {
+    body()
+    var count = 0, elapsed = 0.0
+    let start = DispatchTime.now().uptimeNanoseconds
+    repeat {
+        body()
+        count += 1
+        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    } while elapsed < seconds
+    return Double(count) / elapsed
 }
