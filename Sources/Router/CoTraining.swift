@@ -70,7 +70,7 @@ public final class CoTrainer {
 
         // The router, standardised on the initial training features.
         let net = UtilityNetwork(features: members[fi].shape.hidden, hidden: o.hidden, members: m, seed: o.seed)
-        net.standardise(on: pool.features(train, member: fi, layers: o.featureLayers, split: "train", note: note))
+        net.standardise(on: pool.features(train, member: fi, (o.featureLayers, .cls), split: "train", note: note))
         let memberParams = members.flatMap { $0.model.namedParameters() }
         let memberOpt = AdamW(parameters: memberParams.map(\.tensor), learningRate: o.memberLearningRate, weightDecay: 0.01,
                               decay: memberParams.map { !$0.name.hasSuffix(".bias") && !$0.name.contains("LayerNorm") })
@@ -128,14 +128,14 @@ public final class CoTrainer {
         let devCorrect = pool.correctness(dev, split: "dev", note: note), testCorrect = pool.correctness(test, split: "test", note: note)
         let final = net.folded()
         let devData = RoutingData(correct: devCorrect, costs: pool.costs(dev),
-                                  utilities: final.utilities(pool.features(dev, member: fi, layers: o.featureLayers, split: "dev", note: note)))
+                                  utilities: final.utilities(pool.features(dev, member: fi, (o.featureLayers, .cls), split: "dev", note: note)))
         // Both signs: the gates already price cost (their cost loss), so the best point may favour costlier members.
         let (lambda, devSweep) = LambdaChoice.choose(devData, maxDrop: o.maxDrop, grid: LambdaChoice.signedGrid)
         let testData = RoutingData(correct: testCorrect, costs: pool.costs(test),
-                                   utilities: final.utilities(pool.features(test, member: fi, layers: o.featureLayers, split: "test", note: note)))
-        let config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
-                                       featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: 0, network: o.network,
-                                       grid: LambdaChoice.signedGrid)
+                                   utilities: final.utilities(pool.features(test, member: fi, (o.featureLayers, .cls), split: "test", note: note)))
+        let config = pool.routerConfig(devData: devData, testData: testData, memberSeconds: RoutingData.meanColumns(testData.costs), lambda: lambda,
+                                       devSweep: devSweep, featureMember: fi, (o.featureLayers, .cls), hidden: o.hidden, maxDrop: o.maxDrop,
+                                       folds: 0, network: o.network, grid: LambdaChoice.signedGrid)
 
         // Outputs: co-trained members, their summary (no measurement: they changed), the router.
         let poolOut = outDir.appendingPathComponent("pool")

@@ -188,7 +188,7 @@ public enum PoolBundle {
             }
         }
         return SecureRouterShape(featureMember: f, featureLayers: config.featureLayers, hidden: config.hidden,
-                                 lambda: config.lambda, costs: costs)
+                                 lambda: config.lambda, costs: costs, features: config.featureSource)
     }
 
     /// The routed pool of a bundle, ready for plaintext routing (`predict --bundle`) and for building

@@ -20,11 +20,12 @@ public enum PaddedInference {
     }
 
     /// The router's features of every query (`RouterFeatures.batch`).
-    public static func features(_ model: BertForSequenceClassification, layers: Int, _ q: QueryFile, buckets: [Int]) -> [[Float]] {
+    public static func features(_ model: BertForSequenceClassification, layers: Int, features: RouterFeatureSource = .cls,
+                                _ q: QueryFile, buckets: [Int]) -> [[Float]] {
         var out = [[Float]](repeating: [], count: buckets.count)
-        let h = model.config.hidden
+        let h = features == .logits ? model.config.numLabels : model.config.hidden
         forEachChunk(q, buckets: buckets) { chunk, batch in
-            let f = Tensor.withNoGrad { RouterFeatures.batch(model: model, batch, layers: layers) }.data
+            let f = Tensor.withNoGrad { RouterFeatures.batch(model: model, batch, layers: layers, features: features) }.data
             for (r, i) in chunk.enumerated() { out[i] = Array(f[(r * h)..<((r + 1) * h)]) }
         }
         return out
@@ -91,7 +92,7 @@ public struct RoutedPipeline {
     /// Routes and answers every query (padded rows at their buckets), in float.
     public func decide(_ q: QueryFile, buckets: [Int]) throws -> [Decision] {
         let f = router.featureMember
-        let features = PaddedInference.features(models[f], layers: router.featureLayers, q, buckets: buckets)
+        let features = PaddedInference.features(models[f], layers: router.featureLayers, features: router.features, q, buckets: buckets)
         let r = RouterScoring(shape: router, weights: weights)
         let choices = try features.enumerated().map { i, x in
             let (u, s) = try Self.scores(r, x.map(Double.init), bucket: buckets[i])
@@ -133,7 +134,8 @@ public struct RoutedPipeline {
         }
         let r = RouterScoring(shape: router, weights: weights, fracBits: bits)
         return try q.ids.indices.map { i in
-            let x = emulation(router.featureMember).routerFeatures(ids: q.ids[i], length: q.lengths[i], layers: router.featureLayers)
+            let x = emulation(router.featureMember).routerFeatures(ids: q.ids[i], length: q.lengths[i], layers: router.featureLayers,
+                                                                   features: router.features)
             let (u, s) = try Self.scores(r, x, bucket: buckets[i])
             let (m, margin) = RouterScoring.choice(s)
             let logits = emulation(m).logits(ids: q.ids[i], length: q.lengths[i]).map(Float.init)

@@ -58,6 +58,12 @@ public struct RoutingData {
         return (Double(correct.filter { $0[m] }.count) / n, costs.map { $0[m] }.reduce(0, +) / n)
     }
 
+    /// The mean of each column of `rows` (e.g. each member's mean seconds).
+    public static func meanColumns(_ rows: [[Double]]) -> [Double] {
+        guard let width = rows.first?.count else { return [] }
+        return (0..<width).map { m in rows.map { $0[m] }.reduce(0, +) / Double(rows.count) }
+    }
+
     /// The oracle router: the cheapest member that is right, or the cheapest member when none is.
     public func oracle() -> (accuracy: Double, seconds: Double) {
         var right = 0, seconds = 0.0

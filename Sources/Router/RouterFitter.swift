@@ -29,6 +29,9 @@ public struct RouterFitOptions: Sendable {
     /// default the cheapest), so that the work is reused when that member is chosen.
     public var featureLayers = 1
     public var featureMember: String?
+    /// `features`: `cls` (the [CLS] state above) or `logits` (the feature member's whole forward and its
+    /// logits; `feature_layers` is ignored, and that member's answer is free once the router has run).
+    public var features = RouterFeatureSource.cls
     public var seed: UInt64 = 7
     /// Add the pool's cross-fitted training rows (`<pool>/crossfit.json`, `train-pool --crossfit`) to dev's
     /// when the file exists (`train_labels`).
@@ -60,6 +63,8 @@ public struct RouterReport: Codable, Sendable {
     public var task: String
     public var members: [Member]
     public var featureMember: String, featureLayers: Int
+    /// `logits` for logit features (nil: the [CLS] state).
+    public var features: RouterFeatureSource?
     public var network: String
     public var lambda: Double
     public var maxDrop: Double
@@ -78,7 +83,7 @@ public struct RouterReport: Codable, Sendable {
     public var bestMember: String
 
     enum CodingKeys: String, CodingKey {
-        case task, members, network, lambda, folds, chosen, trainRows = "train_rows", lambdaSet = "lambda_set"
+        case task, members, network, lambda, folds, chosen, features, trainRows = "train_rows", lambdaSet = "lambda_set"
         case trainFeatures = "train_features"
         case featureMember = "feature_member", featureLayers = "feature_layers", maxDrop = "max_drop"
         case devSweep = "dev_sweep", testSweep = "test_sweep", oracleAccuracy = "oracle_accuracy"
@@ -101,15 +106,22 @@ public struct RouterConfig: Codable, Sendable {
     /// Pool members in the order of the router's outputs.
     public var models: [String]
     public var featureMember: String, featureLayers: Int
+    /// Where the features come from (`features`; absent in files written before logit features: `cls`).
+    public var features: RouterFeatureSource?
     public var hidden: Int
     public var lambda: Double
     public var network: String
-    /// Predicted seconds of each member per length bucket (`cost_table[name][bucket]`).
+    /// Predicted seconds of a query routed to each member, per length bucket (`cost_table[name][bucket]`):
+    /// the member's own seconds, and with logit features the feature member's added to every other member's
+    /// (the router ran it first) — the costs the decision rule prices.
     public var costTable: [String: [String: Double]]
     public var report: RouterReport
 
+    /// `features`, `cls` when absent.
+    public var featureSource: RouterFeatureSource { features ?? .cls }
+
     enum CodingKeys: String, CodingKey {
-        case kind, models, hidden, lambda, network, report
+        case kind, models, hidden, lambda, network, report, features
         case formatVersion = "format_version", featureMember = "feature_member", featureLayers = "feature_layers"
         case costTable = "cost_table"
     }
@@ -135,12 +147,16 @@ public final class RouterFitter {
         let o = options
         let pool = try LoadedPool.load(poolDir: poolDir, dataDir: dataDir, network: o.network, only: o.members)
         let dev = try pool.read("dev"), test = try pool.read("test")
-        let fi = try pool.featureMember(named: o.featureMember, layers: o.featureLayers)
+        let fi = try pool.featureMember(named: o.featureMember, layers: o.featureLayers, features: o.features)
+        let layers = o.features == .logits ? pool.members[fi].model.config.layers : o.featureLayers
+        let source = (layers: layers, features: o.features)
         let devCorrect = pool.correctness(dev, split: "dev", note: note), testCorrect = pool.correctness(test, split: "test", note: note)
-        let devFeatures = pool.features(dev, member: fi, layers: o.featureLayers, split: "dev", note: note)
-        let testFeatures = pool.features(test, member: fi, layers: o.featureLayers, split: "test", note: note)
+        let devFeatures = pool.features(dev, member: fi, source, split: "dev", note: note)
+        let testFeatures = pool.features(test, member: fi, source, split: "test", note: note)
+        /// Routed costs: with logit features, every member but the feature member also pays for the router's forward.
+        func costs(_ xs: [Example]) -> [[Double]] { LoadedPool.routed(pool.costs(xs), featureMember: fi, features: o.features) }
         // The rows the predictor learns from and lambda is chosen on: dev, then any cross-fitted train rows.
-        var rows = (features: devFeatures, correct: devCorrect, costs: pool.costs(dev))
+        var rows = (features: devFeatures, correct: devCorrect, costs: costs(dev))
         var trainRows = 0
         if o.trainLabels, let labels = try CrossFitLabels.load(poolDir: poolDir) {
             let train = try pool.read("train")
@@ -148,13 +164,12 @@ public final class RouterFitter {
             note?("adding \(train.count) training examples with cross-fitted labels (\(labels.folds) folds, \(CrossFitLabels.fileName))")
             switch o.trainFeatures {
             case .fold:
-                rows.features += try pool.foldFeatures(train, member: fi, layers: o.featureLayers, folds: labels.folds,
-                                                       poolDir: poolDir, note: note)
+                rows.features += try pool.foldFeatures(train, member: fi, source, folds: labels.folds, poolDir: poolDir, note: note)
             case .final:
-                rows.features += pool.features(train, member: fi, layers: o.featureLayers, split: "train", note: note)
+                rows.features += pool.features(train, member: fi, source, split: "train", note: note)
             }
             rows.correct += correct
-            rows.costs += pool.costs(train)
+            rows.costs += costs(train)
             trainRows = train.count
         }
         let members = pool.members
@@ -191,9 +206,10 @@ public final class RouterFitter {
         let final = fit(Array(0..<count)).folded()
         final.calibrate(platt)
         let devData = RoutingData(correct: devCorrect, costs: Array(rows.costs.prefix(dev.count)), utilities: Array(calibrated.prefix(dev.count)))
-        let testData = RoutingData(correct: testCorrect, costs: pool.costs(test), utilities: final.utilities(testFeatures))
-        var config = pool.routerConfig(devData: devData, testData: testData, lambda: lambda, devSweep: devSweep, featureMember: fi,
-                                       featureLayers: o.featureLayers, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds, network: o.network)
+        let testData = RoutingData(correct: testCorrect, costs: costs(test), utilities: final.utilities(testFeatures))
+        var config = pool.routerConfig(devData: devData, testData: testData, memberSeconds: RoutingData.meanColumns(pool.costs(test)), lambda: lambda,
+                                       devSweep: devSweep, featureMember: fi, source, hidden: o.hidden, maxDrop: o.maxDrop, folds: o.folds,
+                                       network: o.network)
         config.report.trainRows = trainRows
         if trainRows > 0 { config.report.trainFeatures = o.trainFeatures.rawValue }
         if o.lambda != nil { config.report.lambdaSet = true }
@@ -323,8 +339,9 @@ struct LoadedPool {
         return train.indices.map { i in columns.map { $0[i] == train[i].label } }
     }
 
-    /// The feature member: `name`, or the cheapest at bucket 32; checked to have `layers` layers.
-    func featureMember(named name: String?, layers: Int) throws -> Int {
+    /// The feature member: `name`, or the cheapest at bucket 32; checked to have `layers` layers (any depth
+    /// for logit features, which run the whole member).
+    func featureMember(named name: String?, layers: Int, features: RouterFeatureSource = .cls) throws -> Int {
         let fi: Int
         if let name {
             guard let i = members.firstIndex(where: { $0.name == name }) else {
@@ -334,6 +351,7 @@ struct LoadedPool {
         } else {
             fi = members.indices.min { table[$0][32] ?? 0 < table[$1][32] ?? 0 }!
         }
+        guard features == .cls else { return fi }
         guard (0...members[fi].model.config.layers).contains(layers) else {
             throw RouterError("feature_layers \(layers): \(members[fi].name) has \(members[fi].model.config.layers) layer(s)")
         }
@@ -347,19 +365,30 @@ struct LoadedPool {
         return fi
     }
 
-    /// Router features: the [CLS] state after `layers` layers of member `fi` (`RouterFeatures`).
-    func features(_ xs: [Example], member fi: Int, layers: Int, split: String, note: ((String) -> Void)?) -> [[Float]] {
-        note?("router features on \(split): " + RouterFeatures.describe(layers: layers, member: members[fi].name))
-        return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: layers)
+    /// Where router features come from: the feature member's depth they are read at and their kind.
+    typealias FeatureSource = (layers: Int, features: RouterFeatureSource)
+
+    /// Router features of member `fi` (`RouterFeatures`).
+    func features(_ xs: [Example], member fi: Int, _ source: FeatureSource, split: String, note: ((String) -> Void)?) -> [[Float]] {
+        note?("router features on \(split): " + RouterFeatures.describe(layers: source.layers, member: members[fi].name, features: source.features))
+        return RouterFeatures.extract(model: members[fi].model, data: batcher(xs, member: fi), layers: source.layers, features: source.features)
+    }
+
+    /// `costs[i][m]` (member m alone on row i) as the routed pipeline pays them: with logit features the router
+    /// has run member `fi` whole on every row, so choosing it adds nothing and choosing another adds that member.
+    static func routed(_ costs: [[Double]], featureMember fi: Int, features: RouterFeatureSource) -> [[Double]] {
+        guard features == .logits else { return costs }
+        return costs.map { row in row.indices.map { $0 == fi ? row[fi] : row[fi] + row[$0] } }
     }
 
     /// Router features of the training rows, each from the copy of member `fi` that its cross-fitting fold
     /// trained without it (`<pool>/crossfit/fold<k>/pool/<name>.h5`, row i in fold i % folds).
     /// - Throws: `RouterError` when a fold's copy is missing or has another architecture.
-    func foldFeatures(_ xs: [Example], member fi: Int, layers: Int, folds: Int, poolDir: URL,
+    func foldFeatures(_ xs: [Example], member fi: Int, _ source: FeatureSource, folds: Int, poolDir: URL,
                       note: ((String) -> Void)?) throws -> [[Float]] {
         let name = members[fi].name
-        note?("router features on train: " + RouterFeatures.describe(layers: layers, member: name) + ", each row from the fold that held it out")
+        note?("router features on train: " + RouterFeatures.describe(layers: source.layers, member: name, features: source.features)
+              + ", each row from the fold that held it out")
         var out = [[Float]](repeating: [], count: xs.count)
         for k in 0..<folds {
             let path = poolDir.appendingPathComponent("crossfit/fold\(k)/pool/\(name).h5").path
@@ -372,15 +401,17 @@ struct LoadedPool {
                 throw RouterError("\(path) has another architecture than the pool's \(name); rerun `train-pool --crossfit \(folds) --resume`")
             }
             let held = xs.indices.filter { CrossFitLabels.heldOut($0, fold: k, folds: folds) }
-            let rows = RouterFeatures.extract(model: model, data: batcher(held.map { xs[$0] }, member: fi), layers: layers)
+            let rows = RouterFeatures.extract(model: model, data: batcher(held.map { xs[$0] }, member: fi), layers: source.layers,
+                                              features: source.features)
             for (i, f) in zip(held, rows) { out[i] = f }
         }
         return out
     }
 
-    /// The router file's config and report from the dev data (what lambda was chosen on) and test data.
-    func routerConfig(devData: RoutingData, testData: RoutingData, lambda: Double, devSweep: [SweepPoint], featureMember fi: Int,
-                      featureLayers: Int, hidden: Int, maxDrop: Double, folds: Int, network: String,
+    /// The router file's config and report from the dev data (what lambda was chosen on) and test data
+    /// (routed costs), and each member's mean seconds alone on test.
+    func routerConfig(devData: RoutingData, testData: RoutingData, memberSeconds: [Double], lambda: Double, devSweep: [SweepPoint],
+                      featureMember fi: Int, _ source: FeatureSource, hidden: Int, maxDrop: Double, folds: Int, network: String,
                       grid: [Double] = LambdaChoice.grid) -> RouterConfig {
         let testSweep = grid.map { testData.evaluate(lambda: $0) }
         let oracle = testData.oracle()
@@ -389,15 +420,25 @@ struct LoadedPool {
             task: task.name,
             members: members.indices.map { i in
                 RouterReport.Member(name: members[i].name, devAccuracy: devData.member(i).accuracy, testAccuracy: testData.member(i).accuracy,
-                                    testSeconds: testData.member(i).seconds,
+                                    testSeconds: memberSeconds[i],
                                     seconds: Dictionary(uniqueKeysWithValues: table[i].map { ("\($0.key)", $0.value) }))
             },
-            featureMember: members[fi].name, featureLayers: featureLayers, network: network, lambda: lambda, maxDrop: maxDrop, folds: folds,
+            featureMember: members[fi].name, featureLayers: source.layers, features: source.features == .cls ? nil : source.features,
+            network: network, lambda: lambda, maxDrop: maxDrop, folds: folds,
             devSweep: devSweep, testSweep: testSweep, chosen: testData.evaluate(lambda: lambda),
             oracleAccuracy: oracle.accuracy, oracleSeconds: oracle.seconds, bestMember: members[best].name)
-        return RouterConfig(models: members.map(\.name), featureMember: members[fi].name, featureLayers: featureLayers, hidden: hidden,
-                            lambda: lambda, network: network, costTable: report.members.reduce(into: [:]) { $0[$1.name] = $1.seconds },
-                            report: report)
+        // The decision's cost table: each member's seconds per bucket, routed as the rows' costs are (with logit
+        // features, at the buckets every member has).
+        var costTable = report.members.reduce(into: [String: [String: Double]]()) { $0[$1.name] = $1.seconds }
+        if source.features == .logits {
+            let buckets = table.dropFirst().reduce(Set(table[0].keys)) { $0.intersection($1.keys) }.sorted()
+            let routed = LoadedPool.routed(buckets.map { b in table.map { $0[b]! } }, featureMember: fi, features: source.features)
+            for (i, m) in members.enumerated() {
+                costTable[m.name] = Dictionary(uniqueKeysWithValues: buckets.indices.map { ("\(buckets[$0])", routed[$0][i]) })
+            }
+        }
+        return RouterConfig(models: members.map(\.name), featureMember: members[fi].name, featureLayers: source.layers,
+                            features: report.features, hidden: hidden, lambda: lambda, network: network, costTable: costTable, report: report)
     }
 }
 
@@ -407,18 +448,19 @@ struct LoadedPool {
 /// client computes in plaintext (no MPC cost).
 public enum RouterFeatures {
     /// What the features are, for messages: "[CLS] after 1 layer(s) of l1-mpc" or "mean public embedding of l1-pub".
-    public static func describe(layers: Int, member: String) -> String {
-        layers == 0 ? "mean public embedding of \(member)" : "[CLS] after \(layers) layer(s) of \(member)"
+    public static func describe(layers: Int, member: String, features: RouterFeatureSource = .cls) -> String {
+        if features == .logits { return "logits of \(member) (its whole forward)" }
+        return layers == 0 ? "mean public embedding of \(member)" : "[CLS] after \(layers) layer(s) of \(member)"
     }
 
-    public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int) -> [[Float]] {
+    public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int, features: RouterFeatureSource = .cls) -> [[Float]] {
         var out = [[Float]](repeating: [], count: data.count)
-        let h = model.config.hidden
+        let h = features == .logits ? model.config.numLabels : model.config.hidden
         let byLength = data.encodings.indices.sorted { data.encodings[$0].count < data.encodings[$1].count }
         Tensor.withNoGrad {
             for lo in stride(from: 0, to: byLength.count, by: 64) {
                 let idx = Array(byLength[lo..<min(lo + 64, byLength.count)])
-                let cls = batch(model: model, data.makeBatch(idx).encoded, layers: layers).data
+                let cls = batch(model: model, data.makeBatch(idx).encoded, layers: layers, features: features).data
                 for (row, i) in idx.enumerated() { out[i] = Array(cls[(row * h)..<((row + 1) * h)]) }
             }
         }
@@ -427,9 +469,10 @@ public enum RouterFeatures {
 
     /// The features for one encoded batch, `[B, H]`: the [CLS] state after the embedding and the first
     /// `layers` layers only, as the secure router runs them; for `layers` 0, the mean embedding row over
-    /// each query's real tokens.
-    static func batch(model: BertForSequenceClassification, _ batch: EncodedBatch, layers: Int) -> Tensor {
+    /// each query's real tokens; for logit features, `[B, C]`, the model's logits.
+    static func batch(model: BertForSequenceClassification, _ batch: EncodedBatch, layers: Int, features: RouterFeatureSource = .cls) -> Tensor {
         let rng = SeededGenerator(seed: 0)
+        if features == .logits { return model.forward(batch, training: false, rng: rng) }
         let mask = BertEncoder.additiveMask(batch.attentionMask, batch: batch.batch, seqLen: batch.seqLen)
         var state = model.embeddings(batch, training: false, rng: rng, quantization: model.quantization)   // [B, S, H]
         for layer in model.encoder.layers.prefix(layers) {

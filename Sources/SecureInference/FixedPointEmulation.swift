@@ -112,8 +112,9 @@ public struct FixedPointEmulation: Sendable {
 
     /// The secure router's features of one query (`RoutedBertProgram`): the [CLS] row after the first
     /// `layers` layers of this model (public layers counted), or with `layers` 0 the mean of its public
-    /// embedding rows over the real tokens, as the client shares it.
-    public func routerFeatures(ids: [Int], length: Int, layers: Int) -> [Double] {
+    /// embedding rows over the real tokens, as the client shares it; with `features` `.logits`, its logits.
+    public func routerFeatures(ids: [Int], length: Int, layers: Int, features: RouterFeatureSource = .cls) -> [Double] {
+        if features == .logits { return logits(ids: ids, length: length) }
         guard layers > 0 else {
             let fp = FixedPoint(fracBits: model.fracBits)
             return fp.decode(publicEmbedding.ring(mean: ids, length: length, period: ids.count))

@@ -9,14 +9,25 @@ public enum RoutingMode: String, Codable, Sendable, CaseIterable {
     case oblivious
 }
 
+/// Where the router's features come from (`features` in the router's config).
+public enum RouterFeatureSource: String, Codable, Sendable, CaseIterable {
+    /// The [CLS] row after the feature member's first `feature_layers` layers (0: its mean public embedding).
+    case cls
+    /// The feature member's logits: its whole forward pass, whose answer is then already paid for when the
+    /// router picks it (a cascade's signal, the cheap member's confidence, which keeps its meaning across
+    /// separately trained copies of that member, unlike its hidden states).
+    case logits
+}
+
 /// The public part of a router run under MPC: where its features come from, its size, and the rule.
 ///
-/// Features: the [CLS] row after the first `featureLayers` layers of member `featureMember` (in reveal
+/// Features (`features` `.cls`): the [CLS] row after the first `featureLayers` layers of member `featureMember` (in reveal
 /// mode that work is reused when that member is chosen); with `featureLayers` 0 (a member with a public
 /// embedding), the mean of that member's embedding rows over the real tokens, which the client computes
 /// in plaintext and shares (0 bytes, 0 rounds). `featureLayers` counts the checkpoint's layers: for a
 /// member with public layers it is 0 or at least their number, and the client computes those (0 bytes,
-/// 0 rounds) before the secure ones. Predictor: `fc1` (F → hidden), ReLU, and one
+/// 0 rounds) before the secure ones. With `features` `.logits`, the feature member's logits (its whole
+/// forward; `featureLayers` is then its depth). Predictor: `fc1` (F → hidden), ReLU, and one
 /// output per member, `z_m = (z_right − z_wrong)/2` folded into the server's second layer, so that the
 /// utility `σ(2·z_m) = (1 + tanh(z_m))/2`. Decision: argmax over members of
 /// `tanh(z_m) − 2·lambda·cost_m(bucket)` (the utility-minus-lambda-cost rule, doubled and shifted by a
@@ -28,19 +39,35 @@ public struct SecureRouterShape: Codable, Sendable, Equatable {
     public var lambda: Double
     /// Predicted seconds of each member (in pool order) at each bucket: `costs["32"] = [s_0, s_1, ...]`.
     public var costs: [String: [Double]]
+    public var features: RouterFeatureSource
 
-    public init(featureMember: Int, featureLayers: Int, hidden: Int, lambda: Double, costs: [String: [Double]]) {
+    public init(featureMember: Int, featureLayers: Int, hidden: Int, lambda: Double, costs: [String: [Double]],
+                features: RouterFeatureSource = .cls) {
         self.featureMember = featureMember
         self.featureLayers = featureLayers
         self.hidden = hidden
         self.lambda = lambda
         self.costs = costs
+        self.features = features
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        featureMember = try c.decode(Int.self, forKey: .featureMember)
+        featureLayers = try c.decode(Int.self, forKey: .featureLayers)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        lambda = try c.decode(Double.self, forKey: .lambda)
+        costs = try c.decode([String: [Double]].self, forKey: .costs)
+        features = try c.decodeIfPresent(RouterFeatureSource.self, forKey: .features) ?? .cls
     }
 
     enum CodingKeys: String, CodingKey {
-        case hidden, lambda, costs
+        case hidden, lambda, costs, features
         case featureMember = "feature_member", featureLayers = "feature_layers"
     }
+
+    /// The number of features the router's first layer reads from a feature member of shape `m`.
+    public func featureCount(_ m: SecureBertShape) -> Int { features == .logits ? m.classes : m.hidden }
 
     /// The public per-member offsets `−2·lambda·cost_m` at bucket `s`.
     func offsets(bucket s: Int, members: Int) throws -> [Double] {
@@ -150,6 +177,9 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
         }
         guard members.indices.contains(router.featureMember) else { return "feature member \(router.featureMember) is not a member" }
         let feature = members[router.featureMember], publicLayers = feature.publicLayers ?? 0
+        if router.features == .logits, router.featureLayers != publicLayers + feature.layers {
+            return "logit features are the feature member's whole forward: feature_layers must be its depth, \(publicLayers + feature.layers)"
+        }
         guard router.featureLayers == 0 || (publicLayers...(publicLayers + feature.layers)).contains(router.featureLayers) else {
             return "feature_layers \(router.featureLayers) outside 0 and \(publicLayers)...\(publicLayers + feature.layers)"
                 + (publicLayers > 0 ? " (the feature member's first \(publicLayers) layers are public: the client computes them together)" : "")
@@ -178,11 +208,17 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
 
     /// The units oblivious mode runs: groups of member indices of one shape (first-appearance order),
     /// each alone when `selectThenCompute` is off.
+    /// With logit features the feature member is always alone: its answer is the router's features.
     public var obliviousUnits: [[Int]] {
         guard selectThenCompute else { return members.indices.map { [$0] } }
         var units = [[Int]]()
         for j in members.indices {
-            if let u = units.firstIndex(where: { members[$0[0]] == members[j] }) { units[u].append(j) } else { units.append([j]) }
+            let alone = router.features == .logits && j == router.featureMember
+            if !alone, let u = units.firstIndex(where: { members[$0[0]] == members[j] && !(router.features == .logits && $0[0] == router.featureMember) }) {
+                units[u].append(j)
+            } else {
+                units.append([j])
+            }
         }
         return units
     }
@@ -196,7 +232,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
         let f = router.featureMember
         b.enterSection(EncoderProgram.Section.setup)
         let berts = try members.enumerated().map { j, m in try SecureBert(m, prefix: "m\(j).", widest: widest, on: b) }
-        let fc1 = try b.weight("router.fc1.w", k: members[f].hidden, n: router.hidden)
+        let fc1 = try b.weight("router.fc1.w", k: router.featureCount(members[f]), n: router.hidden)
         let fc2 = try b.weight("router.fc2.w", k: router.hidden, n: members.count)
         let units = obliviousUnits
         b.beginOnline()
@@ -210,9 +246,12 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             // mean public embedding.
             let features = router.featureLayers == 0
                 ? nil : try berts[f].encode(berts[f].embed([i], seq: s, on: b), upTo: router.featureLayers - (members[f].publicLayers ?? 0), on: b)
+            // Logit features: the feature member's answer, computed once and reused when it is chosen.
+            let featureLogits = try router.features == .logits ? features.map { try berts[f].logits($0, on: b) } : nil
             let oneHot = try b.section(Self.routerSection) { () throws -> SecureTensor in
-                let cls = try features.map { berts[f].firstTokens($0, on: b) } ?? berts[f].meanEmbedding(query: i, seq: s, on: b)   // [1, H]
-                let hidden = try b.relu(b.addOwned(b.matmulWeight(cls, fc1), "router.fc1.b", owner: .server))
+                let x = try featureLogits ?? features.map { try berts[f].firstTokens($0, on: b) }
+                    ?? berts[f].meanEmbedding(query: i, seq: s, on: b)                                                // [1, F]
+                let hidden = try b.relu(b.addOwned(b.matmulWeight(x, fc1), "router.fc1.b", owner: .server))
                 let z = try b.addOwned(b.matmulWeight(hidden, fc2), "router.fc2.b", owner: .server)             // [1, M]
                 let offsets = try router.offsets(bucket: s, members: members.count)
                 let scores = b.addPublic(try b.piecewise(z, Approximations.tanhWide), b.fixedPoint.encode(offsets, shape: [1, members.count]))
@@ -227,14 +266,19 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             func embedded(_ j: Int) throws -> SecureBert.State {
                 try j == f ? features ?? berts[j].embed([i], seq: s, on: b) : berts[j].embed([i], seq: s, on: b)
             }
+            /// Member j's logits: the router's features when they are j's logits.
+            func logits(_ j: Int) throws -> SecureTensor {
+                if j == f, let featureLogits { return featureLogits }
+                return try berts[j].logits(berts[j].encode(embedded(j), upTo: members[j].layers, on: b), on: b)
+            }
 
             // The answer.
             let label: [Int]?
             switch mode {
             case .reveal:
                 label = try b.branches(members.count, chosen: chosen) { j -> [Int]? in
-                    let logits = try berts[j].logits(berts[j].encode(embedded(j), upTo: members[j].layers, on: b), on: b)
-                    return try b.section(EncoderProgram.Section.head) { try b.revealIndex(b.argmax(logits).oneHot, to: .client) }
+                    let answer = try logits(j)
+                    return try b.section(EncoderProgram.Section.head) { try b.revealIndex(b.argmax(answer).oneHot, to: .client) }
                 } ?? nil
             case .oblivious:
                 // Per unit (one member, or a group of one shape): its argmax one-hot and its coefficient
@@ -242,18 +286,17 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
                 var hots = [SecureTensor](), coefficients = [SecureTensor]()
                 for unit in units {
                     let entries = b.rearrange(oneHot, to: [unit.count], source: unit)
-                    let logits: SecureTensor
+                    let answer: SecureTensor
                     if unit.count == 1 {
-                        let j = unit[0]
-                        logits = try berts[j].logits(berts[j].encode(embedded(j), upTo: members[j].layers, on: b), on: b)
+                        answer = try logits(unit[0])
                         coefficients.append(entries)
                     } else {
-                        logits = try SecureBertGroup(unit.map { berts[$0] }).logits(query: i, seq: s, coefficients: entries, on: b)
+                        answer = try SecureBertGroup(unit.map { berts[$0] }).logits(query: i, seq: s, coefficients: entries, on: b)
                         coefficients.append(unit.indices.dropFirst().reduce(b.rearrange(entries, to: [1], source: [0])) { acc, q in
                             b.add(acc, b.rearrange(entries, to: [1], source: [q]))
                         })
                     }
-                    hots.append(try b.section(EncoderProgram.Section.head) { try b.argmax(logits).oneHot })   // [1, C]
+                    hots.append(try b.section(EncoderProgram.Section.head) { try b.argmax(answer).oneHot })   // [1, C]
                 }
                 label = try b.section(EncoderProgram.Section.head) { () throws -> [Int]? in
                     let c = members[0].classes
@@ -288,7 +331,7 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
             for (j, m) in members.enumerated() {
                 for (k, v) in SecureBertWeights.random(m, generator: &g).ringInputs(m, rows: buckets.max() ?? 1) { out["m\(j).\(k)"] = v }
             }
-            let (fdim, hd, mm) = (members[router.featureMember].hidden, router.hidden, members.count)
+            let (fdim, hd, mm) = (router.featureCount(members[router.featureMember]), router.hidden, members.count)
             let w = SecureRouterWeights(fc1W: g.doubles(fdim * hd, range: (3.0 / Double(fdim)).squareRoot()), fc1B: g.doubles(hd, range: 0.1),
                                         diffW: g.doubles(hd * mm, range: 2 * (3.0 / Double(hd)).squareRoot()), diffB: g.doubles(mm, range: 0.5))
             return out.merging(w.ringInputs(fixedPoint: fixedPoint)) { a, _ in a }

@@ -19,7 +19,7 @@ public struct RoutedBundle: Sendable {
         }
         let stored = try ModelCheckpoint.read(from: path, group: "/router")
         let router = try SecureRouterWeights(stored: stored.weights.mapValues { ($0.shape, $0.data) }, members: p.members.count)
-        let features = p.members[p.router.featureMember].hidden
+        let features = p.router.featureCount(p.members[p.router.featureMember])
         guard router.features == features, router.hidden == p.router.hidden else {
             throw SecureInferenceError("\(path): the router takes \(router.features) features through \(router.hidden) hidden units, "
                                        + "the session expects \(features) and \(p.router.hidden)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Router
+import SecureInference
 import Yams
 
 struct FitRouterCommand: ParsableCommand {
@@ -11,7 +12,8 @@ struct FitRouterCommand: ParsableCommand {
             Reads <pool>/pool_summary.json and the members' checkpoints, labels every dev sentence with
             which members answer it correctly (the members never trained on dev), and trains a 2-layer
             MLP from router features (the [CLS] state after the first layer(s) of the cheapest member, or with
-            feature_layers: 0 the mean public embedding, which costs nothing under MPC)
+            feature_layers: 0 the mean public embedding, which costs nothing under MPC, or with features: logits
+            that member's logits: its whole forward, whose answer is then free when the router picks it)
             to each member's probability of being right. Each query then goes to the member with the
             largest utility − lambda · predicted secure seconds (at its length bucket, cost model).
             Lambda is chosen on 5-fold cross-fitted dev utilities: the least expected cost whose routed
@@ -25,7 +27,7 @@ struct FitRouterCommand: ParsableCommand {
             --lambda (or the config key lambda) fixes lambda instead: e.g. a point read off the sweep of an
             earlier fit; the dev rule's choice is still reported.
             Config keys (YAML, all optional): hidden, epochs, lr, weight_decay, feature_noise, folds, max_drop, lambda, net,
-            feature_layers, feature_member, seed, train_labels, train_features (fold or final), members (route over these pool members only; \
+            features (cls or logits), feature_layers, feature_member, seed, train_labels, train_features (fold or final), members (route over these pool members only; \
             default all: e.g. the members that share one fixed point, since a routed session runs one).
             """)
 
@@ -87,7 +89,8 @@ struct FitRouterCommand: ParsableCommand {
 
     /// The router's table: members, the chosen lambda's test point against the best member, the oracle.
     static func printReport(_ r: RouterReport) {
-        print("router for \(r.task): features = \(RouterFeatures.describe(layers: r.featureLayers, member: r.featureMember)); costs = predicted \(r.network) seconds")
+        print("router for \(r.task): features = \(RouterFeatures.describe(layers: r.featureLayers, member: r.featureMember, features: r.features ?? .cls)); "
+              + "costs = predicted \(r.network) seconds" + (r.features == .logits ? " (routed: every query pays \(r.featureMember) first)" : ""))
         print("member".padding(toLength: 18, withPad: " ", startingAt: 0) + "   dev%   test%   s/query (test)")
         for m in r.members {
             print(m.name.padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -110,7 +113,7 @@ struct FitRouterCommand: ParsableCommand {
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw ValidationError("\(path): not valid YAML (\(error))") }
         guard let m = node as? [String: Any] else { throw ValidationError("\(path): expected a mapping of router settings") }
-        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "lambda", "net", "feature_layers", "feature_member", "seed", "train_labels", "train_features", "members"]
+        let known: Set<String> = ["hidden", "epochs", "lr", "weight_decay", "feature_noise", "folds", "max_drop", "lambda", "net", "features", "feature_layers", "feature_member", "seed", "train_labels", "train_features", "members"]
         if let bad = m.keys.sorted().first(where: { !known.contains($0) }) {
             throw ValidationError("\(path): unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -144,6 +147,10 @@ struct FitRouterCommand: ParsableCommand {
         if let v = m["net"] {
             guard let s = v as? String, ["none", "lan", "wan"].contains(s) else { throw ValidationError("\(path): 'net' must be none, lan or wan") }
             o.network = s
+        }
+        if let v = m["features"] {
+            guard let s = v as? String, let f = RouterFeatureSource(rawValue: s) else { throw ValidationError("\(path): 'features' must be cls or logits") }
+            o.features = f
         }
         if let v = try int("feature_layers", min: 0) { o.featureLayers = v }
         if let v = m["feature_member"] { o.featureMember = "\(v)" }

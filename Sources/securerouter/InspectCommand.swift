@@ -75,6 +75,7 @@ struct InspectCommand: ParsableCommand {
             if let b = info.bestMember { out["best_member"] = b }
             if let r = info.router {
                 out["router"] = ["models": r.models, "feature_member": r.featureMember, "feature_layers": r.featureLayers,
+                                 "features": r.featureSource.rawValue,
                                  "hidden": r.hidden, "lambda": r.lambda, "network": r.network,
                                  "test_accuracy": r.report.chosen.accuracy, "test_seconds": r.report.chosen.seconds] as [String: Any]
             }
@@ -82,8 +83,8 @@ struct InspectCommand: ParsableCommand {
             if !json.usesStdout {
                 if let b = info.bestMember { print("best member: \(b)") }
                 if let r = info.router {
-                    print("router: \(r.models.count) members (\(r.models.joined(separator: ", "))); features = [CLS] after \(r.featureLayers) layer(s) of "
-                          + "\(r.featureMember); MLP hidden \(r.hidden); lambda \(r.lambda) on predicted \(r.network) seconds; "
+                    print("router: \(r.models.count) members (\(r.models.joined(separator: ", "))); features = "
+                          + RouterFeatures.describe(layers: r.featureLayers, member: r.featureMember, features: r.featureSource) + "; MLP hidden \(r.hidden); lambda \(r.lambda) on predicted \(r.network) seconds; "
                           + String(format: "fitted test point %.2f%% at %.3f s/query", r.report.chosen.accuracy * 100, r.report.chosen.seconds))
                 } else {
                     print("router: none (routing modes need one: fit-router, then export)")
@@ -114,7 +115,8 @@ struct InspectCommand: ParsableCommand {
                                      "ring_bits": m.ringBits, "frac_bits": m.fracBits, "vocab_size": m.vocab.count, "models": models]
         if let b = m.bestMember { object["best_member"] = b }
         if let r = m.router {
-            object["router"] = ["feature_member": m.models[r.featureMember], "feature_layers": r.featureLayers, "hidden": r.hidden, "lambda": r.lambda]
+            object["router"] = ["feature_member": m.models[r.featureMember], "feature_layers": r.featureLayers, "features": r.features.rawValue,
+                                "hidden": r.hidden, "lambda": r.lambda]
         }
         if !json.usesStdout {
             print("public description of bundle \(m.bundleHash) (protocol \(m.protocolVersion)): no weights")
@@ -123,7 +125,8 @@ struct InspectCommand: ParsableCommand {
             }
             print("ring Z_2^\(m.ringBits), \(m.fracBits) fractional bits; vocabulary \(m.vocab.count) pieces" + (m.bestMember.map { "; best member \($0)" } ?? ""))
             if let r = m.router {
-                print("router: features = [CLS] after \(r.featureLayers) layer(s) of \(m.models[r.featureMember]); MLP hidden \(r.hidden); lambda \(r.lambda)")
+                print("router: features = " + RouterFeatures.describe(layers: r.featureLayers, member: m.models[r.featureMember], features: r.features)
+                      + "; MLP hidden \(r.hidden); lambda \(r.lambda)")
             }
         }
         try json.write(object)

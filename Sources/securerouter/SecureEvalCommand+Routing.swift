@@ -48,7 +48,8 @@ extension SecureEvalCommand {
         let started = Date()
         if !progress.quiet {
             printErr("secure-eval: \(texts.count) queries, --routing \(mode.rawValue) over \(pipe.names.joined(separator: ", ")) "
-                     + "(router on \(pipe.names[pipe.router.featureMember]) layer \(pipe.router.featureLayers), lambda \(pipe.router.lambda)), --net \(net)")
+                     + "(router on the " + RouterFeatures.describe(layers: pipe.router.featureLayers, member: pipe.names[pipe.router.featureMember],
+                                                          features: pipe.router.features) + ", lambda \(pipe.router.lambda)), --net \(net)")
         }
         let result = try runner.run(program, bundle: bundle, queries: queries) { done in
             let elapsed = Date().timeIntervalSince(started)

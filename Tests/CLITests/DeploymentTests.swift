@@ -156,7 +156,9 @@ import Glibc
         defer { svc.stop() }
         let bad = try CLI.run(["party", "--role", "client"] + Self.clientArgs(fx, svc, key: "mallory", json: "m.json"))
         #expect(bad.status != 0 && bad.stderr.contains("refused the connection") && bad.stderr.contains("not trusted"), "\(bad.stderr)")
-        #expect(svc.server.stderrText.contains("which is not in the trusted keys; refused"))
+        // (The server may log the refusal a moment after the client has exited.)
+        let refused = svc.server.waitForLines(containing: "which is not in the trusted keys; refused", count: 1, until: .now.advanced(by: .seconds(10)))
+        #expect(refused.count == 1, "\(svc.server.stderrText)")
 
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fx.path("bundle.public.json")))) as! [String: Any]
         let changes: [(String, Any, String)] = [("bundle_hash", String(repeating: "0", count: 64), "bundle hash mismatch"),

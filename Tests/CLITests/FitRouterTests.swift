@@ -110,18 +110,40 @@ import Testing
     /// Issue 6 acceptance 2 and 3, issue 7's bundle: export, inspect, plaintext routing with `predict
     /// --bundle`, and `secure-eval --routing reveal|oblivious` over three processes: the same labels in
     /// both modes, equal to the plaintext routed pipeline's, routing decisions included.
-    @Test(.timeLimit(.minutes(5))) func exportedBundleRoutesUnderMPC() throws {
+    /// With both kinds of features: the [CLS] after the cheap member's first layer, and its logits (its whole
+    /// forward, whose answer the routed pipeline reuses when the router picks it).
+    @Test(.timeLimit(.minutes(5)), arguments: ["cls", "logits"]) func exportedBundleRoutesUnderMPC(features: String) throws {
         let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         try Self.trainPool(in: dir, epochs: 6)
         // A lambda that trades: the router file's config is what export copies.
-        try "max_drop: 0.2\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--quiet"], cwd: dir).status == 0)
+        try "max_drop: 0.2\nfeatures: \(features)\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+        let fit = try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--json", "fit.json"], cwd: dir)
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let fitted = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("fit.json"))) as! [String: Any]
         let e = try CLI.run(["export", "--pool", "run", "--out", "bundle.h5"], cwd: dir)
         #expect(e.status == 0 && e.stdout.contains("content hash"), "export failed:\n\(e.stderr)")
         let i = try CLI.run(["inspect", "bundle.h5", "--json", "inspect.json"], cwd: dir)
         #expect(i.status == 0 && i.stdout.contains("router: 2 members"), "inspect: \(i.stdout)\n\(i.stderr)")
         let info = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("inspect.json"))) as! [String: Any]
         #expect((info["content_hash"] as? String)?.count == 64 && info["best_member"] != nil && info["cost"] != nil)
+        #expect((info["router"] as? [String: Any])?["features"] as? String == features)
+        if features == "logits" {
+            #expect(fit.stdout.contains("logits of one-layer") && i.stdout.contains("logits of one-layer"), "\(fit.stdout)\n\(i.stdout)")
+            #expect(fitted["features"] as? String == "logits" && fitted["feature_layers"] as? Int == 1)
+            // Routed costs: the router runs one-layer whole, so a query sent to tiny pays both and one sent to one-layer
+            // pays nothing more; the members alone keep their own seconds, and the routed point pays the router.
+            let m = try #require(fitted["members"] as? [[String: Any]])
+            let own = Dictionary(uniqueKeysWithValues: m.map { ($0["name"] as! String, $0["test_seconds"] as! Double) })
+            let chosen = try #require(fitted["chosen"] as? [String: Any])
+            #expect(chosen["seconds"] as! Double >= own["one-layer"]! - 1e-12, "\(chosen), members alone \(own)")
+            // (The tiny task's queries share one length bucket, so every query costs the same per member.)
+            for point in try #require(fitted["test_sweep"] as? [[String: Any]]) {
+                let toTiny = Double((point["histogram"] as! [Int])[0]) / 16
+                #expect(abs((point["seconds"] as! Double) - own["one-layer"]! - toTiny * own["tiny"]!) < 1e-9, "\(point), members alone \(own)")
+            }
+        } else {
+            #expect(fitted["features"] == nil)
+        }
 
         let texts = dir.appendingPathComponent("q.txt")
         let test = try String(contentsOf: dir.appendingPathComponent("datasets/mr/test.tsv"), encoding: .utf8)
@@ -215,6 +237,15 @@ import Testing
         try "train_features: latest\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
         let badKey = try CLI.run(["fit-router", "--pool", "run", "--config", "bad.yaml"], cwd: dir)
         #expect(badKey.status != 0 && badKey.stderr.contains("'train_features' must be fold or final"), "\(badKey.stderr)")
+        // Logit features of the fold copies: a different predictor, the same honest rows.
+        try "features: logits\n".write(to: dir.appendingPathComponent("l.yaml"), atomically: true, encoding: .utf8)
+        let l = try CLI.run(["fit-router", "--pool", "run", "--config", "l.yaml", "--json", "logits.json", "--quiet"], cwd: dir)
+        #expect(l.status == 0, "\(l.stderr)")
+        let logits = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("logits.json"))) as! [String: Any]
+        #expect(logits["features"] as? String == "logits" && logits["train_rows"] as? Int == 160 && logits["train_features"] as? String == "fold")
+        try "features: hidden\n".write(to: dir.appendingPathComponent("bf.yaml"), atomically: true, encoding: .utf8)
+        let badFeatures = try CLI.run(["fit-router", "--pool", "run", "--config", "bf.yaml"], cwd: dir)
+        #expect(badFeatures.status != 0 && badFeatures.stderr.contains("'features' must be cls or logits"), "\(badFeatures.stderr)")
         try "train_labels: false\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
         #expect(try CLI.run(["fit-router", "--pool", "run", "--config", "r.yaml", "--json", "dev.json", "--quiet"], cwd: dir).status == 0)
         let devOnly = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("dev.json"))) as! [String: Any]

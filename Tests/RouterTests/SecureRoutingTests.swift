@@ -34,7 +34,9 @@ import Transformer
     /// With `publicLayers` (and `publicEmbedding`), member 2's first layer is public (the client computes it) and
     /// the router's features are the [CLS] row after it (`featureLayers` 1: the client's rows, no MPC cost).
     /// `fracBits`: the session's fixed point (every member's shape and the server's encoding).
-    static func pool(twins: Bool = false, publicEmbedding: Bool = false, publicLayers: Bool = false, fracBits: Int = 16) throws
+    /// With `logits`, the router's features are member 2's logits (its whole forward).
+    static func pool(twins: Bool = false, publicEmbedding: Bool = false, publicLayers: Bool = false, fracBits: Int = 16,
+                     logits: Bool = false) throws
         -> (RoutedPipeline, [SecureBertShape], [String: RingTensor])
     {
         var models = [member(layers: 2, hidden: 16, heads: 2, softmax: .exact, activation: .gelu, seed: 1),
@@ -49,17 +51,19 @@ import Transformer
             return shape
         }
         let m = models.count
-        let net = UtilityNetwork(features: 8, hidden: 6, members: m, seed: 4)
+        let net = UtilityNetwork(features: logits ? 3 : 8, hidden: 6, members: m, seed: 4)
         let g = SeededGenerator(seed: 5)
         for (name, t) in net.namedParameters() {
             // Mean-embedding features vary less between queries than a layer's [CLS]: a wider first layer.
-            let std: Float = publicEmbedding && name == "router.fc1.weight" ? 6 : 1
+            // So do a random member's three logits.
+            let std: Float = (publicEmbedding || logits) && name == "router.fc1.weight" ? 6 : 1
             t.data = Tensor.randn(t.shape, std: std, rng: g).data
         }
         let stored = Dictionary(uniqueKeysWithValues: net.namedParameters().map { ($0.0, (shape: $0.1.shape, data: $0.1.data)) })
         let weights = try SecureRouterWeights(stored: stored, members: m)
         let costs = twins ? ["16": [0.1, 0.4, 0.2, 0.05], "32": [0.2, 0.8, 0.3, 0.1]] : ["16": [1.0, 0.4, 0.2], "32": [2.0, 0.8, 0.3]]
-        let router = SecureRouterShape(featureMember: 2, featureLayers: publicEmbedding && !publicLayers ? 0 : 1, hidden: 6, lambda: 0.3, costs: costs)
+        let router = SecureRouterShape(featureMember: 2, featureLayers: logits ? 2 : publicEmbedding && !publicLayers ? 0 : 1, hidden: 6,
+                                       lambda: 0.3, costs: costs, features: logits ? .logits : .cls)
         let pipe = RoutedPipeline(names: Array(["big", "quad", "small", "twin"].prefix(m)), models: models, router: router, weights: weights)
         var server = weights.ringInputs(fixedPoint: FixedPoint(fracBits: fracBits))
         for (j, (m, s)) in zip(models, shapes).enumerated() {
@@ -197,14 +201,39 @@ import Transformer
         #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem == nil)
     }
 
+    /// Logit features: the router reads member 2's logits, so member 2's answer is already computed when the
+    /// router picks it. Reveal and oblivious agree with the plaintext pipeline; a query routed to member 2
+    /// costs no secure layer after the router, and oblivious mode never folds member 2 into a group (its
+    /// answer is the router's features). The depth must be the member's whole forward.
+    @Test func logitFeaturesReuseTheFeatureMembersAnswer() throws {
+        let pool = try Self.pool(twins: true, logits: true)
+        let outcomes = try Self.agreeWithThePipeline(pool, seed: 9)
+        let reveal = try #require(outcomes[.reveal])
+        let after = { (o: RoutedOutcome) in o.query.cost.rounds - o.router.rounds }
+        let toFeature = reveal.filter { $0.model == 2 }.map(after), toOthers = reveal.filter { $0.model != 2 }.map(after)
+        let most = try #require(toFeature.max(), "decisions \(reveal.map(\.model))"), least = try #require(toOthers.min())
+        #expect(most < least, "rounds after the router: to member 2 \(toFeature), to the others \(toOthers)")
+        let (pipe, shapes, _) = pool
+        var router = pipe.router
+        router.featureMember = 0   // member 0 has a twin (member 3): with logit features it runs alone
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .oblivious, buckets: [16]).obliviousUnits
+                == [[0], [1], [2], [3]])
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: pipe.router, mode: .oblivious, buckets: [16]).obliviousUnits
+                == [[0, 3], [1], [2]])
+        router = pipe.router
+        router.featureLayers = 1
+        #expect(RoutedBertProgram(names: pipe.names, members: shapes, router: router, mode: .reveal, buckets: [16]).problem?
+                    .contains("whole forward") == true)
+    }
+
     /// The routed pipeline emulated on the runtime's grid (`decideFixedPoint`, the reference of `secure-eval`'s
     /// `agreement_routing_fixed`) takes the secure reveal run's decision and label on every query, at 16 and
     /// at 12 fractional bits and with each kind of features; its utilities stay within 0.02 of the float
     /// pipeline's (the fixed point's error, not another router).
     @Test(arguments: [16, 12]) func fixedPointEmulationReproducesTheSecureRouter(fracBits: Int) throws {
         let (q, buckets) = Self.queries(count: 12)
-        for (k, kind) in [(false, false), (true, false), (true, true)].enumerated() {
-            let (pipe, shapes, server) = try Self.pool(publicEmbedding: kind.0, publicLayers: kind.1, fracBits: fracBits)
+        for (k, kind) in [(false, false, false), (true, false, false), (true, true, false), (false, false, true)].enumerated() {
+            let (pipe, shapes, server) = try Self.pool(twins: kind.2, publicEmbedding: kind.0, publicLayers: kind.1, fracBits: fracBits, logits: kind.2)
             let float = try pipe.decide(q, buckets: buckets)
             let fixed = try pipe.decideFixedPoint(q, buckets: buckets, shapes: shapes)
             let gap = zip(float, fixed).map { a, b in zip(a.utilities, b.utilities).map { abs($0 - $1) }.max()! }.max()!
