@@ -23,7 +23,7 @@ public enum PaddedInference {
     public static func features(_ model: BertForSequenceClassification, layers: Int, features: RouterFeatureSource = .cls,
                                 _ q: QueryFile, buckets: [Int]) -> [[Float]] {
         var out = [[Float]](repeating: [], count: buckets.count)
-        let h = features == .logits ? model.config.numLabels : model.config.hidden
+        let h = RouterFeatures.width(model, features: features)
         forEachChunk(q, buckets: buckets) { chunk, batch in
             let f = Tensor.withNoGrad { RouterFeatures.batch(model: model, batch, layers: layers, features: features) }.data
             for (r, i) in chunk.enumerated() { out[i] = Array(f[(r * h)..<((r + 1) * h)]) }

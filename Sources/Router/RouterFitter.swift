@@ -453,9 +453,14 @@ public enum RouterFeatures {
         return layers == 0 ? "mean public embedding of \(member)" : "[CLS] after \(layers) layer(s) of \(member)"
     }
 
+    /// How many features a row has: the model's hidden width, or its number of classes for logit features.
+    public static func width(_ model: BertForSequenceClassification, features: RouterFeatureSource) -> Int {
+        features == .logits ? model.config.numLabels : model.config.hidden
+    }
+
     public static func extract(model: BertForSequenceClassification, data: Batcher, layers: Int, features: RouterFeatureSource = .cls) -> [[Float]] {
         var out = [[Float]](repeating: [], count: data.count)
-        let h = features == .logits ? model.config.numLabels : model.config.hidden
+        let h = width(model, features: features)
         let byLength = data.encodings.indices.sorted { data.encodings[$0].count < data.encodings[$1].count }
         Tensor.withNoGrad {
             for lo in stride(from: 0, to: byLength.count, by: 64) {
