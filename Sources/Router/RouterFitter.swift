@@ -196,7 +196,8 @@ public final class RouterFitter {
         let bounded = zip(members, platt).filter { abs($1.a) >= PlattScaling.maxSlope || abs($1.b) >= PlattScaling.maxOffset }.map(\.0.name)
         if !bounded.isEmpty {
             note?("warning: the calibration of \(bounded.joined(separator: ", ")) hit its bounds: the out-of-fold utilities carry little "
-                  + "information about who is right; try another feature_member or feature_layers in the router config")
+                  + "information about who is right; try features: logits (with cross-fitted labels), or another feature_member or "
+                  + "feature_layers in the router config")
         }
         let fitData = RoutingData(correct: rows.correct, costs: rows.costs, utilities: calibrated)
         let (devChoice, devSweep) = LambdaChoice.choose(fitData, maxDrop: o.maxDrop)
