@@ -212,9 +212,9 @@ public struct RoutedBertProgram: SecureProgram, Equatable {
     public var obliviousUnits: [[Int]] {
         guard selectThenCompute else { return members.indices.map { [$0] } }
         var units = [[Int]]()
+        let alone = { (j: Int) in self.router.features == .logits && j == self.router.featureMember }
         for j in members.indices {
-            let alone = router.features == .logits && j == router.featureMember
-            if !alone, let u = units.firstIndex(where: { members[$0[0]] == members[j] && !(router.features == .logits && $0[0] == router.featureMember) }) {
+            if !alone(j), let u = units.firstIndex(where: { !alone($0[0]) && members[$0[0]] == members[j] }) {
                 units[u].append(j)
             } else {
                 units.append([j])
